@@ -1,0 +1,138 @@
+//! `apikey`: a fixed key/value pair in a header or in the query string.
+
+use http::{HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use super::query::set_query_param;
+use crate::secret::Secret;
+
+/// Where an API key goes (Postman's "Add to").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyPlacement {
+    /// A request header named `key`.
+    #[default]
+    Header,
+    /// A query parameter named `key`.
+    Query,
+}
+
+/// `type = "apikey"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Header or parameter name.
+    pub key: String,
+    /// The key itself.
+    pub value: Secret,
+    /// `header` (default) or `query`.
+    #[serde(default)]
+    pub add_to: ApiKeyPlacement,
+}
+
+/// Adds the configured key, replacing a client-sent one of the same name.
+#[derive(Debug)]
+pub struct ApiKey {
+    placement: Placement,
+}
+
+#[derive(Debug)]
+enum Placement {
+    Header(HeaderName, HeaderValue),
+    Query(String, Secret),
+}
+
+impl ApiKey {
+    /// Checks the name and value once.
+    pub fn new(cfg: ApiKeyConfig) -> Result<Self, String> {
+        if cfg.key.is_empty() {
+            return Err("key: must not be empty".into());
+        }
+        let placement = match cfg.add_to {
+            ApiKeyPlacement::Header => {
+                let name = HeaderName::try_from(cfg.key.as_str())
+                    .map_err(|_| format!("key: {:?} is not a valid header name", cfg.key))?;
+                let mut value = HeaderValue::try_from(cfg.value.expose())
+                    .map_err(|_| "value: contains characters not allowed in a header".to_owned())?;
+                value.set_sensitive(true);
+                Placement::Header(name, value)
+            }
+            ApiKeyPlacement::Query => Placement::Query(cfg.key, cfg.value),
+        };
+        Ok(ApiKey { placement })
+    }
+
+    /// Adds the key to the request.
+    pub fn sign(&self, req: &mut http::request::Parts) -> Result<(), super::AuthError> {
+        match &self.placement {
+            Placement::Header(name, value) => {
+                req.headers.insert(name.clone(), value.clone());
+            }
+            Placement::Query(key, value) => set_query_param(&mut req.uri, key, value.expose())
+                .map_err(|e| {
+                    super::AuthError::Unsignable(format!("cannot add the key to the query: {e}"))
+                })?,
+        }
+        Ok(())
+    }
+
+    /// One line for `explain`, without the value.
+    pub fn describe(&self) -> String {
+        match &self.placement {
+            Placement::Header(name, _) => format!("apikey header {name}"),
+            Placement::Query(key, _) => format!("apikey query parameter {key}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_key(key: &str, add_to: ApiKeyPlacement) -> ApiKey {
+        ApiKey::new(ApiKeyConfig {
+            key: key.into(),
+            value: Secret::new("k3y"),
+            add_to,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn header_placement_replaces_client_value() {
+        let (mut parts, ()) = http::Request::builder()
+            .header("x-api-key", "client")
+            .body(())
+            .unwrap()
+            .into_parts();
+        api_key("X-Api-Key", ApiKeyPlacement::Header)
+            .sign(&mut parts)
+            .unwrap();
+        let values: Vec<_> = parts.headers.get_all("x-api-key").iter().collect();
+        assert_eq!(values, ["k3y"]);
+    }
+
+    #[test]
+    fn query_placement_replaces_client_value() {
+        let (mut parts, ()) = http::Request::builder()
+            .uri("http://api.test/v1?api_key=client&q=1")
+            .body(())
+            .unwrap()
+            .into_parts();
+        api_key("api_key", ApiKeyPlacement::Query)
+            .sign(&mut parts)
+            .unwrap();
+        assert_eq!(parts.uri.to_string(), "http://api.test/v1?q=1&api_key=k3y");
+    }
+
+    #[test]
+    fn invalid_header_name_names_the_key() {
+        let err = ApiKey::new(ApiKeyConfig {
+            key: "bad key".into(),
+            value: Secret::new("v"),
+            add_to: ApiKeyPlacement::Header,
+        })
+        .unwrap_err();
+        assert!(err.starts_with("key:"));
+    }
+}

@@ -1,0 +1,118 @@
+//! Auth schemes: one file per scheme behind one [`Scheme`] enum built from the config.
+//!
+//! Every scheme answers three questions for the proxy: how much of the body it must see
+//! ([`Scheme::body_need`]), how to add its credentials ([`Scheme::sign`]), and whether it needs a
+//! pinned HTTP/1.1 upstream connection ([`Scheme::needs_http1`]). Time and randomness come in a
+//! [`SignContext`] so that signers reproduce published vectors exactly.
+
+pub mod apikey;
+pub mod basic;
+pub mod bearer;
+pub mod context;
+pub mod digest;
+pub mod edgegrid;
+pub mod ntlm;
+pub mod oauth1;
+pub mod oauth2;
+pub mod query;
+
+pub use context::{AuthError, BodyNeed, Clock, Entropy, OsEntropy, SignContext, SystemClock};
+
+use bytes::Bytes;
+
+use crate::config::AuthSpec;
+
+/// A ready-to-use auth scheme.
+#[derive(Debug)]
+pub enum Scheme {
+    /// `apikey`.
+    ApiKey(apikey::ApiKey),
+    /// `bearer`.
+    Bearer(bearer::Bearer),
+    /// `basic`.
+    Basic(basic::Basic),
+    /// `oauth1`.
+    OAuth1(Box<oauth1::OAuth1>),
+    /// `edgegrid`.
+    EdgeGrid(edgegrid::EdgeGrid),
+}
+
+impl Scheme {
+    /// Builds a scheme from its config table. `Ok(None)` is `type = "none"`. The error text names
+    /// the offending key and never a secret.
+    pub fn build(spec: &AuthSpec) -> Result<Option<Scheme>, String> {
+        Ok(Some(match spec.clone() {
+            AuthSpec::None => return Ok(None),
+            AuthSpec::ApiKey(cfg) => Scheme::ApiKey(apikey::ApiKey::new(cfg)?),
+            AuthSpec::Bearer(cfg) => Scheme::Bearer(bearer::Bearer::new(cfg)?),
+            AuthSpec::Basic(cfg) => Scheme::Basic(basic::Basic::new(cfg)?),
+            AuthSpec::OAuth1(cfg) => Scheme::OAuth1(Box::new(oauth1::OAuth1::new(*cfg)?)),
+            AuthSpec::EdgeGrid(cfg) => Scheme::EdgeGrid(edgegrid::EdgeGrid::new(cfg)?),
+            other => {
+                return Err(format!(
+                    "auth type \"{}\" is not yet supported by this build of signet",
+                    other.type_name()
+                ));
+            }
+        }))
+    }
+
+    /// The type name, as in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Scheme::ApiKey(_) => "apikey",
+            Scheme::Bearer(_) => "bearer",
+            Scheme::Basic(_) => "basic",
+            Scheme::OAuth1(_) => "oauth1",
+            Scheme::EdgeGrid(_) => "edgegrid",
+        }
+    }
+
+    /// How much of the body the scheme must see before signing this request.
+    pub fn body_need(&self, req: &http::request::Parts) -> BodyNeed {
+        match self {
+            Scheme::ApiKey(_) | Scheme::Bearer(_) | Scheme::Basic(_) => BodyNeed::None,
+            Scheme::OAuth1(s) => s.body_need(req),
+            Scheme::EdgeGrid(s) => s.body_need(req),
+        }
+    }
+
+    /// Whether requests under this scheme must use HTTP/1.1 on a connection pinned to the client.
+    pub fn needs_http1(&self) -> bool {
+        false
+    }
+
+    /// Adds the credentials. `req.uri` is absolute and names the real destination; `body` is the
+    /// buffered body when [`Scheme::body_need`] asked for it and it fit the limit.
+    pub async fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        body: Option<&mut Bytes>,
+        cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        match self {
+            Scheme::ApiKey(s) => s.sign(req),
+            Scheme::Bearer(s) => {
+                s.sign(req);
+                Ok(())
+            }
+            Scheme::Basic(s) => {
+                s.sign(req);
+                Ok(())
+            }
+            Scheme::OAuth1(s) => s.sign(req, body, cx),
+            Scheme::EdgeGrid(s) => s.sign(req, body, cx),
+        }
+    }
+
+    /// One line for `explain` and `check`, without secrets.
+    pub fn describe(&self) -> String {
+        match self {
+            Scheme::ApiKey(s) => s.describe(),
+            Scheme::Bearer(s) => s.describe(),
+            Scheme::Basic(s) => s.describe(),
+            Scheme::OAuth1(s) => s.describe(),
+            Scheme::EdgeGrid(s) => s.describe(),
+        }
+    }
+}

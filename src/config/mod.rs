@@ -1,0 +1,430 @@
+//! The TOML config: schema, loading, placeholder expansion and errors that point at the source.
+//!
+//! Loading runs in stages so that every error can name file, line, column and key:
+//! parse the TOML, expand `${…}` placeholders in every string, deserialize the schema (unknown
+//! keys are errors), then parse each auth table by its `type`.
+
+mod auth;
+mod error;
+mod expand;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use auth::{AuthChoice, AuthSpec, ProfileRef};
+pub use error::{ConfigError, KeyPath, Locator, Segment};
+pub use expand::{ExpandError, expand};
+
+use crate::secret::Secret;
+
+/// The default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default limit for a buffered request body (8 MiB).
+pub const DEFAULT_BUFFER_LIMIT: usize = 8 * 1024 * 1024;
+
+/// A loaded, expanded and checked config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// The directory relative paths are resolved against (the config's directory).
+    pub base_dir: PathBuf,
+    /// `[proxy]`.
+    pub proxy: ProxyConfig,
+    /// `[ca]`, with paths resolved.
+    pub ca: CaConfig,
+    /// `[admin]`, when present.
+    pub admin: Option<AdminConfig>,
+    /// `[auth.NAME]` profiles by name.
+    pub profiles: BTreeMap<String, AuthSpec>,
+    /// `[[host]]` rules in order.
+    pub hosts: Vec<HostConfig>,
+    source: String,
+}
+
+/// `[proxy]`: how signet listens and reaches upstreams.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Listen address (`--listen` overrides it).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Credentials every client must present (407 otherwise).
+    pub client_auth: Option<ClientAuth>,
+    /// A parent HTTP proxy for every upstream connection, as `http://host:port`.
+    pub upstream_proxy: Option<String>,
+    /// An auth profile answering the parent proxy's 407.
+    pub upstream_proxy_auth: Option<String>,
+    /// Which CONNECT destinations are intercepted.
+    #[serde(default)]
+    pub intercept: Intercept,
+    /// Egress allow list (empty: everything allowed).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Egress deny list; wins over `allow`.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Largest request body signet buffers for a scheme that must see it, in bytes.
+    #[serde(default = "default_buffer_limit")]
+    pub buffer_limit: usize,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: default_listen(),
+            client_auth: None,
+            upstream_proxy: None,
+            upstream_proxy_auth: None,
+            intercept: Intercept::default(),
+            allow: Vec::new(),
+            deny: Vec::new(),
+            buffer_limit: DEFAULT_BUFFER_LIMIT,
+        }
+    }
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_owned()
+}
+
+fn default_buffer_limit() -> usize {
+    DEFAULT_BUFFER_LIMIT
+}
+
+/// `[proxy] client_auth`: Basic credentials clients must send in `Proxy-Authorization`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuth {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: Secret,
+}
+
+/// `[proxy] intercept`: which CONNECT tunnels signet terminates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Intercept {
+    /// Only hosts that a rule names (default).
+    #[default]
+    Rules,
+    /// Every CONNECT destination.
+    All,
+    /// None: every CONNECT is a plain tunnel.
+    None,
+}
+
+/// `[ca]`: where signet's CA certificate and key live.
+#[derive(Debug, Clone)]
+pub struct CaConfig {
+    /// CA certificate (PEM).
+    pub cert: PathBuf,
+    /// CA private key (PEM, mode 0600).
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCa {
+    #[serde(default = "default_ca_cert")]
+    cert: PathBuf,
+    #[serde(default = "default_ca_key")]
+    key: PathBuf,
+}
+
+impl Default for RawCa {
+    fn default() -> Self {
+        RawCa {
+            cert: default_ca_cert(),
+            key: default_ca_key(),
+        }
+    }
+}
+
+fn default_ca_cert() -> PathBuf {
+    PathBuf::from("certs/ca.crt")
+}
+
+fn default_ca_key() -> PathBuf {
+    PathBuf::from("certs/ca.key")
+}
+
+/// `[admin]`: the optional admin listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Listen address.
+    pub listen: String,
+}
+
+/// `cookies = …` on a host rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CookieMode {
+    /// Capture and inject.
+    Sync,
+    /// Capture `Set-Cookie` only.
+    Capture,
+    /// Inject only.
+    Inject,
+}
+
+/// `[host.tls]`: upstream trust and client certificate for one host rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostTls {
+    /// Extra CA certificates (PEM) to trust for this host, besides the system roots.
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) for mTLS.
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mTLS.
+    pub client_key: Option<PathBuf>,
+}
+
+/// One `[[host]]` rule.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The `match` patterns as written.
+    pub patterns: Vec<String>,
+    /// The host's auth; `None` when the rule sets none.
+    pub auth: AuthChoice,
+    /// `[[host.route]]` entries in order.
+    pub routes: Vec<RouteConfig>,
+    /// Cookie handling.
+    pub cookies: Option<CookieMode>,
+    /// Upstream TLS settings, paths resolved.
+    pub tls: Option<HostTls>,
+    /// Where this rule is in the file, for errors.
+    pub path: KeyPath,
+}
+
+/// One `[[host.route]]` entry.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Path glob; absent means every path.
+    pub path: Option<String>,
+    /// Methods (uppercase); absent means every method.
+    pub methods: Option<Vec<String>>,
+    /// The route's auth; `AuthChoice::Inherit` takes the host's.
+    pub auth: AuthChoice,
+    /// Where this route is in the file, for errors.
+    pub key_path: KeyPath,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    proxy: ProxyConfig,
+    #[serde(default)]
+    ca: RawCa,
+    admin: Option<AdminConfig>,
+    #[serde(default)]
+    auth: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    host: Vec<RawHost>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    #[serde(rename = "match")]
+    patterns: Vec<String>,
+    auth: Option<toml::Value>,
+    #[serde(default)]
+    route: Vec<RawRoute>,
+    cookies: Option<CookieMode>,
+    tls: Option<HostTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    path: Option<String>,
+    methods: Option<Vec<String>>,
+    auth: Option<toml::Value>,
+}
+
+impl Config {
+    /// Reads and checks the config at `file`, reading `${VAR}` from the process environment.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let source = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_owned(),
+            source,
+        })?;
+        Config::parse(file, source, &|name| std::env::var(name).ok())
+    }
+
+    /// Checks config text that came from `file`, with `lookup` as the environment.
+    pub fn parse(
+        file: &Path,
+        source: String,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let base_dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        let locator = Locator::new(file.to_owned(), &source);
+
+        let mut tree: toml::Table = toml::from_str(&source)
+            .map_err(|e| locator.error_at(e.span().map(|s| s.start), e.message().to_owned()))?;
+        expand_strings(&mut tree, &KeyPath::default(), &base_dir, lookup, &locator)?;
+
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(tree))
+            .map_err(|e| serde_error(&locator, &KeyPath::default(), e))?;
+
+        let mut profiles = BTreeMap::new();
+        for (name, table) in raw.auth {
+            let path = KeyPath::default().key("auth").key(&name);
+            if AuthChoice::is_reserved_name(&name) {
+                return Err(locator.error(
+                    &path,
+                    format!("\"{name}\" is reserved; name the profile differently"),
+                ));
+            }
+            profiles.insert(name, AuthSpec::from_table(table, &path, &locator)?);
+        }
+
+        let mut hosts = Vec::with_capacity(raw.host.len());
+        for (i, host) in raw.host.into_iter().enumerate() {
+            let path = KeyPath::default().key("host").index(i);
+            if host.patterns.is_empty() {
+                return Err(locator.error(&path.key("match"), "needs at least one host pattern"));
+            }
+            let auth = AuthChoice::from_value(host.auth, &path.key("auth"), &locator, &profiles)?;
+            let auth = match auth {
+                AuthChoice::Inherit => AuthChoice::None,
+                other => other,
+            };
+            let mut routes = Vec::with_capacity(host.route.len());
+            for (j, route) in host.route.into_iter().enumerate() {
+                let key_path = path.key("route").index(j);
+                let methods = route
+                    .methods
+                    .map(|ms| ms.into_iter().map(|m| m.to_ascii_uppercase()).collect());
+                routes.push(RouteConfig {
+                    path: route.path,
+                    methods,
+                    auth: AuthChoice::from_value(
+                        route.auth,
+                        &key_path.key("auth"),
+                        &locator,
+                        &profiles,
+                    )?,
+                    key_path,
+                });
+            }
+            let tls = host.tls.map(|t| HostTls {
+                ca: t.ca.map(|p| base_dir.join(p)),
+                client_cert: t.client_cert.map(|p| base_dir.join(p)),
+                client_key: t.client_key.map(|p| base_dir.join(p)),
+            });
+            if let Some(t) = &tls
+                && t.client_cert.is_some() != t.client_key.is_some()
+            {
+                return Err(
+                    locator.error(&path.key("tls"), "client_cert and client_key go together")
+                );
+            }
+            hosts.push(HostConfig {
+                patterns: host.patterns,
+                auth,
+                routes,
+                cookies: host.cookies,
+                tls,
+                path,
+            });
+        }
+
+        if let Some(name) = &raw.proxy.upstream_proxy_auth
+            && !profiles.contains_key(name)
+        {
+            let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
+            return Err(locator.error(&path, format!("no [auth.{name}] profile")));
+        }
+        if let Err(e) = raw.proxy.listen.parse::<SocketAddr>() {
+            let path = KeyPath::default().key("proxy").key("listen");
+            return Err(locator.error(&path, format!("not an address like 127.0.0.1:8080: {e}")));
+        }
+
+        let ca = CaConfig {
+            cert: base_dir.join(raw.ca.cert),
+            key: base_dir.join(raw.ca.key),
+        };
+        Ok(Config {
+            file: file.to_owned(),
+            base_dir,
+            proxy: raw.proxy,
+            ca,
+            admin: raw.admin,
+            profiles,
+            hosts,
+            source,
+        })
+    }
+
+    /// An error pointing at `path` in this config's source.
+    pub fn error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
+        Locator::new(self.file.clone(), &self.source).error(path, message)
+    }
+}
+
+/// Expands placeholders in every string value, so that errors can name the key.
+fn expand_strings(
+    table: &mut toml::Table,
+    path: &KeyPath,
+    base_dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    locator: &Locator<'_>,
+) -> Result<(), ConfigError> {
+    for (key, value) in table.iter_mut() {
+        expand_value(value, &path.key(key), base_dir, lookup, locator)?;
+    }
+    Ok(())
+}
+
+fn expand_value(
+    value: &mut toml::Value,
+    path: &KeyPath,
+    base_dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    locator: &Locator<'_>,
+) -> Result<(), ConfigError> {
+    match value {
+        toml::Value::String(s) => {
+            *s = expand(s, base_dir, lookup).map_err(|e| locator.error(path, e.to_string()))?;
+        }
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand_value(item, &path.index(i), base_dir, lookup, locator)?;
+            }
+        }
+        toml::Value::Table(t) => expand_strings(t, path, base_dir, lookup, locator)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Turns a serde error found under `prefix` into a located config error.
+pub(crate) fn serde_error(
+    locator: &Locator<'_>,
+    prefix: &KeyPath,
+    err: serde_path_to_error::Error<toml::de::Error>,
+) -> ConfigError {
+    let mut path = prefix.join_serde(err.path());
+    let message = err.inner().message().to_owned();
+    // serde reports an unknown key at its parent; point at the key itself.
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some(end) = rest.find('`')
+        && path.0.last() != Some(&Segment::Key(rest[..end].to_owned()))
+    {
+        path = path.key(&rest[..end]);
+    }
+    locator.error(&path, message)
+}

@@ -1,0 +1,152 @@
+//! What applies to a request, built once from the config: host rules with their auth schemes,
+//! the egress policy and the interception mode. The proxy, `explain`, `sign` and `check` share it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::auth::Scheme;
+use crate::config::{AuthChoice, AuthSpec, Config, ConfigError, Intercept, KeyPath};
+use crate::rules::{
+    Destination, EgressPolicy, HostPattern, HostRule, PathGlob, Route, RouteAuth, RuleTable,
+};
+
+/// The rules in force.
+#[derive(Debug)]
+pub struct Policy {
+    /// Host rules in config order.
+    pub table: RuleTable,
+    /// `[proxy] allow` / `deny`.
+    pub egress: EgressPolicy,
+    /// `[proxy] intercept`.
+    pub intercept: Intercept,
+    /// Named profiles, built (for `check`).
+    pub profiles: BTreeMap<String, Option<Arc<Scheme>>>,
+}
+
+impl Policy {
+    /// Compiles patterns and globs and builds every auth scheme. Rule `N` with a `[host.tls]`
+    /// table gets its own upstream profile, numbered from 1 in config order; 0 is the default.
+    pub fn from_config(config: &Config) -> Result<Policy, ConfigError> {
+        let mut profiles = BTreeMap::new();
+        for (name, spec) in &config.profiles {
+            let path = KeyPath::default().key("auth").key(name);
+            profiles.insert(name.clone(), build_scheme(config, spec, &path)?);
+        }
+
+        let mut rules = Vec::with_capacity(config.hosts.len());
+        let mut tls_profiles = 0;
+        for (index, host) in config.hosts.iter().enumerate() {
+            let mut patterns = Vec::with_capacity(host.patterns.len());
+            for (i, p) in host.patterns.iter().enumerate() {
+                let pattern = HostPattern::parse(p)
+                    .map_err(|e| config.error(&host.path.key("match").index(i), e.to_string()))?;
+                patterns.push(pattern);
+            }
+            let auth =
+                resolve(config, &profiles, &host.auth, &host.path.key("auth"))?.unwrap_or(None);
+            let mut routes = Vec::with_capacity(host.routes.len());
+            for route in &host.routes {
+                let path =
+                    match &route.path {
+                        Some(glob) => Some(PathGlob::parse(glob).map_err(|e| {
+                            config.error(&route.key_path.key("path"), e.to_string())
+                        })?),
+                        None => None,
+                    };
+                let methods = match &route.methods {
+                    Some(ms) => {
+                        let mut parsed = Vec::with_capacity(ms.len());
+                        for (i, m) in ms.iter().enumerate() {
+                            let method = Method::from_bytes(m.as_bytes()).map_err(|_| {
+                                config.error(
+                                    &route.key_path.key("methods").index(i),
+                                    format!("{m:?} is not an HTTP method"),
+                                )
+                            })?;
+                            parsed.push(method);
+                        }
+                        Some(parsed)
+                    }
+                    None => None,
+                };
+                let auth =
+                    match resolve(config, &profiles, &route.auth, &route.key_path.key("auth"))? {
+                        None => RouteAuth::Inherit,
+                        Some(auth) => RouteAuth::Set(auth),
+                    };
+                routes.push(Route {
+                    path,
+                    methods,
+                    auth,
+                });
+            }
+            let upstream = if host.tls.is_some() {
+                tls_profiles += 1;
+                tls_profiles
+            } else {
+                0
+            };
+            rules.push(HostRule {
+                index,
+                patterns,
+                auth,
+                routes,
+                upstream,
+            });
+        }
+
+        let egress = EgressPolicy::new(&config.proxy.allow, &config.proxy.deny).map_err(|e| {
+            config.error(&KeyPath::default().key("proxy").key("allow"), e.to_string())
+        })?;
+        Ok(Policy {
+            table: RuleTable::new(rules),
+            egress,
+            intercept: config.proxy.intercept,
+            profiles,
+        })
+    }
+
+    /// Whether a CONNECT to `host:port` is intercepted (TLS terminated) rather than tunnelled.
+    pub fn intercepts(&self, dest: &Destination) -> bool {
+        match self.intercept {
+            Intercept::All => true,
+            Intercept::None => false,
+            Intercept::Rules => self.table.find(dest).is_some(),
+        }
+    }
+}
+
+fn build_scheme(
+    config: &Config,
+    spec: &AuthSpec,
+    path: &KeyPath,
+) -> Result<Option<Arc<Scheme>>, ConfigError> {
+    Scheme::build(spec)
+        .map(|s| s.map(Arc::new))
+        .map_err(|message| {
+            // Errors that name a key ("key: reason") point at that key.
+            match message.split_once(": ") {
+                Some((key, reason)) if !key.contains(' ') => {
+                    config.error(&path.key(key), reason.to_owned())
+                }
+                _ => config.error(path, message),
+            }
+        })
+}
+
+/// `Ok(None)` for "inherit"; `Ok(Some(None))` for no auth.
+fn resolve(
+    config: &Config,
+    profiles: &BTreeMap<String, Option<Arc<Scheme>>>,
+    choice: &AuthChoice,
+    path: &KeyPath,
+) -> Result<Option<Option<Arc<Scheme>>>, ConfigError> {
+    Ok(match choice {
+        AuthChoice::Inherit => None,
+        AuthChoice::None => Some(None),
+        AuthChoice::Profile(name) => Some(profiles.get(name).cloned().flatten()),
+        AuthChoice::Inline(spec) => Some(build_scheme(config, spec, path)?),
+    })
+}

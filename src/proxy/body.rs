@@ -1,0 +1,162 @@
+//! Request and response bodies: streamed by default, buffered only when a scheme must see them.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Empty, Full};
+
+/// Errors carried by proxied bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body type signet sends in both directions.
+pub type ProxyBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+
+/// A body of fixed bytes.
+pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// An empty body.
+pub fn empty() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// Any hyper-compatible body, boxed.
+pub fn stream<B>(body: B) -> ProxyBody
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed()
+}
+
+/// The outcome of trying to buffer a body within a limit.
+pub enum Buffered<B> {
+    /// The whole body fit.
+    Complete(Bytes),
+    /// The body is larger than the limit: what was read so far, and the rest, still streaming.
+    Overflow(Prefixed<B>),
+}
+
+/// Reads `body` into memory, stopping as soon as it exceeds `limit` bytes.
+pub async fn buffer<B>(mut body: B, limit: usize) -> Result<Buffered<B>, BoxError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    let mut chunks: VecDeque<Bytes> = VecDeque::new();
+    let mut size = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(Into::into)?;
+        // Trailers are rare on requests; a buffered body drops them rather than buffer twice.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        size += data.len();
+        chunks.push_back(data);
+        if size > limit {
+            return Ok(Buffered::Overflow(Prefixed {
+                prefix: chunks,
+                rest: body,
+            }));
+        }
+    }
+    if chunks.len() == 1 {
+        return Ok(Buffered::Complete(chunks.pop_front().unwrap_or_default()));
+    }
+    let mut all = BytesMut::with_capacity(size);
+    for chunk in chunks {
+        all.extend_from_slice(&chunk);
+    }
+    Ok(Buffered::Complete(all.freeze()))
+}
+
+/// A body whose first chunks were already read: they are sent first, then the rest streams.
+pub struct Prefixed<B> {
+    prefix: VecDeque<Bytes>,
+    rest: B,
+}
+
+impl<B> Body for Prefixed<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(chunk) = self.prefix.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_empty() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let buffered: u64 = self.prefix.iter().map(|c| c.len() as u64).sum();
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + buffered);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + buffered);
+        }
+        hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body that yields the given chunks one frame at a time.
+    struct Chunks(VecDeque<&'static [u8]>);
+
+    impl Body for Chunks {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(
+                self.0
+                    .pop_front()
+                    .map(|c| Ok(Frame::data(Bytes::from_static(c)))),
+            )
+        }
+    }
+
+    fn chunks(parts: &[&'static [u8]]) -> Chunks {
+        Chunks(parts.iter().copied().collect())
+    }
+
+    #[tokio::test]
+    async fn body_within_limit_is_complete() {
+        let Buffered::Complete(all) = buffer(chunks(&[b"ab", b"cd"]), 4).await.unwrap() else {
+            panic!("expected the whole body");
+        };
+        assert_eq!(&all[..], b"abcd");
+    }
+
+    #[tokio::test]
+    async fn overflow_keeps_every_byte_in_order() {
+        let Buffered::Overflow(rest) = buffer(chunks(&[b"ab", b"cd", b"ef"]), 3).await.unwrap()
+        else {
+            panic!("expected overflow");
+        };
+        let bytes = rest.collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"abcdef");
+    }
+}

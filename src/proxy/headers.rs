@@ -1,0 +1,82 @@
+//! Hop-by-hop headers: they describe one connection and must not be forwarded (RFC 9110 §7.6.1).
+
+use http::HeaderMap;
+use http::header::{
+    CONNECTION, HeaderName, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Whether the request asks to switch protocols (e.g. WebSocket).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(UPGRADE)
+        && headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names, and never
+/// forwards `Proxy-Authorization`. With `upgrade`, keeps `Connection: upgrade` and `Upgrade`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        if !(upgrade && name == UPGRADE) {
+            headers.remove(name);
+        }
+    }
+    for name in [
+        CONNECTION,
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        PROXY_AUTHORIZATION,
+        TE,
+        TRAILER,
+        TRANSFER_ENCODING,
+    ] {
+        headers.remove(name);
+    }
+    if upgrade {
+        headers.insert(CONNECTION, http::HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(UPGRADE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_connection_named_and_proxy_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, "keep-alive, x-trace".parse().unwrap());
+        h.insert("x-trace", "1".parse().unwrap());
+        h.insert(PROXY_AUTHORIZATION, "Basic Zm9v".parse().unwrap());
+        h.insert("proxy-connection", "keep-alive".parse().unwrap());
+        h.insert("x-keep", "yes".parse().unwrap());
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["x-keep"], "yes");
+    }
+
+    #[test]
+    fn upgrade_keeps_upgrade_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, "Upgrade".parse().unwrap());
+        h.insert(UPGRADE, "websocket".parse().unwrap());
+        assert!(is_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h[UPGRADE], "websocket");
+        assert_eq!(h[CONNECTION], "upgrade");
+    }
+}

@@ -1,0 +1,104 @@
+//! An intercepted tunnel: terminate the client's TLS with a leaf certificate for the CONNECT
+//! host, then serve HTTP/1.1 or HTTP/2 (per ALPN) and forward each request.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::header::HOST;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::server::Acceptor;
+use tokio_rustls::LazyConfigAcceptor;
+
+use super::{Signet, forward, respond};
+use crate::rules::{Destination, normalize_host};
+
+/// Serves the client side of an intercepted tunnel to `dest`.
+pub(super) async fn serve(signet: Arc<Signet>, dest: Destination, upgraded: Upgraded) {
+    let start = match LazyConfigAcceptor::new(Acceptor::default(), TokioIo::new(upgraded)).await {
+        Ok(start) => start,
+        Err(e) => {
+            tracing::debug!(%dest, error = %e, "no TLS ClientHello in the tunnel");
+            return;
+        }
+    };
+    // A ClientHello naming another host than the CONNECT target is refused request by request
+    // (421): the certificate is only ever minted for the CONNECT host.
+    let sni_matches = match start.client_hello().server_name() {
+        None => true,
+        Some(sni) => normalize_host(sni).is_ok_and(|sni| sni == dest.host),
+    };
+    let leaves = signet.clone();
+    let host = dest.host.clone();
+    // Minting takes about a millisecond of CPU; keep it off the I/O threads.
+    let config = match tokio::task::spawn_blocking(move || leaves.leaves.server_config(&host)).await
+    {
+        Ok(Ok(config)) => config,
+        Ok(Err(e)) => {
+            tracing::warn!(%dest, error = %e, "cannot mint a leaf certificate");
+            return;
+        }
+        Err(_) => return,
+    };
+    let tls = match start.into_stream(config).await {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::debug!(%dest, error = %e, "client TLS handshake failed (does the client trust signet's CA?)");
+            return;
+        }
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+
+    let service = service_fn(move |req: Request<Incoming>| {
+        let signet = signet.clone();
+        let dest = dest.clone();
+        async move {
+            if !sni_matches || !names_destination(&req, &dest) {
+                return Ok::<_, Infallible>(respond::error(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    format!(
+                        "the request names another host than the tunnel's {}:{}",
+                        dest.host, dest.port
+                    ),
+                ));
+            }
+            Ok(forward::forward(&signet, dest, req).await)
+        }
+    });
+    let io = TokioIo::new(tls);
+    let result = if h2 {
+        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(io, service)
+            .await
+    } else {
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .with_upgrades()
+            .await
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "intercepted connection ended with an error");
+    }
+}
+
+/// Whether the request's authority (`:authority`, absolute URI or Host header) is the tunnel's
+/// destination. Requests without any authority are refused too.
+fn names_destination(req: &Request<Incoming>, dest: &Destination) -> bool {
+    let authority = match req.uri().authority() {
+        Some(a) => a.clone(),
+        None => match req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse().ok())
+        {
+            Some(a) => a,
+            None => return false,
+        },
+    };
+    let port = authority.port_u16().unwrap_or(dest.default_port());
+    port == dest.port && normalize_host(authority.host()).is_ok_and(|h| h == dest.host)
+}

@@ -1,0 +1,294 @@
+//! The proxy: accepts client connections, finds each request's real destination, and hands it
+//! to the forwarding pipeline.
+//!
+//! - [`connect`]: `CONNECT` requests, tunnelled byte for byte or intercepted ([`mitm`]).
+//! - [`forward`]: one request, from rule matching through signing to the upstream and back.
+//! - [`upstream`]: connections and pooled clients towards origins.
+
+pub mod body;
+mod connect;
+pub mod forward;
+mod headers;
+mod mitm;
+pub mod respond;
+pub mod upstream;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use http::header::PROXY_AUTHORIZATION;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::auth::{Clock, Entropy, OsEntropy, SignContext, SystemClock};
+use crate::config::{Config, ConfigError, KeyPath};
+use crate::policy::Policy;
+use crate::rules::Destination;
+use crate::tls::{CertificateAuthority, ClientIdentity, LeafCache, TlsError, UpstreamTls};
+use body::ProxyBody;
+use upstream::{Dialer, ParentProxy, UpstreamClients};
+
+/// Why signet could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The CA or an upstream TLS setting is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The listen address cannot be used.
+    #[error("{0}")]
+    Listen(String),
+}
+
+/// A running proxy's shared state: everything a request needs, built once at start-up.
+pub struct Signet {
+    policy: Policy,
+    leaves: LeafCache,
+    upstreams: Vec<UpstreamClients>,
+    dialer: Dialer,
+    client_auth: Option<Vec<u8>>,
+    buffer_limit: usize,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+}
+
+impl Signet {
+    /// Builds the proxy from a loaded config: rules and auth, the CA (created when absent), and
+    /// one upstream client per TLS profile.
+    pub fn build(config: &Config) -> Result<Signet, StartError> {
+        let policy = Policy::from_config(config)?;
+        let (ca, created) = CertificateAuthority::load_or_create(&config.ca.cert, &config.ca.key)?;
+        if created {
+            tracing::info!(cert = %config.ca.cert.display(), "created a new CA; trust it in your clients");
+        }
+        let leaves = LeafCache::new(Arc::new(ca));
+
+        let parent = match &config.proxy.upstream_proxy {
+            None => None,
+            Some(url) => {
+                let path = KeyPath::default().key("proxy").key("upstream_proxy");
+                let authorization = parent_authorization(config)?;
+                Some(Arc::new(
+                    ParentProxy::parse(url, authorization).map_err(|e| config.error(&path, e))?,
+                ))
+            }
+        };
+        let dialer = Dialer::new(parent);
+
+        let both: &[&[u8]] = &[b"h2", b"http/1.1"];
+        let h1: &[&[u8]] = &[b"http/1.1"];
+        let mut upstreams = vec![UpstreamClients::new(
+            &dialer,
+            UpstreamTls::client_config(None, None, both)?,
+            UpstreamTls::client_config(None, None, h1)?,
+        )];
+        // Same order as `Policy::from_config` numbers the TLS profiles.
+        for host in &config.hosts {
+            let Some(tls) = &host.tls else { continue };
+            let identity = match (&tls.client_cert, &tls.client_key) {
+                (Some(cert), Some(key)) => Some(ClientIdentity {
+                    cert_chain: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            };
+            upstreams.push(UpstreamClients::new(
+                &dialer,
+                UpstreamTls::client_config(tls.ca.as_deref(), identity.as_ref(), both)?,
+                UpstreamTls::client_config(tls.ca.as_deref(), identity.as_ref(), h1)?,
+            ));
+        }
+
+        let client_auth = config.proxy.client_auth.as_ref().map(|auth| {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                auth.username,
+                auth.password.expose()
+            ));
+            format!("Basic {token}").into_bytes()
+        });
+        Ok(Signet {
+            policy,
+            leaves,
+            upstreams,
+            dialer,
+            client_auth,
+            buffer_limit: config.proxy.buffer_limit,
+            clock: Arc::new(SystemClock),
+            entropy: Arc::new(OsEntropy),
+        })
+    }
+
+    /// Replaces the clock and the random source (tests).
+    pub fn with_clock_and_entropy(
+        mut self,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Self {
+        self.clock = clock;
+        self.entropy = entropy;
+        self
+    }
+
+    /// The rules in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// How many leaf certificates were minted so far.
+    pub fn leaves_minted(&self) -> u64 {
+        self.leaves.minted()
+    }
+
+    /// Binds `addr`, refusing a non-loopback address unless clients must authenticate.
+    pub async fn bind(&self, addr: SocketAddr) -> Result<TcpListener, StartError> {
+        if !addr.ip().is_loopback() && self.client_auth.is_none() {
+            return Err(StartError::Listen(format!(
+                "refusing to listen on {addr}: a non-loopback address needs [proxy] client_auth, \
+                 or signet would be an open proxy"
+            )));
+        }
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Listen(format!("cannot listen on {addr}: {e}")))
+    }
+
+    /// Serves clients on `listener` until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((tcp, peer)) => {
+                    tokio::spawn(self.clone().serve_client(tcp, peer));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    async fn serve_client(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let service = service_fn(move |req| {
+            let signet = self.clone();
+            async move { Ok::<_, Infallible>(signet.handle(req).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        if let Err(e) = connection.await {
+            tracing::debug!(%peer, error = %e, "client connection ended with an error");
+        }
+    }
+
+    /// One request from a client that uses signet as its proxy.
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<ProxyBody> {
+        if !self.client_authorized(&req) {
+            return respond::proxy_auth_required();
+        }
+        if req.method() == Method::CONNECT {
+            return connect::handle(self, req).await;
+        }
+        let dest = match Destination::from_uri(req.uri()) {
+            Ok(dest) => dest,
+            Err(reason) => {
+                return respond::error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "{reason}; signet is a forward proxy: send absolute-form requests (use it as HTTP_PROXY)"
+                    ),
+                );
+            }
+        };
+        if !self.policy.egress.permits(&dest.host, dest.port) {
+            return respond::error(
+                StatusCode::FORBIDDEN,
+                format!("{dest}: destination not allowed by [proxy] allow/deny"),
+            );
+        }
+        forward::forward(&self, dest, req).await
+    }
+
+    fn client_authorized(&self, req: &Request<Incoming>) -> bool {
+        let Some(expected) = &self.client_auth else {
+            return true;
+        };
+        req.headers()
+            .get_all(PROXY_AUTHORIZATION)
+            .iter()
+            .any(|v| constant_time_eq(v.as_bytes(), expected))
+    }
+
+    fn sign_context(&self) -> SignContext<'_> {
+        SignContext {
+            now: self.clock.now(),
+            fixed_nonce: None,
+            entropy: self.entropy.as_ref(),
+        }
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a password matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `Proxy-Authorization` for the parent proxy from `[proxy] upstream_proxy_auth`. Basic is sent
+/// up front; answering challenges (Digest, NTLM) is not in this build.
+fn parent_authorization(config: &Config) -> Result<Option<http::HeaderValue>, ConfigError> {
+    let Some(name) = &config.proxy.upstream_proxy_auth else {
+        return Ok(None);
+    };
+    let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
+    match config.profiles.get(name) {
+        Some(crate::config::AuthSpec::Basic(basic)) => Ok(Some(crate::auth::basic::basic_header(
+            &basic.username,
+            basic.password.expose(),
+        ))),
+        Some(other) => Err(config.error(
+            &path,
+            format!(
+                "a {} profile for the parent proxy is not yet supported (basic is)",
+                other.type_name()
+            ),
+        )),
+        None => Err(config.error(&path, format!("no [auth.{name}] profile"))),
+    }
+}
+
+/// A proxy started in the background, for tests and embedding.
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The shared state.
+    pub signet: Arc<Signet>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Builds, binds and serves in a background task.
+    pub async fn start(signet: Signet, addr: SocketAddr) -> Result<Running, StartError> {
+        let listener = signet.bind(addr).await?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Listen(e.to_string()))?;
+        let signet = Arc::new(signet);
+        let task = tokio::spawn(signet.clone().serve(listener));
+        Ok(Running { addr, signet, task })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

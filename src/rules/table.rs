@@ -1,0 +1,210 @@
+//! The host rules in force: which rule and route a request's real destination falls under.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::{Method, Uri};
+
+use super::{HostPattern, PathGlob, RuleError, normalize_host, normalize_path};
+use crate::auth::Scheme;
+
+/// Where a request really goes: the absolute URI's authority or the CONNECT target, never a
+/// Host header the client wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// TLS to the origin.
+    pub https: bool,
+    /// Normalised host: lowercase, punycode, IPv6 without brackets.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl Destination {
+    /// A destination from a host (any spelling) and port.
+    pub fn new(https: bool, host: &str, port: u16) -> Result<Self, RuleError> {
+        Ok(Destination {
+            https,
+            host: normalize_host(host)?,
+            port,
+        })
+    }
+
+    /// The destination of an absolute-form URI (`http://…` or `https://…`).
+    pub fn from_uri(uri: &Uri) -> Result<Self, String> {
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => return Err(format!("unsupported scheme {other}")),
+            None => return Err("the request target is not an absolute URI".into()),
+        };
+        let host = uri.host().ok_or("the URI has no host")?;
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Destination::new(https, host, port).map_err(|e| e.to_string())
+    }
+
+    /// The scheme's default port.
+    pub fn default_port(&self) -> u16 {
+        if self.https { 443 } else { 80 }
+    }
+
+    /// `host[:port]` as it goes in a URI and Host header: the port only when not the default.
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == self.default_port() {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    /// The absolute URI for `path_and_query` at this destination.
+    pub fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        let scheme = if self.https { "https" } else { "http" };
+        let path = if path_and_query.is_empty() {
+            "/"
+        } else {
+            path_and_query
+        };
+        Uri::builder()
+            .scheme(scheme)
+            .authority(self.authority())
+            .path_and_query(path)
+            .build()
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}", self.authority())
+    }
+}
+
+/// The auth a route gives.
+#[derive(Debug, Clone)]
+pub enum RouteAuth {
+    /// The host rule's auth.
+    Inherit,
+    /// This auth (`None`: send untouched).
+    Set(Option<Arc<Scheme>>),
+}
+
+/// One `[[host.route]]`.
+#[derive(Debug)]
+pub struct Route {
+    /// Path glob; `None` matches every path.
+    pub path: Option<PathGlob>,
+    /// Methods; `None` matches every method.
+    pub methods: Option<Vec<Method>>,
+    /// The route's auth.
+    pub auth: RouteAuth,
+}
+
+impl Route {
+    fn matches(&self, method: &Method, path: &str) -> bool {
+        self.methods.as_ref().is_none_or(|ms| ms.contains(method))
+            && self.path.as_ref().is_none_or(|glob| glob.matches(path))
+    }
+}
+
+/// One `[[host]]` rule, ready to match.
+#[derive(Debug)]
+pub struct HostRule {
+    /// Its position in the config (`host[N]`).
+    pub index: usize,
+    /// The `match` patterns.
+    pub patterns: Vec<HostPattern>,
+    /// The host's auth (`None`: untouched).
+    pub auth: Option<Arc<Scheme>>,
+    /// Routes, checked in order.
+    pub routes: Vec<Route>,
+    /// Which upstream client profile serves this host.
+    pub upstream: usize,
+}
+
+impl HostRule {
+    /// Whether this rule names `dest`.
+    pub fn matches(&self, dest: &Destination) -> bool {
+        let default = dest.default_port();
+        self.patterns
+            .iter()
+            .any(|p| p.matches(&dest.host, dest.port, default))
+    }
+
+    /// A short name for logs and error bodies: `host[0] (api.example.com)`.
+    pub fn label(&self) -> String {
+        let first = self.patterns.first().map(|p| p.as_str()).unwrap_or("");
+        format!("host[{}] ({first})", self.index)
+    }
+}
+
+/// What applies to one request.
+#[derive(Debug)]
+pub struct Decision<'a> {
+    /// The host rule.
+    pub rule: &'a HostRule,
+    /// The index of the route that matched, if any.
+    pub route: Option<usize>,
+    /// The auth to apply (`None`: send untouched).
+    pub auth: Option<&'a Arc<Scheme>>,
+}
+
+/// All host rules, in config order: the first that matches applies.
+#[derive(Debug, Default)]
+pub struct RuleTable {
+    rules: Vec<HostRule>,
+}
+
+impl RuleTable {
+    /// A table of `rules`, in the order given.
+    pub fn new(rules: Vec<HostRule>) -> Self {
+        RuleTable { rules }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[HostRule] {
+        &self.rules
+    }
+
+    /// The first rule naming `dest`.
+    pub fn find(&self, dest: &Destination) -> Option<&HostRule> {
+        self.rules.iter().find(|r| r.matches(dest))
+    }
+
+    /// The rule, route and auth for a request. The path is normalised first (dot-segments), so
+    /// `/public/../admin` is judged as `/admin`, as the origin will see it.
+    pub fn decide(
+        &self,
+        dest: &Destination,
+        method: &Method,
+        path: &str,
+    ) -> Result<Option<Decision<'_>>, RuleError> {
+        let Some(rule) = self.find(dest) else {
+            return Ok(None);
+        };
+        let path = normalize_path(path)?;
+        for (i, route) in rule.routes.iter().enumerate() {
+            if route.matches(method, &path) {
+                let auth = match &route.auth {
+                    RouteAuth::Inherit => rule.auth.as_ref(),
+                    RouteAuth::Set(auth) => auth.as_ref(),
+                };
+                return Ok(Some(Decision {
+                    rule,
+                    route: Some(i),
+                    auth,
+                }));
+            }
+        }
+        Ok(Some(Decision {
+            rule,
+            route: None,
+            auth: rule.auth.as_ref(),
+        }))
+    }
+}

@@ -1,0 +1,668 @@
+//! The proxy end to end, in-process: real origins, real signet, real HTTP/1.1 and HTTP/2 clients.
+
+mod support;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::Full;
+use support::{Origin, Pki, Proxy, TlsSession, get, tls_request, via_proxy};
+
+fn authorization(seen: &support::Seen) -> Option<String> {
+    seen.headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn plain_http_request_is_forwarded_with_bearer_token() {
+    let origin = Origin::plain().await;
+    let proxy = Proxy::start(&format!(
+        r#"
+[auth.api]
+type = "bearer"
+token = "t0ken"
+
+[[host]]
+match = ["127.0.0.1:{}"]
+auth = "api"
+"#,
+        origin.port()
+    ))
+    .await;
+    let answer = get(
+        proxy.addr(),
+        &format!("http://127.0.0.1:{}/v1/items?q=1", origin.port()),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let seen = origin.last();
+    assert_eq!(authorization(&seen).as_deref(), Some("Bearer t0ken"));
+    assert_eq!(seen.uri.path_and_query().unwrap().as_str(), "/v1/items?q=1");
+    assert_eq!(seen.headers["host"], format!("127.0.0.1:{}", origin.port()));
+}
+
+#[tokio::test]
+async fn request_without_rule_is_forwarded_untouched() {
+    let origin = Origin::plain().await;
+    let proxy = Proxy::start("").await;
+    let url = format!("http://127.0.0.1:{}/x", origin.port());
+    get(
+        proxy.addr(),
+        &url,
+        &[("authorization", "Basic mine"), ("x-custom", "1")],
+    )
+    .await;
+    let seen = origin.last();
+    assert_eq!(authorization(&seen).as_deref(), Some("Basic mine"));
+    assert_eq!(seen.headers["x-custom"], "1");
+}
+
+#[tokio::test]
+async fn each_static_auth_type_is_applied() {
+    let origin = Origin::plain().await;
+    let port = origin.port();
+    let proxy = Proxy::start(&format!(
+        r#"
+[[host]]
+match = ["127.0.0.1:{port}"]
+auth = "none"
+
+  [[host.route]]
+  path = "/basic"
+  auth = {{ type = "basic", username = "Aladdin", password = "open sesame" }}
+
+  [[host.route]]
+  path = "/header-key"
+  auth = {{ type = "apikey", key = "X-Api-Key", value = "k1" }}
+
+  [[host.route]]
+  path = "/query-key"
+  auth = {{ type = "apikey", key = "api_key", value = "k 2", add_to = "query" }}
+
+  [[host.route]]
+  path = "/token"
+  auth = {{ type = "bearer", token = "abc", prefix = "Token" }}
+"#
+    ))
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    get(
+        proxy.addr(),
+        &format!("{base}/basic"),
+        &[("authorization", "Bearer client")],
+    )
+    .await;
+    assert_eq!(
+        authorization(&origin.last()).as_deref(),
+        Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+    );
+    get(
+        proxy.addr(),
+        &format!("{base}/header-key"),
+        &[("x-api-key", "client")],
+    )
+    .await;
+    let seen = origin.last();
+    assert_eq!(
+        seen.headers.get_all("x-api-key").iter().collect::<Vec<_>>(),
+        ["k1"]
+    );
+    get(
+        proxy.addr(),
+        &format!("{base}/query-key?api_key=client&a=1"),
+        &[],
+    )
+    .await;
+    assert_eq!(origin.last().uri.query(), Some("a=1&api_key=k%202"));
+    get(proxy.addr(), &format!("{base}/token"), &[]).await;
+    assert_eq!(authorization(&origin.last()).as_deref(), Some("Token abc"));
+    get(proxy.addr(), &format!("{base}/other"), &[]).await;
+    assert_eq!(authorization(&origin.last()), None);
+}
+
+#[tokio::test]
+async fn routes_inherit_the_host_auth_unless_they_say_none() {
+    let origin = Origin::plain().await;
+    let port = origin.port();
+    let proxy = Proxy::start(&format!(
+        r#"
+[auth.api]
+type = "bearer"
+token = "host-token"
+
+[[host]]
+match = ["127.0.0.1:{port}"]
+auth = "api"
+
+  [[host.route]]
+  path = "/public/**"
+  auth = "none"
+
+  [[host.route]]
+  path = "/admin/**"
+  methods = ["POST", "DELETE"]
+  auth = {{ type = "basic", username = "admin", password = "pw" }}
+
+  [[host.route]]
+  path = "/inherit/*"
+"#
+    ))
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let cases = [
+        (Method::GET, "/public/a/b", None),
+        (Method::GET, "/public/../private", Some("Bearer host-token")),
+        (Method::POST, "/admin/users", Some("Basic YWRtaW46cHc=")),
+        (Method::GET, "/admin/users", Some("Bearer host-token")),
+        (Method::GET, "/inherit/x", Some("Bearer host-token")),
+        (Method::GET, "/elsewhere", Some("Bearer host-token")),
+    ];
+    for (method, path, expected) in cases {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(format!("{base}{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        via_proxy(proxy.addr(), req).await;
+        assert_eq!(
+            authorization(&origin.last()).as_deref(),
+            expected,
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn other_ports_names_and_host_headers_are_not_signed() {
+    let signed = Origin::plain().await;
+    let other = Origin::plain().await;
+    let proxy = Proxy::start(&format!(
+        r#"
+[[host]]
+match = ["localhost:{}"]
+auth = {{ type = "bearer", token = "secret" }}
+"#,
+        signed.port()
+    ))
+    .await;
+    // The rule names localhost on one port: the same server under its IP is another host…
+    get(
+        proxy.addr(),
+        &format!("http://127.0.0.1:{}/", signed.port()),
+        &[],
+    )
+    .await;
+    assert_eq!(authorization(&signed.last()), None);
+    // …another port is another destination, whatever Host header the client writes…
+    let host = format!("localhost:{}", signed.port());
+    get(
+        proxy.addr(),
+        &format!("http://localhost:{}/", other.port()),
+        &[("host", &host)],
+    )
+    .await;
+    let seen = other.last();
+    assert_eq!(authorization(&seen), None);
+    assert_eq!(seen.headers["host"], format!("localhost:{}", other.port()));
+    // …and the named destination is signed.
+    get(
+        proxy.addr(),
+        &format!("http://localhost:{}/", signed.port()),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        authorization(&signed.last()).as_deref(),
+        Some("Bearer secret")
+    );
+}
+
+#[tokio::test]
+async fn proxy_authorization_is_checked_and_never_forwarded() {
+    let origin = Origin::plain().await;
+    let proxy = Proxy::start(
+        r#"
+[proxy]
+client_auth = { username = "me", password = "pw" }
+"#,
+    )
+    .await;
+    let url = format!("http://127.0.0.1:{}/", origin.port());
+    let refused = get(proxy.addr(), &url, &[]).await;
+    assert_eq!(refused.status, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+    assert!(
+        refused.headers["proxy-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    assert!(origin.requests().is_empty());
+
+    let wrong = get(
+        proxy.addr(),
+        &url,
+        &[("proxy-authorization", "Basic bWU6bm8=")],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+
+    let ok = get(
+        proxy.addr(),
+        &url,
+        &[("proxy-authorization", "Basic bWU6cHc=")],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(!origin.last().headers.contains_key("proxy-authorization"));
+}
+
+#[tokio::test]
+async fn denied_destination_gets_403_and_no_connection() {
+    let origin = Origin::plain().await;
+    let proxy = Proxy::start(&format!(
+        r#"
+[proxy]
+deny = ["127.0.0.1:{}"]
+"#,
+        origin.port()
+    ))
+    .await;
+    let answer = get(
+        proxy.addr(),
+        &format!("http://127.0.0.1:{}/", origin.port()),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.text().starts_with("signet: "), "{}", answer.text());
+    assert!(origin.requests().is_empty());
+    let tunnel = support::connect(proxy.addr(), &format!("127.0.0.1:{}", origin.port()), &[]).await;
+    assert_eq!(tunnel.err().map(|a| a.status), Some(StatusCode::FORBIDDEN));
+}
+
+#[tokio::test]
+async fn allow_list_refuses_everything_else() {
+    let allowed = Origin::plain().await;
+    let proxy = Proxy::start(&format!(
+        "[proxy]\nallow = [\"127.0.0.1:{}\"]\n",
+        allowed.port()
+    ))
+    .await;
+    let ok = get(
+        proxy.addr(),
+        &format!("http://127.0.0.1:{}/", allowed.port()),
+        &[],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let refused = get(proxy.addr(), "http://localhost:9/", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn unreachable_upstream_gives_502_naming_host_and_reason() {
+    // Bind and drop a listener to get a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proxy = Proxy::start("").await;
+    let answer = get(proxy.addr(), &format!("http://127.0.0.1:{port}/"), &[]).await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    let text = answer.text();
+    assert!(text.starts_with("signet: "), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.to_lowercase().contains("refused"), "{text}");
+}
+
+#[tokio::test]
+async fn origin_form_request_is_refused_with_a_hint() {
+    let proxy = Proxy::start("").await;
+    let req = Request::get("/just-a-path")
+        .header("host", "example.test")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = via_proxy(proxy.addr(), req).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text().contains("forward proxy"), "{}", answer.text());
+}
+
+#[tokio::test]
+async fn unruled_connect_is_tunnelled_untouched() {
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    let proxy = Proxy::start("").await;
+    let target = format!("127.0.0.1:{}", origin.port());
+    let mut session = TlsSession::open(
+        proxy.addr(),
+        &target,
+        "localhost",
+        &pki.ca_pem,
+        &[b"http/1.1"],
+    )
+    .await;
+    // The client sees the origin's own certificate: signet did not terminate TLS.
+    assert_eq!(Some(&session.peer_cert), origin.cert.as_ref());
+    let req = tls_request(&session, Method::GET, &target, "/t", Bytes::new());
+    let answer = session.send(req).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(authorization(&origin.last()), None);
+    assert_eq!(proxy.running.signet.leaves_minted(), 0);
+}
+
+fn mitm_config(origin: &Origin, pki: &Pki, auth: &str) -> String {
+    format!(
+        r#"
+[[host]]
+match = ["localhost:{}"]
+auth = {auth}
+
+  [host.tls]
+  ca = "{}"
+"#,
+        origin.port(),
+        pki.ca_path().display()
+    )
+}
+
+async fn mitm_round_trip(alpn: &[&[u8]], expect_h2: bool) {
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    let proxy = Proxy::start(&mitm_config(
+        &origin,
+        &pki,
+        r#"{ type = "bearer", token = "mitm-token" }"#,
+    ))
+    .await;
+    let target = format!("localhost:{}", origin.port());
+    // The client trusts only signet's CA.
+    let mut session =
+        TlsSession::open(proxy.addr(), &target, "localhost", &proxy.ca_pem(), alpn).await;
+    assert_eq!(session.alpn_h2, expect_h2);
+    assert_ne!(Some(&session.peer_cert), origin.cert.as_ref());
+    for i in 0..3 {
+        let req = tls_request(
+            &session,
+            Method::GET,
+            &target,
+            &format!("/r/{i}"),
+            Bytes::new(),
+        );
+        let answer = session.send(req).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        let seen = origin.last();
+        assert_eq!(authorization(&seen).as_deref(), Some("Bearer mitm-token"));
+        assert_eq!(seen.uri.path(), format!("/r/{i}"));
+    }
+    assert_eq!(proxy.running.signet.leaves_minted(), 1);
+}
+
+#[tokio::test]
+async fn intercepted_https_over_http1_is_signed() {
+    mitm_round_trip(&[b"http/1.1"], false).await;
+}
+
+#[tokio::test]
+async fn intercepted_https_over_http2_is_signed() {
+    mitm_round_trip(&[b"h2", b"http/1.1"], true).await;
+}
+
+#[tokio::test]
+async fn upstream_speaks_http2_when_the_origin_offers_it() {
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    let proxy = Proxy::start(&mitm_config(&origin, &pki, r#""none""#)).await;
+    let target = format!("localhost:{}", origin.port());
+    let mut session = TlsSession::open(
+        proxy.addr(),
+        &target,
+        "localhost",
+        &proxy.ca_pem(),
+        &[b"http/1.1"],
+    )
+    .await;
+    let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
+    assert_eq!(session.send(req).await.status, StatusCode::OK);
+    assert_eq!(origin.last().version, http::Version::HTTP_2);
+}
+
+#[tokio::test]
+async fn host_header_naming_another_host_gets_421_and_nothing_is_sent() {
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    let proxy = Proxy::start(&mitm_config(
+        &origin,
+        &pki,
+        r#"{ type = "bearer", token = "t" }"#,
+    ))
+    .await;
+    let target = format!("localhost:{}", origin.port());
+    let mut session = TlsSession::open(
+        proxy.addr(),
+        &target,
+        "localhost",
+        &proxy.ca_pem(),
+        &[b"http/1.1"],
+    )
+    .await;
+    let req = tls_request(&session, Method::GET, "evil.test", "/", Bytes::new());
+    let answer = session.send(req).await;
+    assert_eq!(answer.status, StatusCode::MISDIRECTED_REQUEST);
+    assert!(answer.text().starts_with("signet: "));
+    let other_port = format!("localhost:{}", origin.port() + 1);
+    let req = tls_request(&session, Method::GET, &other_port, "/", Bytes::new());
+    assert_eq!(
+        session.send(req).await.status,
+        StatusCode::MISDIRECTED_REQUEST
+    );
+    assert!(origin.requests().is_empty());
+}
+
+#[tokio::test]
+async fn sni_naming_another_host_gets_421() {
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    let proxy = Proxy::start(&format!(
+        "[proxy]\nintercept = \"all\"\n[[host]]\nmatch = [\"localhost:{}\"]\n[host.tls]\nca = \"{}\"\n",
+        origin.port(),
+        pki.ca_path().display()
+    ))
+    .await;
+    let target = format!("localhost:{}", origin.port());
+    // The certificate is minted for the CONNECT host, so the client must expect that name…
+    let mut session = TlsSession::open(
+        proxy.addr(),
+        &target,
+        "localhost",
+        &proxy.ca_pem(),
+        &[b"http/1.1"],
+    )
+    .await;
+    let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
+    assert_eq!(session.send(req).await.status, StatusCode::OK);
+    // …while a ClientHello for another name is answered 421, even with a matching Host header.
+    let mut session =
+        TlsSession::open_accepting_any_cert(proxy.addr(), &target, "other.test").await;
+    let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
+    let answer = session.send(req).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::MISDIRECTED_REQUEST,
+        "{}",
+        answer.text()
+    );
+    assert_eq!(origin.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn one_mebibyte_bodies_pass_byte_exact_both_ways() {
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    let proxy = Proxy::start(&mitm_config(
+        &origin,
+        &pki,
+        r#"{ type = "bearer", token = "t" }"#,
+    ))
+    .await;
+    let target = format!("localhost:{}", origin.port());
+    let body: Vec<u8> = (0..1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let body = Bytes::from(body);
+    for alpn in [&[b"http/1.1".as_slice()][..], &[b"h2".as_slice()][..]] {
+        let mut session =
+            TlsSession::open(proxy.addr(), &target, "localhost", &proxy.ca_pem(), alpn).await;
+        let req = tls_request(&session, Method::PUT, &target, "/upload", body.clone());
+        let answer = session.send(req).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(
+            origin.last().body,
+            body,
+            "request body reached the origin intact"
+        );
+        assert_eq!(answer.body, body, "response body reached the client intact");
+    }
+    // And over plain HTTP.
+    let plain = Origin::plain().await;
+    let req = Request::put(format!("http://127.0.0.1:{}/up", plain.port()))
+        .body(Full::new(body.clone()))
+        .unwrap();
+    let answer = via_proxy(proxy.addr(), req).await;
+    assert_eq!(plain.last().body, body);
+    assert_eq!(answer.body, body);
+}
+
+#[tokio::test]
+async fn websocket_upgrade_is_authorized_and_echoes_through_mitm() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    let proxy = Proxy::start(&mitm_config(
+        &origin,
+        &pki,
+        r#"{ type = "bearer", token = "ws-token" }"#,
+    ))
+    .await;
+    let target = format!("localhost:{}", origin.port());
+    let mut session = TlsSession::open(
+        proxy.addr(),
+        &target,
+        "localhost",
+        &proxy.ca_pem(),
+        &[b"http/1.1"],
+    )
+    .await;
+    let req = Request::get("/ws")
+        .header("host", &target)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = session.send_raw(req).await;
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(
+        authorization(&origin.last()).as_deref(),
+        Some("Bearer ws-token")
+    );
+    let mut io = hyper_util::rt::TokioIo::new(hyper::upgrade::on(response).await.unwrap());
+    // A masked WebSocket text frame "hello".
+    let frame = [
+        0x81u8,
+        0x85,
+        1,
+        2,
+        3,
+        4,
+        b'h' ^ 1,
+        b'e' ^ 2,
+        b'l' ^ 3,
+        b'l' ^ 4,
+        b'o' ^ 1,
+    ];
+    io.write_all(&frame).await.unwrap();
+    let mut echoed = [0u8; 11];
+    io.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(echoed, frame);
+}
+
+#[tokio::test]
+async fn client_certificate_is_presented_to_an_origin_that_requires_it() {
+    let pki = Pki::new();
+    let origin = Origin::mtls(&pki).await;
+    let (cert, key) = pki.client_identity();
+    let with_identity = format!(
+        "[[host]]\nmatch = [\"localhost:{}\"]\n[host.tls]\nca = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
+        origin.port(),
+        pki.ca_path().display(),
+        cert.display(),
+        key.display()
+    );
+    let proxy = Proxy::start(&with_identity).await;
+    let target = format!("localhost:{}", origin.port());
+    let mut session = TlsSession::open(
+        proxy.addr(),
+        &target,
+        "localhost",
+        &proxy.ca_pem(),
+        &[b"http/1.1"],
+    )
+    .await;
+    let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
+    assert_eq!(session.send(req).await.status, StatusCode::OK);
+
+    // Without the identity the origin refuses the handshake and the client gets a 502 that says so.
+    let without = Proxy::start(&mitm_config(&origin, &pki, r#""none""#)).await;
+    let mut session = TlsSession::open(
+        without.addr(),
+        &target,
+        "localhost",
+        &without.ca_pem(),
+        &[b"http/1.1"],
+    )
+    .await;
+    let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
+    let answer = session.send(req).await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    assert!(answer.text().contains("localhost"), "{}", answer.text());
+}
+
+#[tokio::test]
+async fn untrusted_upstream_certificate_gives_502_with_reason() {
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    // The rule does not add the origin's CA, so the system roots alone must refuse it.
+    let proxy = Proxy::start(&format!(
+        "[[host]]\nmatch = [\"localhost:{}\"]\n",
+        origin.port()
+    ))
+    .await;
+    let target = format!("localhost:{}", origin.port());
+    let mut session = TlsSession::open(
+        proxy.addr(),
+        &target,
+        "localhost",
+        &proxy.ca_pem(),
+        &[b"http/1.1"],
+    )
+    .await;
+    let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
+    let answer = session.send(req).await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    assert!(answer.text().contains("not trusted"), "{}", answer.text());
+    assert!(origin.requests().is_empty());
+}
+
+#[tokio::test]
+async fn non_loopback_listen_without_client_auth_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signet.toml");
+    std::fs::write(&path, "").unwrap();
+    let config = signet::config::Config::load(&path).unwrap();
+    let signet = signet::proxy::Signet::build(&config).unwrap();
+    let err = signet.bind("0.0.0.0:0".parse().unwrap()).await.unwrap_err();
+    assert!(err.to_string().contains("open proxy"), "{err}");
+}
