@@ -6,11 +6,13 @@
 //! [`SignContext`] so that signers reproduce published vectors exactly.
 
 pub mod apikey;
+pub mod awsv4;
 pub mod basic;
 pub mod bearer;
 pub mod context;
 pub mod digest;
 pub mod edgegrid;
+pub mod hawk;
 pub mod ntlm;
 pub mod oauth1;
 pub mod oauth2;
@@ -35,6 +37,10 @@ pub enum Scheme {
     OAuth1(Box<oauth1::OAuth1>),
     /// `edgegrid`.
     EdgeGrid(edgegrid::EdgeGrid),
+    /// `awsv4`.
+    AwsV4(Box<awsv4::AwsV4>),
+    /// `hawk`.
+    Hawk(Box<hawk::Hawk>),
 }
 
 impl Scheme {
@@ -48,6 +54,8 @@ impl Scheme {
             AuthSpec::Basic(cfg) => Scheme::Basic(basic::Basic::new(cfg)?),
             AuthSpec::OAuth1(cfg) => Scheme::OAuth1(Box::new(oauth1::OAuth1::new(*cfg)?)),
             AuthSpec::EdgeGrid(cfg) => Scheme::EdgeGrid(edgegrid::EdgeGrid::new(cfg)?),
+            AuthSpec::AwsV4(cfg) => Scheme::AwsV4(Box::new(awsv4::AwsV4::new(cfg)?)),
+            AuthSpec::Hawk(cfg) => Scheme::Hawk(Box::new(hawk::Hawk::new(cfg)?)),
             other => {
                 return Err(format!(
                     "auth type \"{}\" is not yet supported by this build of signet",
@@ -65,6 +73,8 @@ impl Scheme {
             Scheme::Basic(_) => "basic",
             Scheme::OAuth1(_) => "oauth1",
             Scheme::EdgeGrid(_) => "edgegrid",
+            Scheme::AwsV4(_) => "awsv4",
+            Scheme::Hawk(_) => "hawk",
         }
     }
 
@@ -74,6 +84,8 @@ impl Scheme {
             Scheme::ApiKey(_) | Scheme::Bearer(_) | Scheme::Basic(_) => BodyNeed::None,
             Scheme::OAuth1(s) => s.body_need(req),
             Scheme::EdgeGrid(s) => s.body_need(req),
+            Scheme::AwsV4(s) => s.body_need(req),
+            Scheme::Hawk(s) => s.body_need(req),
         }
     }
 
@@ -102,6 +114,8 @@ impl Scheme {
             }
             Scheme::OAuth1(s) => s.sign(req, body, cx),
             Scheme::EdgeGrid(s) => s.sign(req, body, cx),
+            Scheme::AwsV4(s) => s.sign(req, body, cx),
+            Scheme::Hawk(s) => s.sign(req, body, cx),
         }
     }
 
@@ -113,6 +127,8 @@ impl Scheme {
             Scheme::Basic(s) => s.describe(),
             Scheme::OAuth1(s) => s.describe(),
             Scheme::EdgeGrid(s) => s.describe(),
+            Scheme::AwsV4(s) => s.describe(),
+            Scheme::Hawk(s) => s.describe(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::error::{KeyPath, Locator};
 use super::{ConfigError, serde_error};
-use crate::auth::{apikey, basic, bearer, digest, edgegrid, ntlm, oauth1, oauth2};
+use crate::auth::{apikey, awsv4, basic, bearer, digest, edgegrid, hawk, ntlm, oauth1, oauth2};
 
 /// One auth table, by `type`. Type names are Postman's.
 #[derive(Debug, Clone)]
@@ -27,8 +27,10 @@ pub enum AuthSpec {
     OAuth1(Box<oauth1::OAuth1Config>),
     /// `edgegrid`.
     EdgeGrid(edgegrid::EdgeGridConfig),
-    /// A type whose table is checked but that this build cannot sign with yet.
-    Pending(&'static str, toml::Table),
+    /// `awsv4`.
+    AwsV4(awsv4::AwsV4Config),
+    /// `hawk`.
+    Hawk(hawk::HawkConfig),
 }
 
 /// Every type name the config accepts.
@@ -50,7 +52,8 @@ impl AuthSpec {
             AuthSpec::OAuth2(_) => "oauth2",
             AuthSpec::OAuth1(_) => "oauth1",
             AuthSpec::EdgeGrid(_) => "edgegrid",
-            AuthSpec::Pending(name, _) => name,
+            AuthSpec::AwsV4(_) => "awsv4",
+            AuthSpec::Hawk(_) => "hawk",
         }
     }
 
@@ -96,17 +99,8 @@ impl AuthSpec {
             "oauth2" => AuthSpec::OAuth2(Box::new(typed(value, path, locator)?)),
             "oauth1" => AuthSpec::OAuth1(Box::new(typed(value, path, locator)?)),
             "edgegrid" => AuthSpec::EdgeGrid(typed(value, path, locator)?),
-            "hawk" | "awsv4" => {
-                let name = AUTH_TYPES
-                    .iter()
-                    .find(|t| **t == kind)
-                    .copied()
-                    .unwrap_or("?");
-                let toml::Value::Table(t) = value else {
-                    unreachable!()
-                };
-                AuthSpec::Pending(name, t)
-            }
+            "awsv4" => AuthSpec::AwsV4(typed(value, path, locator)?),
+            "hawk" => AuthSpec::Hawk(typed(value, path, locator)?),
             other => {
                 return Err(locator.error(
                     &path.key("type"),

@@ -1,0 +1,593 @@
+//! AWS Signature Version 4 (`type = "awsv4"`), in the `Authorization` header or as a presigned
+//! query string.
+//!
+//! Region and service come, in this order, from the config's `region`/`service` keys, from the
+//! credential scope of a SigV4 `Authorization` header (or `X-Amz-Credential` parameter) that the
+//! client signed itself with a placeholder key, and from the host name; the region falls back to
+//! `us-east-1`. So a tool that insists on signing can be pointed at signet with dummy keys and
+//! signet re-signs with the real ones for the region and service the tool chose.
+//!
+//! S3 (and its variants) is signed by S3's rules: the path is neither normalised nor encoded
+//! twice, `x-amz-content-sha256` is always sent, and a body too large to buffer (or a presigned
+//! URL) is signed as `UNSIGNED-PAYLOAD`. Every other service needs the body's SHA-256.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use hmac::{Hmac, Mac};
+use http::header::{HOST, HeaderName, HeaderValue};
+use http::request::Parts;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::auth::context::{AuthError, BodyNeed, SignContext};
+use crate::secret::Secret;
+
+#[path = "awsv4_scope.rs"]
+mod scope;
+
+#[cfg(test)]
+#[path = "awsv4_vectors.rs"]
+mod vectors;
+
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// SigV4 presigned URLs are valid for at most seven days.
+const MAX_EXPIRES: u64 = 7 * 24 * 3600;
+const X_AMZ_DATE: &str = "x-amz-date";
+const X_AMZ_SECURITY_TOKEN: &str = "x-amz-security-token";
+const X_AMZ_CONTENT_SHA256: &str = "x-amz-content-sha256";
+/// Query parameters of a presigned request; a client's own are dropped before signing.
+const QUERY_AUTH_PARAMS: [&str; 7] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+];
+/// Headers left out of the signature because hops may add, drop or rewrite them.
+const UNSIGNED_HEADERS: [&str; 12] = [
+    "authorization",
+    "user-agent",
+    "x-amzn-trace-id",
+    "expect",
+    "connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Where the signature goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddTo {
+    /// `Authorization`, `X-Amz-Date` (and `X-Amz-Security-Token`, `X-Amz-Content-Sha256`) headers.
+    #[default]
+    Header,
+    /// A presigned query string (`X-Amz-Algorithm` … `X-Amz-Signature`).
+    Query,
+}
+
+/// The `awsv4` auth table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsV4Config {
+    /// Access key id (`AKIA…`).
+    pub access_key: Secret,
+    /// Secret access key.
+    pub secret_key: Secret,
+    /// Session token of temporary credentials; sent as `X-Amz-Security-Token` and signed.
+    #[serde(default)]
+    pub session_token: Option<Secret>,
+    /// Signing region; when absent, the client's own SigV4 scope, then the host, then `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Signing service (`s3`, `sqs`, `execute-api`…); when absent, the client's scope, then the host.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// `header` (default) or `query` (a presigned URL).
+    #[serde(default)]
+    pub add_to: AddTo,
+    /// Lifetime of a presigned URL in seconds (`X-Amz-Expires`, `add_to = "query"` only):
+    /// default 3600, at most 604800 (seven days).
+    #[serde(default = "default_expires")]
+    pub expires: u64,
+}
+
+fn default_expires() -> u64 {
+    3600
+}
+
+/// A ready SigV4 signer.
+#[derive(Debug)]
+pub struct AwsV4 {
+    cfg: AwsV4Config,
+}
+
+/// Everything one signature depends on besides the request.
+pub(crate) struct Params<'a> {
+    /// Access key id.
+    pub access_key: &'a str,
+    /// Secret access key.
+    pub secret_key: &'a str,
+    /// Session token, sent as `X-Amz-Security-Token`.
+    pub session_token: Option<&'a str>,
+    /// False only to reproduce services that want the token added after signing.
+    pub sign_token: bool,
+    /// Signing region.
+    pub region: &'a str,
+    /// Signing service.
+    pub service: &'a str,
+    /// Signing time (`X-Amz-Date`).
+    pub time: SystemTime,
+    /// Normalise the path and encode it a second time (every service but S3).
+    pub normalize: bool,
+    /// Send and sign `x-amz-content-sha256` (header form only).
+    pub content_sha256_header: bool,
+    /// `None` for the header form, `Some(expires)` for a presigned query.
+    pub presign_expires: Option<u64>,
+    /// Hex SHA-256 of the body, `UNSIGNED-PAYLOAD` or a streaming marker.
+    pub payload_hash: String,
+}
+
+/// What a signing produced: the vector tests compare each step, and `signet sign` may show them.
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct Signed {
+    /// The canonical request.
+    pub canonical_request: String,
+    /// The string to sign.
+    pub string_to_sign: String,
+    /// The hex signature.
+    pub signature: String,
+}
+
+impl AwsV4 {
+    /// Validates the config.
+    pub fn new(cfg: AwsV4Config) -> Result<Self, String> {
+        if cfg.access_key.expose().is_empty() {
+            return Err("awsv4: `access_key` is empty".into());
+        }
+        if cfg.secret_key.expose().is_empty() {
+            return Err("awsv4: `secret_key` is empty".into());
+        }
+        if !(1..=MAX_EXPIRES).contains(&cfg.expires) {
+            return Err(format!(
+                "awsv4: `expires` must be between 1 and {MAX_EXPIRES} seconds"
+            ));
+        }
+        let aws_name = |v: &str| {
+            let chars = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+            !v.is_empty() && v.bytes().all(chars)
+        };
+        for (key, value) in [("region", &cfg.region), ("service", &cfg.service)] {
+            if let Some(v) = value.as_deref().filter(|v| !aws_name(v)) {
+                return Err(format!("awsv4: `{key}` is not an AWS name: {v:?}"));
+            }
+        }
+        Ok(AwsV4 { cfg })
+    }
+
+    /// One line for `signet explain`/`check`.
+    pub fn describe(&self) -> String {
+        let auto = "(from request or host)";
+        let region = self.cfg.region.as_deref().unwrap_or(auto);
+        let service = self.cfg.service.as_deref().unwrap_or(auto);
+        let mut out = format!("awsv4 region={region} service={service} add_to=");
+        match self.cfg.add_to {
+            AddTo::Header => out.push_str("header"),
+            AddTo::Query => out.push_str(&format!("query expires={}s", self.cfg.expires)),
+        }
+        if self.cfg.session_token.is_some() {
+            out.push_str(" session_token=set");
+        }
+        out
+    }
+
+    /// S3 can sign without the body (`UNSIGNED-PAYLOAD`); presigned S3 URLs never cover it;
+    /// every other service needs its hash.
+    pub fn body_need(&self, req: &Parts) -> BodyNeed {
+        match scope::resolve(self.cfg.region.as_deref(), self.cfg.service.as_deref(), req) {
+            Ok((_, service)) if is_s3(&service) => match self.cfg.add_to {
+                AddTo::Query => BodyNeed::None,
+                AddTo::Header => BodyNeed::Preferred,
+            },
+            _ => BodyNeed::Required,
+        }
+    }
+
+    /// Signs `req` in place.
+    pub fn sign(
+        &self,
+        req: &mut Parts,
+        body: Option<&mut bytes::Bytes>,
+        cx: &SignContext,
+    ) -> Result<(), AuthError> {
+        let (region, service) =
+            scope::resolve(self.cfg.region.as_deref(), self.cfg.service.as_deref(), req)?;
+        let s3 = is_s3(&service);
+        if let Some(v) = req.headers.get(X_AMZ_CONTENT_SHA256)
+            && v.as_bytes().starts_with(b"STREAMING-")
+        {
+            return Err(AuthError::Unsignable(
+                "awsv4: the client sent an aws-chunked upload whose chunk signatures cannot be \
+                 re-signed; turn off chunked signing in the client"
+                    .into(),
+            ));
+        }
+        let payload_hash = match (&body, s3, self.cfg.add_to) {
+            (_, true, AddTo::Query) => UNSIGNED_PAYLOAD.to_owned(),
+            (Some(b), _, _) => hex(&Sha256::digest(b)),
+            (None, true, _) => UNSIGNED_PAYLOAD.to_owned(),
+            (None, false, _) => {
+                return Err(AuthError::Unsignable(format!(
+                    "awsv4: service {service} needs the SHA-256 of the whole body, which is \
+                     streamed or larger than the buffer limit; only s3 accepts UNSIGNED-PAYLOAD"
+                )));
+            }
+        };
+        let client_hash_header = req.headers.contains_key(X_AMZ_CONTENT_SHA256);
+        let params = Params {
+            access_key: self.cfg.access_key.expose(),
+            secret_key: self.cfg.secret_key.expose(),
+            session_token: self.cfg.session_token.as_ref().map(Secret::expose),
+            sign_token: true,
+            region: &region,
+            service: &service,
+            time: cx.now,
+            normalize: !s3,
+            content_sha256_header: s3 || client_hash_header,
+            presign_expires: (self.cfg.add_to == AddTo::Query).then_some(self.cfg.expires),
+            payload_hash,
+        };
+        let path = req.uri.path().to_owned();
+        sign_parts(req, path.as_bytes(), &params).map(|_| ())
+    }
+}
+
+/// S3 and the services that share its signing rules.
+fn is_s3(service: &str) -> bool {
+    matches!(
+        service,
+        "s3" | "s3-object-lambda" | "s3-outposts" | "s3express"
+    )
+}
+
+/// Signs `req`; `path` is the path exactly as it goes on the wire (normally `req.uri.path()`).
+pub(crate) fn sign_parts(req: &mut Parts, path: &[u8], p: &Params) -> Result<Signed, AuthError> {
+    let amz_date = amz_date(p.time)?;
+    let scope = format!("{}/{}/{}/aws4_request", &amz_date[..8], p.region, p.service);
+
+    for name in [
+        "authorization",
+        X_AMZ_DATE,
+        X_AMZ_SECURITY_TOKEN,
+        X_AMZ_CONTENT_SHA256,
+    ] {
+        req.headers.remove(name);
+    }
+    if !req.headers.contains_key(HOST)
+        && let Some(authority) = req.uri.authority()
+    {
+        let value = HeaderValue::from_str(authority.as_str()).map_err(bad_value)?;
+        req.headers.insert(HOST, value);
+    }
+    // The client's query minus any presigning of its own, each parameter re-encoded the way
+    // SigV4 canonicalises it, so that the request on the wire reads the same to verifiers that
+    // take it as sent (botocore, moto) and to those that decode and re-encode it (AWS).
+    let mut query = String::new();
+    for (k, v) in query_pairs(req.uri.query().unwrap_or("")) {
+        if !QUERY_AUTH_PARAMS
+            .iter()
+            .any(|a| a.as_bytes().eq_ignore_ascii_case(&k))
+        {
+            push_param(&mut query, &uri_encode(&k, false, false), &v);
+        }
+    }
+    // S3 signs the path as sent; sending it in canonical form makes "as sent" unambiguous.
+    let wire_path = if p.normalize {
+        None
+    } else {
+        Some(canonical_uri(path, false))
+    };
+
+    let token_header = p.session_token.filter(|_| p.presign_expires.is_none());
+    if p.presign_expires.is_none() {
+        put(req, X_AMZ_DATE, &amz_date)?;
+        if p.content_sha256_header {
+            put(req, X_AMZ_CONTENT_SHA256, &p.payload_hash)?;
+        }
+        if let (Some(token), true) = (token_header, p.sign_token) {
+            put(req, X_AMZ_SECURITY_TOKEN, token)?;
+        }
+    }
+
+    let headers = canonical_headers(req);
+    let signed_headers = headers
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
+
+    let mut late_params = String::new();
+    if let Some(expires) = p.presign_expires {
+        let credential = format!("{}/{scope}", p.access_key);
+        let mut params = vec![
+            ("X-Amz-Algorithm", ALGORITHM),
+            ("X-Amz-Credential", &credential),
+            ("X-Amz-Date", &amz_date),
+        ];
+        let expires = expires.to_string();
+        params.extend([
+            ("X-Amz-Expires", &*expires),
+            ("X-Amz-SignedHeaders", &signed_headers),
+        ]);
+        for (k, v) in params {
+            push_param(&mut query, k, v.as_bytes());
+        }
+        if let Some(token) = p.session_token {
+            let q = if p.sign_token {
+                &mut query
+            } else {
+                &mut late_params
+            };
+            push_param(q, "X-Amz-Security-Token", token.as_bytes());
+        }
+    }
+
+    let mut creq = Vec::with_capacity(512);
+    creq.extend_from_slice(req.method.as_str().as_bytes());
+    creq.push(b'\n');
+    creq.extend_from_slice(canonical_uri(path, p.normalize).as_bytes());
+    creq.push(b'\n');
+    creq.extend_from_slice(canonical_query(&query).as_bytes());
+    creq.push(b'\n');
+    for (name, value) in &headers {
+        creq.extend_from_slice(name.as_bytes());
+        creq.push(b':');
+        creq.extend_from_slice(value);
+        creq.push(b'\n');
+    }
+    creq.push(b'\n');
+    creq.extend_from_slice(signed_headers.as_bytes());
+    creq.push(b'\n');
+    creq.extend_from_slice(p.payload_hash.as_bytes());
+
+    let string_to_sign = format!(
+        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+        hex(&Sha256::digest(&creq))
+    );
+    let key = signing_key(p.secret_key, &amz_date[..8], p.region, p.service);
+    let signature = hex(&hmac(&key, string_to_sign.as_bytes()));
+
+    if p.presign_expires.is_some() {
+        if !late_params.is_empty() {
+            query.push('&');
+            query.push_str(&late_params);
+        }
+        let _ = write!(query, "&X-Amz-Signature={signature}");
+        set_path_and_query(req, wire_path.as_deref(), &query)?;
+    } else {
+        let same_path = wire_path.as_deref().is_none_or(|w| w == req.uri.path());
+        if !same_path || req.uri.query().unwrap_or("") != query {
+            set_path_and_query(req, wire_path.as_deref(), &query)?;
+        }
+        let authz = format!(
+            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
+            p.access_key
+        );
+        put(req, "authorization", &authz)?;
+        if let (Some(token), false) = (token_header, p.sign_token) {
+            put(req, X_AMZ_SECURITY_TOKEN, token)?;
+        }
+    }
+    Ok(Signed {
+        canonical_request: String::from_utf8_lossy(&creq).into_owned(),
+        string_to_sign,
+        signature,
+    })
+}
+
+/// Appends `name=value`; `name` must already be encoded.
+fn push_param(query: &mut String, name: &str, value: &[u8]) {
+    if !query.is_empty() {
+        query.push('&');
+    }
+    let _ = write!(query, "{name}={}", uri_encode(value, false, false));
+}
+
+fn put(req: &mut Parts, name: &'static str, value: &str) -> Result<(), AuthError> {
+    let value = HeaderValue::from_str(value).map_err(bad_value)?;
+    req.headers.insert(HeaderName::from_static(name), value);
+    Ok(())
+}
+
+fn bad_value(_: impl std::error::Error) -> AuthError {
+    AuthError::Unsignable("awsv4: a signing value is not a valid HTTP header or URI".into())
+}
+
+/// Replaces the URI's path (when given) and query (an empty one removes the `?`).
+fn set_path_and_query(req: &mut Parts, path: Option<&str>, query: &str) -> Result<(), AuthError> {
+    let mut uri = String::with_capacity(query.len() + 64);
+    if let Some(scheme) = req.uri.scheme_str() {
+        let _ = write!(uri, "{scheme}://");
+    }
+    if let Some(authority) = req.uri.authority() {
+        uri.push_str(authority.as_str());
+    }
+    uri.push_str(path.unwrap_or(req.uri.path()));
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(query);
+    }
+    req.uri = uri.parse().map_err(bad_value)?;
+    Ok(())
+}
+
+/// Lowercased names, sorted, each with its values trimmed, inner runs of spaces collapsed and
+/// repeats joined by commas.
+fn canonical_headers(req: &Parts) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for name in req.headers.keys() {
+        let n = name.as_str();
+        if UNSIGNED_HEADERS.contains(&n) {
+            continue;
+        }
+        let mut joined = Vec::new();
+        for (i, value) in req.headers.get_all(name).iter().enumerate() {
+            if i > 0 {
+                joined.push(b',');
+            }
+            trim_all(value.as_bytes(), &mut joined);
+        }
+        out.push((n.to_owned(), joined));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn trim_all(value: &[u8], out: &mut Vec<u8>) {
+    let mut pending_space = false;
+    let start = out.len();
+    for &b in value {
+        if b == b' ' || b == b'\t' {
+            pending_space = out.len() > start;
+        } else {
+            if pending_space {
+                out.push(b' ');
+                pending_space = false;
+            }
+            out.push(b);
+        }
+    }
+}
+
+/// The path as SigV4 signs it. S3 (`normalize` false): as sent, with characters outside the
+/// unreserved set encoded unless already escaped. Others: dot segments and empty segments
+/// removed, then every byte outside the unreserved set (including `%`) encoded.
+pub(crate) fn canonical_uri(path: &[u8], normalize: bool) -> String {
+    if path.is_empty() {
+        return "/".into();
+    }
+    if !normalize {
+        return uri_encode(path, true, true);
+    }
+    let mut segments: Vec<&[u8]> = Vec::new();
+    for seg in path.split(|&b| b == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let last = path.rsplit(|&b| b == b'/').next();
+    let trailing = matches!(last, Some(b"" | b"." | b".."));
+    let mut joined = Vec::with_capacity(path.len() + 1);
+    for s in &segments {
+        joined.push(b'/');
+        joined.extend_from_slice(s);
+    }
+    if joined.is_empty() || (trailing && !segments.is_empty()) {
+        joined.push(b'/');
+    }
+    uri_encode(&joined, true, false)
+}
+
+/// The query's parameters, decoded, re-encoded and sorted by name then value.
+fn canonical_query(query: &str) -> String {
+    let enc = |x: Vec<u8>| uri_encode(&x, false, false);
+    let mut pairs: Vec<(String, String)> =
+        query_pairs(query).map(|(k, v)| (enc(k), enc(v))).collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Decoded `name=value` byte pairs; `+` means a space, as AWS services read query strings.
+pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    let decode = |s: &str| -> Vec<u8> {
+        let plus_as_space = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&plus_as_space).collect()
+    };
+    query.split('&').filter(|kv| !kv.is_empty()).map(move |kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (decode(k), decode(v))
+    })
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// SigV4's URI encoding: every byte outside `A-Za-z0-9-._~` as `%XX`, except `/` when `path`
+/// and well-formed `%XX` escapes when `keep_escapes` (S3 paths are encoded only once).
+pub(crate) fn uri_encode(input: &[u8], path: bool, keep_escapes: bool) -> String {
+    let mut out = String::with_capacity(input.len() * 3 / 2);
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        let hex_follows = || {
+            input
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        };
+        if keep_escapes && b == b'%' && hex_follows() {
+            out.push('%');
+            out.extend(
+                input[i + 1..i + 3]
+                    .iter()
+                    .map(|h| h.to_ascii_uppercase() as char),
+            );
+            i += 3;
+            continue;
+        }
+        if is_unreserved(b) || (path && b == b'/') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `YYYYMMDD'T'HHMMSS'Z'` in UTC.
+fn amz_date(t: SystemTime) -> Result<String, AuthError> {
+    let t = time::OffsetDateTime::from(t);
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    t.format(&fmt)
+        .map_err(|_| AuthError::Unsignable("awsv4: the clock is out of range".into()))
+}
+
+/// The derived key: HMAC chain over date, region, service and `aws4_request`.
+pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let k = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+    let k = hmac(&k, region.as_bytes());
+    let k = hmac(&k, service.as_bytes());
+    hmac(&k, b"aws4_request")
+}
+
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Hawk verifier for signet's interop tests, built on mohawk's Receiver.
+
+Usage: hawk_server.py PORT
+
+Listens on 127.0.0.1:PORT (plain HTTP). Every request, any method and path, must carry
+`Authorization: Hawk ...`; mohawk checks the MAC over method, path and query, host, port, the
+payload hash, ext, app and dlg, refuses a nonce seen before and a timestamp more than 60 s off.
+Under /hash/... a payload hash is required (and checked against the body and Content-Type);
+elsewhere a request without one is accepted, but a hash that is sent is still checked.
+The port in the MAC is the one in the Host header (80 when absent), i.e. the real destination.
+Answers 200 `ok hawk id=<id> ext=<ext> app=<app> dlg=<dlg> hash=<yes|no>` or 401 `hawk: <reason>`.
+
+Credentials (use these in signet's config):
+  auth_id = "signet-hawk"       auth_key = "hawk-secret-256"  algorithm = "sha256"
+  auth_id = "signet-hawk-sha1"  auth_key = "hawk-secret-1"    algorithm = "sha1"
+"""
+
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from mohawk import Receiver
+from mohawk.exc import HawkFail
+
+CREDENTIALS = {
+    "signet-hawk": {"id": "signet-hawk", "key": "hawk-secret-256", "algorithm": "sha256"},
+    "signet-hawk-sha1": {"id": "signet-hawk-sha1", "key": "hawk-secret-1", "algorithm": "sha1"},
+}
+SEEN = set()
+LOCK = threading.Lock()
+
+
+def lookup(sender_id):
+    if sender_id not in CREDENTIALS:
+        raise LookupError(f"unknown Hawk id {sender_id!r}")
+    return CREDENTIALS[sender_id]
+
+
+def seen_nonce(sender_id, nonce, timestamp):
+    with LOCK:
+        key = (sender_id, nonce, timestamp)
+        if key in SEEN:
+            return True
+        SEEN.add(key)
+        return False
+
+
+def read_body(handler):
+    """The request body, from Content-Length or chunked transfer coding."""
+    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+        body = b""
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return body
+            body += handler.rfile.read(size)
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def handle_any(self):
+        body = read_body(self)
+        path = self.path
+        if path.startswith("http://") or path.startswith("https://"):
+            path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
+        url = "http://" + self.headers.get("Host", "") + path
+        header = self.headers.get("Authorization", "")
+        try:
+            if not header.startswith("Hawk "):
+                raise HawkFail("no Hawk Authorization header")
+            receiver = Receiver(
+                lookup,
+                header,
+                url,
+                self.command,
+                content=body,
+                content_type=self.headers.get("Content-Type", ""),
+                seen_nonce=seen_nonce,
+                accept_untrusted_content=not path.startswith("/hash/"),
+                timestamp_skew_in_seconds=60,
+            )
+            p = receiver.parsed_header
+            status = 200
+            text = "ok hawk id={} ext={} app={} dlg={} hash={}\n".format(
+                p.get("id"), p.get("ext"), p.get("app"), p.get("dlg"), "yes" if p.get("hash") else "no"
+            )
+        except (HawkFail, LookupError) as e:
+            status, text = 401, f"hawk: {type(e).__name__}: {e}\n"
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = handle_any
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("hawk_server: " + fmt % args + "\n")
+
+
+def main():
+    port = int(sys.argv[1])
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    print(f"hawk_server listening on 127.0.0.1:{port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
