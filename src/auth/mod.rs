@@ -94,6 +94,23 @@ impl Scheme {
         false
     }
 
+    /// Whether an upstream answer can make this scheme replay the request (Digest and NTLM
+    /// challenges, an OAuth 2.0 refresh). The proxy then keeps the body, within the buffer limit,
+    /// so that the replay carries the identical bytes.
+    pub fn may_replay(&self) -> bool {
+        false
+    }
+
+    /// Looks at the upstream's answer to a request this scheme signed; `true` asks the proxy to
+    /// sign the original request again and send it once more. Called at most once per request.
+    pub async fn wants_replay(
+        &self,
+        _sent: &http::request::Parts,
+        _response: &http::response::Parts,
+    ) -> bool {
+        false
+    }
+
     /// Adds the credentials. `req.uri` is absolute and names the real destination; `body` is the
     /// buffered body when [`Scheme::body_need`] asked for it and it fit the limit.
     pub async fn sign(

@@ -3,6 +3,7 @@
 
 use std::error::Error as _;
 
+use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, PROXY_AUTHORIZATION};
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
@@ -12,8 +13,8 @@ use super::Signet;
 use super::body::{self, Buffered, ProxyBody};
 use super::headers::{is_upgrade, strip_hop_by_hop};
 use super::respond;
-use super::upstream::ConnectError;
-use crate::auth::{AuthError, BodyNeed};
+use super::upstream::{ConnectError, HttpClient};
+use crate::auth::{AuthError, BodyNeed, Scheme};
 use crate::rules::Destination;
 
 /// Forwards `req` to `dest`, adding the credentials of the rule that names `dest`.
@@ -50,83 +51,166 @@ pub(super) async fn forward(
         parts.headers.insert(PROXY_AUTHORIZATION, auth.clone());
     }
 
-    let body = match &scheme {
-        None => body::stream(incoming),
-        Some(scheme) => {
-            let need = scheme.body_need(&parts);
-            let (mut buffered, streamed) = match need {
-                BodyNeed::None => (None, Some(body::stream(incoming))),
-                BodyNeed::Required | BodyNeed::Preferred => {
-                    match body::buffer(incoming, signet.buffer_limit).await {
-                        Ok(Buffered::Complete(bytes)) => (Some(bytes), None),
-                        Ok(Buffered::Overflow(rest)) if need == BodyNeed::Preferred => {
-                            (None, Some(body::stream(rest)))
-                        }
-                        Ok(Buffered::Overflow(_)) => {
-                            return respond::error(
-                                StatusCode::PAYLOAD_TOO_LARGE,
-                                format!(
-                                    "{label}: the request body is larger than the {}-byte buffer limit and {} must hash it \
-                                 (raise [proxy] buffer_limit)",
-                                    signet.buffer_limit,
-                                    scheme.type_name()
-                                ),
-                            );
-                        }
-                        Err(e) => {
-                            return respond::error(
-                                StatusCode::BAD_REQUEST,
-                                format!("{label}: cannot read the request body: {e}"),
-                            );
-                        }
-                    }
+    let Some(scheme) = scheme else {
+        tracing::debug!(rule = %label, method = %parts.method, %dest, "forwarding untouched");
+        let client = signet.client(upstream, upgrade);
+        let response = match send(client, parts, body::stream(incoming), &dest, &label).await {
+            Ok(response) => response,
+            Err(answer) => return answer,
+        };
+        return finish(response, client_upgrade);
+    };
+
+    // The body is buffered when the scheme hashes it, or may replay the request.
+    let replayable = scheme.may_replay();
+    let need = match scheme.body_need(&parts) {
+        BodyNeed::None if replayable => BodyNeed::Preferred,
+        need => need,
+    };
+    let (buffered, streamed) = match need {
+        BodyNeed::None => (None, Some(body::stream(incoming))),
+        BodyNeed::Required | BodyNeed::Preferred => {
+            match body::buffer(incoming, signet.buffer_limit).await {
+                Ok(Buffered::Complete(bytes)) => (Some(bytes), None),
+                Ok(Buffered::Overflow(rest)) if need == BodyNeed::Preferred => {
+                    (None, Some(body::stream(rest)))
                 }
-            };
-            if let Err(e) = scheme
-                .sign(&mut parts, buffered.as_mut(), &signet.sign_context())
-                .await
-            {
-                let status = match e {
-                    AuthError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                    AuthError::Unsignable(_) => StatusCode::BAD_REQUEST,
-                    AuthError::BadCredential(_) => StatusCode::BAD_GATEWAY,
-                };
-                return respond::error(status, format!("{label}: {}: {e}", scheme.type_name()));
-            }
-            match (buffered, streamed) {
-                (Some(bytes), _) => {
-                    if !bytes.is_empty() || parts.headers.contains_key(CONTENT_LENGTH) {
-                        parts
-                            .headers
-                            .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-                    }
-                    body::full(bytes)
+                Ok(Buffered::Overflow(_)) => {
+                    return respond::error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "{label}: the request body is larger than the {}-byte buffer limit and {} must hash it \
+                             (raise [proxy] buffer_limit)",
+                            signet.buffer_limit,
+                            scheme.type_name()
+                        ),
+                    );
                 }
-                (None, Some(streamed)) => streamed,
-                (None, None) => body::empty(),
+                Err(e) => {
+                    return respond::error(
+                        StatusCode::BAD_REQUEST,
+                        format!("{label}: cannot read the request body: {e}"),
+                    );
+                }
             }
         }
     };
+    // A replay re-signs the request as it was before signing, with the same body bytes.
+    let original =
+        (replayable && streamed.is_none()).then(|| (copy_head(&parts), buffered.clone()));
 
-    tracing::debug!(rule = %label, auth = scheme.as_ref().map(|s| s.type_name()), method = %parts.method, %dest, "forwarding");
-    let clients = &signet.upstreams[upstream];
-    let client = if upgrade || scheme.as_ref().is_some_and(|s| s.needs_http1()) {
-        &clients.http1
-    } else {
-        &clients.any
+    let client = signet.client(upstream, upgrade || scheme.needs_http1());
+    tracing::debug!(rule = %label, auth = scheme.type_name(), method = %parts.method, %dest, "forwarding");
+    let (sent, outgoing) = match sign(signet, &scheme, parts, buffered, streamed, &label).await {
+        Ok(signed) => signed,
+        Err(answer) => return answer,
     };
-    let mut response = match client.request(Request::from_parts(parts, body)).await {
+    let sent_head = original.as_ref().map(|_| copy_head(&sent));
+    let mut response = match send(client, sent, outgoing, &dest, &label).await {
         Ok(response) => response,
-        Err(e) => {
+        Err(answer) => return answer,
+    };
+
+    if let (Some((head, body)), Some(sent_head)) = (original, sent_head) {
+        let (response_head, response_body) = response.into_parts();
+        if scheme.wants_replay(&sent_head, &response_head).await {
+            drop(response_body);
+            tracing::debug!(rule = %label, auth = scheme.type_name(), %dest, "replaying with fresh credentials");
+            let (sent, outgoing) = match sign(signet, &scheme, head, body, None, &label).await {
+                Ok(signed) => signed,
+                Err(answer) => return answer,
+            };
+            response = match send(client, sent, outgoing, &dest, &label).await {
+                Ok(response) => response,
+                Err(answer) => return answer,
+            };
+        } else {
+            response = Response::from_parts(response_head, response_body);
+        }
+    }
+    finish(response, client_upgrade)
+}
+
+/// Signs `parts`, returning the head and body to send, or signet's error answer.
+async fn sign(
+    signet: &Signet,
+    scheme: &Scheme,
+    mut parts: http::request::Parts,
+    mut buffered: Option<Bytes>,
+    streamed: Option<ProxyBody>,
+    label: &str,
+) -> Result<(http::request::Parts, ProxyBody), Response<ProxyBody>> {
+    if let Err(e) = scheme
+        .sign(&mut parts, buffered.as_mut(), &signet.sign_context())
+        .await
+    {
+        let status = match e {
+            AuthError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AuthError::Unsignable(_) => StatusCode::BAD_REQUEST,
+            AuthError::BadCredential(_) => StatusCode::BAD_GATEWAY,
+        };
+        return Err(respond::error(
+            status,
+            format!("{label}: {}: {e}", scheme.type_name()),
+        ));
+    }
+    let body = match (buffered, streamed) {
+        (Some(bytes), _) => {
+            if !bytes.is_empty() || parts.headers.contains_key(CONTENT_LENGTH) {
+                parts
+                    .headers
+                    .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            }
+            body::full(bytes)
+        }
+        (None, Some(streamed)) => streamed,
+        (None, None) => body::empty(),
+    };
+    Ok((parts, body))
+}
+
+/// Sends the request upstream; a failure becomes signet's 502 naming the host and the reason.
+async fn send(
+    client: &HttpClient,
+    parts: http::request::Parts,
+    body: ProxyBody,
+    dest: &Destination,
+    label: &str,
+) -> Result<Response<Incoming>, Response<ProxyBody>> {
+    client
+        .request(Request::from_parts(parts, body))
+        .await
+        .map_err(|e| {
             let reason = describe_client_error(&e);
             tracing::info!(rule = %label, %dest, %reason, "upstream request failed");
-            return respond::error(
+            respond::error(
                 StatusCode::BAD_GATEWAY,
                 format!("{dest} ({label}): {reason}"),
-            );
-        }
-    };
+            )
+        })
+}
 
+/// A copy of a request head (extensions are not copied: they belong to the client connection).
+fn copy_head(parts: &http::request::Parts) -> http::request::Parts {
+    let mut builder = Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone())
+        .version(parts.version);
+    if let Some(headers) = builder.headers_mut() {
+        *headers = parts.headers.clone();
+    }
+    builder
+        .body(())
+        .expect("a copied head is valid")
+        .into_parts()
+        .0
+}
+
+/// Streams the upstream's answer back, or joins the two sides of an accepted upgrade.
+fn finish(
+    mut response: Response<Incoming>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response<ProxyBody> {
     if let Some(client_upgrade) = client_upgrade
         && response.status() == StatusCode::SWITCHING_PROTOCOLS
     {

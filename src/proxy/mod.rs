@@ -228,6 +228,12 @@ impl Signet {
             .any(|v| constant_time_eq(v.as_bytes(), expected))
     }
 
+    /// The pooled client for an upstream profile; `http1` for upgrades and schemes that need it.
+    fn client(&self, upstream: usize, http1: bool) -> &upstream::HttpClient {
+        let clients = &self.upstreams[upstream];
+        if http1 { &clients.http1 } else { &clients.any }
+    }
+
     fn sign_context(&self) -> SignContext<'_> {
         SignContext {
             now: self.clock.now(),
