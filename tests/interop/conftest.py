@@ -122,6 +122,7 @@ class Signet:
             raise AssertionError(f"curl failed ({out.returncode}): {out.stderr.decode(errors='replace')}")
         text = out.stdout.decode(errors="replace")
         body, _, status = text.rpartition("\n")
+        body = body.rstrip("\r\n")
         status = int(status)
         if check_status is not None:
             assert status == check_status, f"expected {check_status}, got {status}: {body}"
@@ -134,47 +135,57 @@ def signet(procs, tmp_path):
     return Signet(procs, tmp_path)
 
 
+class OriginCert:
+    """A test CA and a server certificate it issued for 127.0.0.1 and localhost."""
+
+    def __init__(self, ca, cert, key):
+        self.ca, self.cert, self.key = ca, cert, key
+
+
 @pytest.fixture
 def origin_cert(tmp_path):
-    """A self-signed certificate for 127.0.0.1/localhost, for HTTPS verifiers; returns (cert, key)."""
+    """Files for an HTTPS verifier: `.cert`/`.key` for the server, `.ca` for signet's `[host.tls] ca`."""
+    import datetime
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import datetime
-    import ipaddress
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
+
+    def build(subject, issuer, public_key, signing_key, ca):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=7))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = build("interop test CA", "interop test CA", ca_key.public_key(), ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = build("localhost", "interop test CA", key.public_key(), ca_key, False)
+    paths = OriginCert(tmp_path / "origin-ca.crt", tmp_path / "origin.crt", tmp_path / "origin.key")
+    paths.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths.key.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    cert_path = tmp_path / "origin.crt"
-    key_path = tmp_path / "origin.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return paths
 
 
 def require(tool):
