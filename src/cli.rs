@@ -330,13 +330,16 @@ fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
             .map_err(|_| Failure::User(format!("bad header value in {header:?}")))?;
         request = request.header(name, value);
     }
-    if !body.is_empty() {
-        request = request.header(http::header::CONTENT_LENGTH, body.len());
-    }
     let (mut parts, ()) = request
         .body(())
         .map_err(|e| Failure::User(e.to_string()))?
         .into_parts();
+    if !body.is_empty() {
+        // As curl does: the body's length, replacing any Content-Length given with -H.
+        parts
+            .headers
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
     forward::prepare(&mut parts, &dest, false).map_err(Failure::User)?;
 
     let now = match &args.at {

@@ -1,0 +1,527 @@
+//! The `signet` binary: config errors with exit codes, `sign` reproducing published vectors from
+//! the command line, `explain`, and the CA commands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SIGNET: &str = env!("CARGO_BIN_EXE_signet");
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors")
+}
+
+fn signet(dir: &Path, config: &str, args: &[&str]) -> Output {
+    let path = dir.join("signet.toml");
+    std::fs::write(&path, config).unwrap();
+    Command::new(SIGNET)
+        .arg("--config")
+        .arg(&path)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The value of header `name` in `signet sign` output.
+fn header(out: &str, name: &str) -> Option<String> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+}
+
+#[test]
+fn check_accepts_the_example_config() {
+    let out = Command::new(SIGNET)
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"),
+            "check",
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("host[1] (api.example.com)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn config_errors_name_file_line_column_and_key_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[proxy]\nlisten = \"127.0.0.1:1\"\n\n[auth.a]\ntype = \"bearer\"\ntokn = \"x\"\n",
+            ":6:1: auth.a.tokn",
+            "unknown field",
+        ),
+        (
+            "[auth.a]\ntype = \"bearer\"\ntoken = \"${SIGNET_TEST_UNSET_VAR}\"\n",
+            ":3:1: auth.a.token",
+            "SIGNET_TEST_UNSET_VAR",
+        ),
+        (
+            "[auth.a]\ntype = \"kerberos\"\n",
+            ":2:1: auth.a.type",
+            "unknown auth type",
+        ),
+        (
+            "[[host]]\nmatch = [\"a.test\"]\nauth = \"nope\"\n",
+            ":3:1: host[0].auth",
+            "no [auth.nope] profile",
+        ),
+        (
+            "[[host]]\nmatch = [\"a.test\", \"*\"]\n",
+            ":2:",
+            "invalid host pattern",
+        ),
+        (
+            "[proxy]\nlisen = \"127.0.0.1:1\"\n",
+            ":2:1: proxy.lisen",
+            "unknown field",
+        ),
+        (
+            "[[host]]\nmatch = [\"a.test\"]\nauth = { type = \"basic\", username = \"u\" }\n",
+            ":3:",
+            "missing field `password`",
+        ),
+        ("[proxy\n", ":1:", ""),
+    ];
+    for (config, location, message) in cases {
+        let out = signet(dir.path(), config, &["check"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{config:?}: {err}");
+        assert!(
+            err.contains("signet.toml") && err.contains(location),
+            "{config:?}: expected {location:?} in {err}"
+        );
+        assert!(
+            err.contains(message),
+            "{config:?}: expected {message:?} in {err}"
+        );
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_check_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[auth.a]\ntype = \"basic\"\nusername = \"u\"\npassword = \"hunter2-secret\"\n\n[[host]]\nmatch = [\"a.test\"]\nauth = { type = \"bearer\", token = \"tok-secret\" }\n";
+    let out = signet(dir.path(), config, &["check"]);
+    assert!(out.status.success());
+    let all = stdout(&out) + &stderr(&out);
+    assert!(
+        !all.contains("hunter2-secret") && !all.contains("tok-secret"),
+        "{all}"
+    );
+}
+
+#[test]
+fn explain_names_rule_route_auth_and_interception() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[[host]]\nmatch = [\"api.test\"]\nauth = { type = \"bearer\", token = \"t\" }\n[[host.route]]\npath = \"/public/**\"\nauth = \"none\"\n";
+    let out = signet(
+        dir.path(),
+        config,
+        &["explain", "https://api.test/public/x"],
+    );
+    let text = stdout(&out);
+    assert!(text.contains("rule host[0] (api.test)"), "{text}");
+    assert!(text.contains("route host[0].route[0]"), "{text}");
+    assert!(text.contains("auth none"), "{text}");
+    assert!(text.contains("intercept yes"), "{text}");
+    let out = signet(dir.path(), config, &["explain", "https://evilapi.test/"]);
+    assert!(stdout(&out).contains("rule none"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("intercept no"), "{}", stdout(&out));
+}
+
+#[test]
+fn ca_init_show_and_export() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let out = signet(dir.path(), "", &["ca", "init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = dir.path().join("certs/ca.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let pem = std::fs::read_to_string(dir.path().join("certs/ca.crt")).unwrap();
+    let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+        .map(|c: rustls::pki_types::CertificateDer<'static>| c.to_vec())
+        .unwrap();
+    let expected: Vec<String> = Sha256::digest(&der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    let show = signet(dir.path(), "", &["ca", "show"]);
+    assert!(
+        stdout(&show).contains(&expected.join(":")),
+        "{}",
+        stdout(&show)
+    );
+
+    let exported = dir.path().join("exported.pem");
+    let out = signet(
+        dir.path(),
+        "",
+        &["ca", "export", "--out", exported.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(exported).unwrap(), pem);
+    // A second init keeps the CA.
+    signet(dir.path(), "", &["ca", "init"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("certs/ca.crt")).unwrap(),
+        pem
+    );
+}
+
+#[test]
+fn ca_show_without_a_ca_is_a_user_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = signet(dir.path(), "", &["ca", "show"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("signet ca init"), "{}", stderr(&out));
+}
+
+/// Parses a simple aws-c-auth `request.txt`: request line, headers, blank line, body.
+fn aws_request(dir: &Path) -> (String, String, Vec<(String, String)>, String) {
+    let text = std::fs::read_to_string(dir.join("request.txt")).unwrap();
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let mut request_line = lines.next().unwrap().split(' ');
+    let method = request_line.next().unwrap().to_owned();
+    let target = request_line.next().unwrap().to_owned();
+    let headers = lines
+        .map(|l| {
+            let (k, v) = l.split_once(':').unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    (method, target, headers, body.to_owned())
+}
+
+#[test]
+fn sign_reproduces_aws_sigv4_vectors() {
+    let suite = vectors().join("aws-sigv4/aws-c-auth/v4");
+    let cases = [
+        "get-vanilla",
+        "get-vanilla-query",
+        "get-vanilla-query-order-key-case",
+        "get-unreserved",
+        "post-vanilla",
+        "post-header-key-case",
+        "post-x-www-form-urlencoded",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for case in cases {
+        let case_dir = suite.join(case);
+        let context: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(case_dir.join("context.json")).unwrap())
+                .unwrap();
+        let (method, target, headers, body) = aws_request(&case_dir);
+        let host = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+            .unwrap()
+            .1
+            .clone();
+        for (mode, file) in [
+            ("header", "header-signed-request.txt"),
+            ("query", "query-signed-request.txt"),
+        ] {
+            let config = format!(
+                "[[host]]\nmatch = [\"{host}\"]\nauth = {{ type = \"awsv4\", access_key = \"{}\", secret_key = \"{}\", region = \"{}\", service = \"{}\", add_to = \"{mode}\", expires = {} }}\n",
+                context["credentials"]["access_key_id"].as_str().unwrap(),
+                context["credentials"]["secret_access_key"]
+                    .as_str()
+                    .unwrap(),
+                context["region"].as_str().unwrap(),
+                context["service"].as_str().unwrap(),
+                context["expiration_in_seconds"]
+            );
+            let url = format!("https://{host}{target}");
+            let mut args = vec![
+                "sign".to_owned(),
+                "-X".into(),
+                method.clone(),
+                url,
+                "--at".into(),
+                context["timestamp"].as_str().unwrap().to_owned(),
+            ];
+            for (k, v) in headers
+                .iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+            {
+                args.push("-H".into());
+                args.push(format!("{k}: {v}"));
+            }
+            if !body.is_empty() {
+                args.push("--data".into());
+                args.push(body.clone());
+            }
+            // Cases that sign the body ask for it with the header a client would send.
+            if context["sign_body"] == true && mode == "header" {
+                use sha2::{Digest, Sha256};
+                let hash: String = Sha256::digest(body.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                args.push("-H".into());
+                args.push(format!("X-Amz-Content-Sha256: {hash}"));
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = signet(dir.path(), &config, &args);
+            assert!(out.status.success(), "{case} {mode}: {}", stderr(&out));
+            let printed = stdout(&out);
+            let expected = std::fs::read_to_string(case_dir.join(file)).unwrap();
+            if mode == "header" {
+                let want = expected
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Authorization:"))
+                    .unwrap();
+                assert_eq!(
+                    header(&printed, "authorization").as_deref(),
+                    Some(want),
+                    "{case} {mode}"
+                );
+            } else {
+                let want_target = expected.lines().next().unwrap().split(' ').nth(1).unwrap();
+                let want_signature = want_target.split("X-Amz-Signature=").nth(1).unwrap();
+                let got_line = printed.lines().next().unwrap();
+                assert!(
+                    got_line.contains(&format!("X-Amz-Signature={want_signature}")),
+                    "{case} {mode}: {got_line} vs {want_target}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sign_reproduces_hawk_header_vectors() {
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(vectors().join("hawk/hawk-vectors.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for case in doc["header_cases"].as_array().unwrap() {
+        let creds = &case["credentials"];
+        let mut auth = format!(
+            "type = \"hawk\", auth_id = \"{}\", auth_key = \"{}\", algorithm = \"{}\", timestamp = {}",
+            creds["id"].as_str().unwrap(),
+            creds["key"].as_str().unwrap(),
+            creds["algorithm"].as_str().unwrap(),
+            case["ts"]
+        );
+        for key in ["ext", "app", "dlg"] {
+            if let Some(v) = case[key].as_str() {
+                auth.push_str(&format!(", {key} = \"{v}\""));
+            }
+        }
+        if case["payload"].is_string() {
+            auth.push_str(", include_payload_hash = true");
+        }
+        let host = format!("{}:{}", case["host"].as_str().unwrap(), case["port"]);
+        let config = format!("[[host]]\nmatch = [\"{host}\"]\nauth = {{ {auth} }}\n");
+        let mut args = vec![
+            "sign".to_owned(),
+            "-X".into(),
+            case["method"].as_str().unwrap().to_owned(),
+            case["url"].as_str().unwrap().to_owned(),
+            "--nonce".into(),
+            case["nonce"].as_str().unwrap().to_owned(),
+        ];
+        if let Some(payload) = case["payload"].as_str() {
+            args.extend(["--data".into(), payload.to_owned()]);
+            args.extend([
+                "-H".into(),
+                format!(
+                    "Content-Type: {}",
+                    case["content_type"].as_str().unwrap_or("")
+                ),
+            ]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = signet(dir.path(), &config, &args);
+        assert!(out.status.success(), "{}: {}", case["name"], stderr(&out));
+        assert_eq!(
+            header(&stdout(&out), "authorization").as_deref(),
+            case["authorization"].as_str(),
+            "{}",
+            case["name"]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 6, "{checked} hawk vectors");
+}
+
+#[test]
+fn sign_reproduces_edgegrid_vectors() {
+    let data: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(vectors().join("akamai-edgegrid/testdata.json")).unwrap(),
+    )
+    .unwrap();
+    let cases: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(vectors().join("akamai-edgegrid/testcases.json")).unwrap(),
+    )
+    .unwrap();
+    let host = data["base_url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_owned();
+    let config = format!(
+        "[[host]]\nmatch = [\"{host}\"]\nauth = {{ type = \"edgegrid\", client_token = \"{}\", access_token = \"{}\", client_secret = \"{}\", max_body = {}, headers_to_sign = {}, timestamp = \"{}\" }}\n",
+        data["client_token"].as_str().unwrap(),
+        data["access_token"].as_str().unwrap(),
+        data["client_secret"].as_str().unwrap(),
+        data["max_body"],
+        data["headers_to_sign"],
+        data["timestamp"].as_str().unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for case in cases.as_array().unwrap() {
+        let request = &case["request"];
+        let Some(expected) = case["expectedAuthorization"].as_str() else {
+            continue;
+        };
+        let mut args = vec![
+            "sign".to_owned(),
+            "-X".into(),
+            request["method"].as_str().unwrap().to_owned(),
+            format!("https://{host}{}", request["path"].as_str().unwrap()),
+            "--nonce".into(),
+            data["nonce"].as_str().unwrap().to_owned(),
+        ];
+        let mut skip = false;
+        for h in request["headers"].as_array().into_iter().flatten() {
+            for (k, v) in h.as_object().unwrap() {
+                if k.eq_ignore_ascii_case("host") {
+                    continue;
+                }
+                let v = v.as_str().unwrap();
+                // A leading-space header value cannot be passed through `-H 'K: V'`, which trims.
+                skip |= v.starts_with(' ') || v.ends_with(' ');
+                args.extend(["-H".into(), format!("{k}: {v}")]);
+            }
+        }
+        if let Some(body) = request["data"].as_str() {
+            args.extend(["--data".into(), body.to_owned()]);
+        }
+        if skip {
+            continue;
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = signet(dir.path(), &config, &args);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            case["testName"],
+            stderr(&out)
+        );
+        assert_eq!(
+            header(&stdout(&out), "authorization").as_deref(),
+            Some(expected),
+            "{}",
+            case["testName"]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} edgegrid vectors");
+}
+
+#[test]
+fn sign_reproduces_oauth1_hmac_vectors() {
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(vectors().join("oauth1/oauth1-vectors.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for case in doc["hmac_sha1_cases"].as_array().unwrap() {
+        let params: Vec<(String, String)> =
+            serde_json::from_value(case["all_parameters_decoded"].clone()).unwrap();
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let Some(expected) = case["signature"].as_str() else {
+            continue;
+        };
+        let mut auth = format!(
+            "type = \"oauth1\", consumer_key = \"{}\", consumer_secret = \"{}\", token_secret = \"{}\", timestamp = \"{}\", nonce = \"{}\"",
+            get("oauth_consumer_key").unwrap(),
+            case["client_secret"].as_str().unwrap(),
+            case["token_secret"].as_str().unwrap(),
+            get("oauth_timestamp").unwrap(),
+            get("oauth_nonce").unwrap()
+        );
+        for (key, param) in [
+            ("token", "oauth_token"),
+            ("callback", "oauth_callback"),
+            ("verifier", "oauth_verifier"),
+            ("version", "oauth_version"),
+        ] {
+            if let Some(v) = get(param) {
+                auth.push_str(&format!(", {key} = \"{v}\""));
+            }
+        }
+        if get("oauth_version").is_none() {
+            auth.push_str(", version = \"\"");
+        }
+        if let Some(realm) = case["realm"].as_str() {
+            auth.push_str(&format!(", realm = \"{realm}\""));
+        }
+        let url: http::Uri = case["url"].as_str().unwrap().parse().unwrap();
+        let config = format!(
+            "[[host]]\nmatch = [\"{}\"]\nauth = {{ {auth} }}\n",
+            url.authority().unwrap()
+        );
+        let mut args = vec![
+            "sign".to_owned(),
+            "-X".into(),
+            case["method"].as_str().unwrap().to_owned(),
+            case["url"].as_str().unwrap().to_owned(),
+        ];
+        if let Some(body) = case["body"].as_str() {
+            args.extend(["--data".into(), body.to_owned()]);
+            args.extend([
+                "-H".into(),
+                format!("Content-Type: {}", case["content_type"].as_str().unwrap()),
+            ]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = signet(dir.path(), &config, &args);
+        assert!(out.status.success(), "{}: {}", case["name"], stderr(&out));
+        let authorization = header(&stdout(&out), "authorization").unwrap_or_default();
+        let encoded =
+            percent_encoding::utf8_percent_encode(expected, signet::auth::query::QUERY_COMPONENT)
+                .to_string();
+        assert!(
+            authorization.contains(&format!("oauth_signature=\"{encoded}\"")),
+            "{}: {authorization}",
+            case["name"]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 7, "{checked} oauth1 vectors");
+}
