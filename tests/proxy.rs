@@ -666,3 +666,148 @@ async fn non_loopback_listen_without_client_auth_is_refused() {
     let err = signet.bind("0.0.0.0:0".parse().unwrap()).await.unwrap_err();
     assert!(err.to_string().contains("open proxy"), "{err}");
 }
+
+#[tokio::test]
+async fn intercept_none_tunnels_even_ruled_hosts() {
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    let proxy = Proxy::start(&format!(
+        "[proxy]\nintercept = \"none\"\n[[host]]\nmatch = [\"localhost:{}\"]\nauth = {{ type = \"bearer\", token = \"t\" }}\n",
+        origin.port()
+    ))
+    .await;
+    let target = format!("localhost:{}", origin.port());
+    let mut session = TlsSession::open(
+        proxy.addr(),
+        &target,
+        "localhost",
+        &pki.ca_pem,
+        &[b"http/1.1"],
+    )
+    .await;
+    assert_eq!(Some(&session.peer_cert), origin.cert.as_ref());
+    let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
+    assert_eq!(session.send(req).await.status, StatusCode::OK);
+    assert_eq!(authorization(&origin.last()), None);
+}
+
+/// signet chained to a parent proxy (another signet that requires proxy credentials and adds a
+/// header of its own, so the test can see the request went through it).
+async fn parent_proxy() -> Proxy {
+    Proxy::start(
+        r#"
+[proxy]
+client_auth = { username = "corp", password = "parent-pw" }
+intercept = "none"
+
+[[host]]
+match = ["127.0.0.1:*", "localhost:*"]
+auth = { type = "apikey", key = "X-Via-Parent", value = "yes" }
+"#,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn plain_requests_go_through_the_parent_proxy_with_its_credentials() {
+    let origin = Origin::plain().await;
+    let parent = parent_proxy().await;
+    let proxy = Proxy::start(&format!(
+        r#"
+[proxy]
+upstream_proxy = "http://{}"
+upstream_proxy_auth = "corp"
+
+[auth.corp]
+type = "basic"
+username = "corp"
+password = "parent-pw"
+
+[[host]]
+match = ["127.0.0.1:{}"]
+auth = {{ type = "bearer", token = "child" }}
+"#,
+        parent.addr(),
+        origin.port()
+    ))
+    .await;
+    let answer = get(
+        proxy.addr(),
+        &format!("http://127.0.0.1:{}/chained", origin.port()),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let seen = origin.last();
+    assert_eq!(seen.headers["x-via-parent"], "yes");
+    assert_eq!(authorization(&seen).as_deref(), Some("Bearer child"));
+    assert!(!seen.headers.contains_key("proxy-authorization"));
+}
+
+#[tokio::test]
+async fn https_goes_through_the_parent_proxy_as_a_connect_tunnel() {
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    let parent = parent_proxy().await;
+    let config = format!(
+        r#"
+[proxy]
+upstream_proxy = "http://{}"
+upstream_proxy_auth = "corp"
+
+[auth.corp]
+type = "basic"
+username = "corp"
+password = "parent-pw"
+
+[[host]]
+match = ["localhost:{}"]
+auth = {{ type = "bearer", token = "child" }}
+
+  [host.tls]
+  ca = "{}"
+"#,
+        parent.addr(),
+        origin.port(),
+        pki.ca_path().display()
+    );
+    let proxy = Proxy::start(&config).await;
+    let target = format!("localhost:{}", origin.port());
+    // Intercepted by the child, tunnelled by the parent.
+    let mut session = TlsSession::open(
+        proxy.addr(),
+        &target,
+        "localhost",
+        &proxy.ca_pem(),
+        &[b"h2"],
+    )
+    .await;
+    let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
+    assert_eq!(session.send(req).await.status, StatusCode::OK);
+    assert_eq!(
+        authorization(&origin.last()).as_deref(),
+        Some("Bearer child")
+    );
+    // A tunnel the child does not intercept also goes through the parent.
+    let other = Origin::tls(&pki).await;
+    let target = format!("127.0.0.1:{}", other.port());
+    let mut session = TlsSession::open(
+        proxy.addr(),
+        &target,
+        "localhost",
+        &pki.ca_pem,
+        &[b"http/1.1"],
+    )
+    .await;
+    let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
+    assert_eq!(session.send(req).await.status, StatusCode::OK);
+
+    // Without the parent's credentials the tunnel is refused, and the client learns why.
+    let wrong = Proxy::start(&config.replace("parent-pw", "wrong")).await;
+    let refused = support::connect(wrong.addr(), &target, &[])
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
+    assert!(refused.text().contains("407"), "{}", refused.text());
+}
