@@ -126,14 +126,29 @@ fn build_scheme(
     Scheme::build(spec)
         .map(|s| s.map(Arc::new))
         .map_err(|message| {
-            // Errors that name a key ("key: reason") point at that key.
-            match message.split_once(": ") {
-                Some((key, reason)) if !key.contains(' ') => {
-                    config.error(&path.key(key), reason.to_owned())
-                }
-                _ => config.error(path, message),
-            }
+            let message = message
+                .strip_prefix(&format!("{}: ", spec.type_name()))
+                .unwrap_or(&message)
+                .to_owned();
+            let at = match offending_key(&message) {
+                Some(key) => path.key(&key),
+                None => path.clone(),
+            };
+            config.error(&at, message)
         })
+}
+
+/// The key a scheme's error names: "key: reason" or a backticked `key` in the text.
+fn offending_key(message: &str) -> Option<String> {
+    if let Some((key, _)) = message.split_once(": ")
+        && !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    {
+        return Some(key.to_owned());
+    }
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
 }
 
 /// `Ok(None)` for "inherit"; `Ok(Some(None))` for no auth.
@@ -149,4 +164,22 @@ fn resolve(
         AuthChoice::Profile(name) => Some(profiles.get(name).cloned().flatten()),
         AuthChoice::Inline(spec) => Some(build_scheme(config, spec, path)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offending_key;
+
+    #[test]
+    fn finds_the_key_a_scheme_error_names() {
+        assert_eq!(
+            offending_key("token: has a newline").as_deref(),
+            Some("token")
+        );
+        assert_eq!(
+            offending_key("`access_key` is empty").as_deref(),
+            Some("access_key")
+        );
+        assert_eq!(offending_key("a Basic user name cannot contain ':'"), None);
+    }
 }

@@ -804,10 +804,9 @@ auth = {{ type = "bearer", token = "child" }}
 
     // Without the parent's credentials the tunnel is refused, and the client learns why.
     let wrong = Proxy::start(&config.replace("parent-pw", "wrong")).await;
-    let refused = support::connect(wrong.addr(), &target, &[])
-        .await
-        .err()
-        .expect("refused");
+    let Err(refused) = support::connect(wrong.addr(), &target, &[]).await else {
+        panic!("the tunnel should be refused");
+    };
     assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
     assert!(refused.text().contains("407"), "{}", refused.text());
 }

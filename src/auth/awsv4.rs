@@ -150,7 +150,9 @@ pub(crate) struct Signed {
 
 impl AwsV4 {
     /// Validates the config.
-    pub fn new(cfg: AwsV4Config) -> Result<Self, String> {
+    pub fn new(mut cfg: AwsV4Config) -> Result<Self, String> {
+        // `session_token = "${AWS_SESSION_TOKEN:-}"` with the variable unset means no token.
+        cfg.session_token = cfg.session_token.filter(|t| !t.expose().is_empty());
         if cfg.access_key.expose().is_empty() {
             return Err("awsv4: `access_key` is empty".into());
         }
