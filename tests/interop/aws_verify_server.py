@@ -26,12 +26,13 @@ import calendar
 import hashlib
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from verifier import VerifierHandler, serve
 
 KEYS = {
     "AKIDSIGNETINTEROP": ("signet-interop-secret", None),
@@ -176,7 +177,9 @@ def read_body(handler):
     return handler.rfile.read(length) if length else b""
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(VerifierHandler):
+    name = "aws_verify_server"
+
     protocol_version = "HTTP/1.1"
 
     def handle_any(self):
@@ -188,25 +191,13 @@ class Handler(BaseHTTPRequestHandler):
             status, text = 200, verify(self.command, target, self.headers, body)
         except Reject as e:
             status, text = 401, f"awsv4: {e}\n"
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        self.reply(status, text)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = handle_any
-
-    def log_message(self, fmt, *args):
-        sys.stderr.write("aws_verify_server: " + fmt % args + "\n")
 
 
 def main():
     port = int(sys.argv[1])
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    print(f"aws_verify_server listening on 127.0.0.1:{port}", flush=True)
-    server.serve_forever()
+    serve(Handler, port)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,14 @@ Defaults: headers_to_sign = X-Test1,X-Test2 ; max_body = 131072 (pass the same t
 import argparse
 import calendar
 import hmac
-import ssl
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 from akamai.edgegrid.edgegrid import EdgeGridAuthHeaders
+
+from verifier import VerifierHandler, serve
 
 CLIENT_TOKEN = "akab-client-token-signet-interop"
 ACCESS_TOKEN = "akab-access-token-signet-interop"
@@ -48,7 +48,9 @@ def parse_auth(value):
     return fields
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(VerifierHandler):
+    name = "edgegrid_server"
+
     signer = None
     seen = set()
     lock = threading.Lock()
@@ -92,18 +94,8 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # noqa: BLE001 - any failure is the client's 401, with its reason
             problem = f"{type(e).__name__}: {e}"
         status, text = (401, f"edgegrid: {problem}") if problem else (200, f"ok edgegrid {self.command} {self.path}")
-        data = (text + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        self.reply(status, (text + "\n"))
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
-
-    def log_message(self, fmt, *args):
-        sys.stderr.write("edgegrid_server: " + (fmt % args) + "\n")
 
 
 def main():
@@ -117,12 +109,7 @@ def main():
     names = [h for h in a.headers_to_sign.split(",") if h]
     Handler.signer = EdgeGridAuthHeaders(
         CLIENT_TOKEN, CLIENT_SECRET, ACCESS_TOKEN, headers_to_sign=names, max_body=a.max_body)
-    server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(a.cert, a.key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    print(f"edgegrid_server listening on https://127.0.0.1:{server.server_address[1]}", flush=True)
-    server.serve_forever()
+    serve(Handler, a.port, a.cert, a.key)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,11 @@ Credentials (use these in signet's config):
 
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from mohawk import Receiver
 from mohawk.exc import HawkFail
+
+from verifier import VerifierHandler, serve
 
 CREDENTIALS = {
     "signet-hawk": {"id": "signet-hawk", "key": "hawk-secret-256", "algorithm": "sha256"},
@@ -62,7 +63,9 @@ def read_body(handler):
     return handler.rfile.read(length) if length else b""
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(VerifierHandler):
+    name = "hawk_server"
+
     protocol_version = "HTTP/1.1"
 
     def handle_any(self):
@@ -93,25 +96,13 @@ class Handler(BaseHTTPRequestHandler):
             )
         except (HawkFail, LookupError) as e:
             status, text = 401, f"hawk: {type(e).__name__}: {e}\n"
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        self.reply(status, text)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = handle_any
-
-    def log_message(self, fmt, *args):
-        sys.stderr.write("hawk_server: " + fmt % args + "\n")
 
 
 def main():
     port = int(sys.argv[1])
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    print(f"hawk_server listening on 127.0.0.1:{port}", flush=True)
-    server.serve_forever()
+    serve(Handler, port)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import json
 import os
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from cryptography import x509
@@ -31,6 +30,8 @@ from cryptography.hazmat.primitives import serialization
 from oauthlib.common import Request
 from oauthlib.oauth1 import RequestValidator, ResourceEndpoint, SignatureOnlyEndpoint
 from oauthlib.oauth1.rfc5849 import errors
+
+from verifier import VerifierHandler, serve
 
 CONSUMER_KEY = "signet-consumer"
 CONSUMER_SECRET = "consumer-secret"
@@ -153,7 +154,9 @@ def check_body_hash(request, raw_body):
     return None if sent == want else f"oauth_body_hash mismatch (want {want}, got {sent})"
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(VerifierHandler):
+    name = "oauth1_server"
+
     validator = None
 
     def handle_any(self):
@@ -193,18 +196,8 @@ class Handler(BaseHTTPRequestHandler):
             text = f"oauth1: {e.description or e.error}"
         except Exception as e:  # noqa: BLE001 - any failure is the client's 401, with its reason
             text = f"oauth1: {type(e).__name__}: {e}"
-        data = (text + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        self.reply(status, (text + "\n"))
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
-
-    def log_message(self, fmt, *args):
-        sys.stderr.write("oauth1_server: " + (fmt % args) + "\n")
 
 
 def main():
@@ -212,9 +205,7 @@ def main():
         sys.exit(__doc__)
     port = int(sys.argv[1])
     Handler.validator = Validator(load_public_key(sys.argv[2] if len(sys.argv) == 3 else None))
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    print(f"oauth1_server listening on 127.0.0.1:{server.server_address[1]}", flush=True)
-    server.serve_forever()
+    serve(Handler, port)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,44 @@
+"""Plumbing shared by the interop verifiers: a plain-text answer and a server on 127.0.0.1."""
+
+import ssl
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class VerifierHandler(BaseHTTPRequestHandler):
+    """Sends every method to `handle_any`; subclasses answer with `reply`."""
+
+    name = "verifier"
+
+    def handle_any(self):
+        raise NotImplementedError
+
+    def reply(self, status, text):
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def do_GET(self):
+        self.handle_any()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write(f"{self.name}: " + (fmt % args) + "\n")
+
+
+def serve(handler, port, cert=None, key=None):
+    """Serves `handler` on 127.0.0.1:`port` (HTTPS when `cert` and `key` are given) forever."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    scheme = "http"
+    if cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    print(f"{handler.name} listening on {scheme}://127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
