@@ -124,8 +124,7 @@ pub(super) async fn forward(
                          was larger than the {}-byte buffer limit so it cannot be replayed \
                          (raise [proxy] buffer_limit, or send the request again: it will be \
                          signed before the upstream asks)",
-                        response_head.status,
-                        signet.buffer_limit,
+                        response_head.status, signet.buffer_limit,
                     ),
                 );
             };
