@@ -499,3 +499,7 @@ fn sent_param(sent: &http::request::Parts, name: &str) -> Option<String> {
         .param(name)
         .map(str::to_owned)
 }
+
+#[cfg(test)]
+#[path = "digest_tests.rs"]
+mod tests;
