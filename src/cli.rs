@@ -298,11 +298,6 @@ fn explain(config: &Config, method: &str, url: &str) -> Result<(), Failure> {
 }
 
 fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
-    if args.challenge.is_some() {
-        return Err(Failure::User(
-            "--challenge needs a challenge-response scheme (digest, ntlm), which this build does not support yet".into(),
-        ));
-    }
     let policy = Policy::from_config(config).map_err(|e| Failure::User(e.to_string()))?;
     let method = Method::from_bytes(args.method.as_bytes())
         .map_err(|_| Failure::User(format!("bad method {:?}", args.method)))?;
@@ -355,8 +350,23 @@ fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
         .table
         .decide(&dest, &parts.method, uri.path())
         .map_err(|e| Failure::User(e.to_string()))?;
-    if let Some(scheme) = decision.as_ref().and_then(|d| d.auth) {
-        let need = scheme.body_need(&parts);
+    let scheme = decision.as_ref().and_then(|d| d.auth);
+    if let Some(challenge) = &args.challenge {
+        let scheme = scheme.ok_or_else(|| {
+            Failure::User("--challenge needs a rule with a challenge-response auth (digest, ntlm); no auth applies".into())
+        })?;
+        scheme
+            .accept_challenge(&parts, challenge)
+            .map_err(|e| Failure::User(format!("--challenge: {e}")))?;
+    }
+    if let Some(scheme) = scheme {
+        // As in the proxy: a scheme that may replay keeps the body when it fits (auth-int).
+        let need = match scheme.body_need(&parts) {
+            BodyNeed::None if scheme.may_replay() || args.challenge.is_some() => {
+                BodyNeed::Preferred
+            }
+            need => need,
+        };
         let fits = body.len() <= config.proxy.buffer_limit;
         let body_for_scheme = match need {
             BodyNeed::None => None,

@@ -1,9 +1,28 @@
-//! `digest`: HTTP Digest (RFC 7616). The config is checked now; signing comes with the
-//! challenge-response pipeline.
+//! `digest`: HTTP Digest (RFC 7616, RFC 2617, RFC 2069). The first 401 is answered and the
+//! request replayed once; the challenge is remembered per origin and realm so that later
+//! requests are signed before the server asks, with a rising nonce count.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 
+use crate::auth::context::{AuthError, SignContext};
 use crate::secret::Secret;
+
+#[path = "digest_challenge.rs"]
+mod challenge;
+#[path = "digest_response.rs"]
+mod response;
+
+#[cfg(test)]
+#[path = "digest_vectors.rs"]
+mod vectors;
+
+use challenge::{Challenge, parse_list, strongest};
+use response::{Inputs, body_hash};
 
 /// `type = "digest"`: Postman's Digest fields, including the advanced ones used before the first
 /// challenge.
@@ -70,3 +89,417 @@ pub enum DigestQop {
     #[serde(rename = "auth-int")]
     AuthInt,
 }
+
+/// Answers Digest challenges and signs later requests in the same protection space before the
+/// server asks.
+pub struct Digest {
+    cfg: DigestConfig,
+    /// The `nc` of the first request signed with the configured realm and nonce.
+    first_nc: u32,
+    spaces: Mutex<Spaces>,
+}
+
+/// Remembered challenges, keyed by origin (`scheme://host:port`) and realm.
+#[derive(Default)]
+struct Spaces {
+    entries: HashMap<(String, String), Entry>,
+    /// Bumped on every update, so that the newest of two equally specific entries wins.
+    seq: u64,
+    /// Requests signed so far with the configured realm and nonce.
+    preset_uses: u32,
+}
+
+struct Entry {
+    challenge: Challenge,
+    /// The last nonce count sent with this nonce.
+    nc: u32,
+    /// Absolute URI prefixes this challenge covers (its `domain`, else the whole origin).
+    prefixes: Vec<String>,
+    seq: u64,
+    /// For `-sess`: the client nonce HA1 was first computed with, kept for the nonce's life.
+    session_cnonce: Option<String>,
+}
+
+/// What one signing uses: a challenge and the nonce count to send with it.
+struct Use {
+    challenge: Challenge,
+    nc: u32,
+    session_cnonce: Option<String>,
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Digest")
+            .field("username", &self.cfg.username)
+            .field("password", &self.cfg.password)
+            .field("retry", &self.cfg.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Digest {
+    /// Checks the config; `nonce_count` must be hexadecimal.
+    pub fn new(cfg: DigestConfig) -> Result<Self, String> {
+        if cfg.username.chars().any(char::is_control) {
+            return Err("username: a Digest user name cannot contain control characters".into());
+        }
+        let first_nc = match &cfg.nonce_count {
+            None => 1,
+            Some(hex) => u32::from_str_radix(hex.trim(), 16)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    format!("nonce_count: {hex:?} is not a positive hexadecimal number (e.g. \"00000001\")")
+                })?,
+        };
+        for (key, value) in [
+            ("realm", &cfg.realm),
+            ("nonce", &cfg.nonce),
+            ("client_nonce", &cfg.client_nonce),
+            ("opaque", &cfg.opaque),
+        ] {
+            if value
+                .as_deref()
+                .is_some_and(|v| v.chars().any(char::is_control))
+            {
+                return Err(format!("{key}: cannot contain control characters"));
+            }
+        }
+        Ok(Digest {
+            cfg,
+            first_nc,
+            spaces: Mutex::new(Spaces::default()),
+        })
+    }
+
+    /// Whether a 401 is answered by replaying the request (`retry`).
+    pub fn may_replay(&self) -> bool {
+        self.cfg.retry
+    }
+
+    /// The body is required only when the challenge that will sign this request asks for
+    /// `auth-int`; otherwise it streams (the proxy still keeps it for a replay if it fits).
+    pub fn body_need(&self, req: &http::request::Parts) -> super::BodyNeed {
+        let offered = match absolute(&req.uri) {
+            Some(abs) => self
+                .lock()
+                .best(&abs)
+                .map(|e| e.challenge.qop.clone())
+                .or_else(|| self.preset().map(|c| c.qop)),
+            None => None,
+        };
+        match offered {
+            Some(qop) if self.choose_qop(&qop, true) == Some(DigestQop::AuthInt) => {
+                super::BodyNeed::Required
+            }
+            _ => super::BodyNeed::None,
+        }
+    }
+
+    /// Adds `Authorization: Digest …` when a challenge covers this request (or the advanced
+    /// keys give realm and nonce); otherwise sends it without credentials to get one.
+    pub fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        body: Option<&mut bytes::Bytes>,
+        cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        req.headers.remove(AUTHORIZATION);
+        let Some(abs) = absolute(&req.uri) else {
+            return Ok(());
+        };
+        let Some(chosen) = self.take(&abs, cx) else {
+            return Ok(());
+        };
+        let challenge = &chosen.challenge;
+        let qop = if challenge.qop.is_empty() {
+            None
+        } else {
+            Some(
+                self.choose_qop(&challenge.qop, body.is_some())
+                    .ok_or_else(|| {
+                        AuthError::Unsignable(
+                            "the server accepts only qop=auth-int, which needs the request body, \
+                             and the body was not buffered"
+                                .into(),
+                        )
+                    })?,
+            )
+        };
+        let body_hash = match (qop, body) {
+            (Some(DigestQop::AuthInt), Some(body)) => Some(body_hash(challenge.algorithm, body)),
+            _ => None,
+        };
+        let cnonce = match (
+            cx.fixed_nonce,
+            &self.cfg.client_nonce,
+            &chosen.session_cnonce,
+        ) {
+            (Some(fixed), _, _) => fixed.to_owned(),
+            (None, Some(configured), _) => configured.clone(),
+            (None, None, Some(session)) => session.clone(),
+            (None, None, None) => cx.nonce_hex(16),
+        };
+        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        let inputs = Inputs {
+            algorithm: challenge.algorithm,
+            algorithm_named: challenge.algorithm_named,
+            qop,
+            username: &self.cfg.username,
+            password: self.cfg.password.expose(),
+            realm: &challenge.realm,
+            nonce: &challenge.nonce,
+            nc: chosen.nc,
+            cnonce: &cnonce,
+            method: req.method.as_str(),
+            uri: target,
+            body_hash: body_hash.as_deref(),
+            opaque: challenge.opaque.as_deref(),
+            userhash: challenge.userhash,
+        };
+        let mut value = HeaderValue::try_from(inputs.authorization()).map_err(|_| {
+            AuthError::BadCredential(
+                "the Digest answer is not a valid header value (realm, nonce or opaque from the \
+                 server or the config holds bytes a header cannot carry)"
+                    .into(),
+            )
+        })?;
+        value.set_sensitive(true);
+        req.headers.insert(AUTHORIZATION, value);
+        Ok(())
+    }
+
+    /// Reads the upstream's answer to a request this scheme signed: a 401 with a Digest
+    /// challenge is remembered and asks for one replay, unless the request already carried
+    /// that very nonce and the server did not call it stale (the credentials are wrong).
+    pub fn wants_replay(
+        &self,
+        sent: &http::request::Parts,
+        response: &http::response::Parts,
+    ) -> bool {
+        if response.status != StatusCode::UNAUTHORIZED {
+            self.next_nonce(sent, response);
+            return false;
+        }
+        let values = response
+            .headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        let Some(challenge) = strongest(values) else {
+            return false;
+        };
+        let sent_nonce = sent_param(sent, "nonce");
+        let rejected = sent_nonce.as_deref() == Some(challenge.nonce.as_str()) && !challenge.stale;
+        self.remember(sent, challenge);
+        self.cfg.retry && !rejected
+    }
+
+    /// Takes `challenge` (a `WWW-Authenticate` value) as the server's answer to `sent`, for
+    /// `signet sign --challenge`.
+    pub fn accept_challenge(
+        &self,
+        sent: &http::request::Parts,
+        challenge: &str,
+    ) -> Result<(), String> {
+        let challenge = strongest([challenge]).ok_or(
+            "the challenge holds no Digest challenge signet can answer (it needs realm and \
+             nonce; algorithm MD5, SHA-256 or SHA-512-256, with or without -sess; qop auth or \
+             auth-int)",
+        )?;
+        self.remember(sent, challenge);
+        Ok(())
+    }
+
+    /// One line for `explain`, without the password.
+    pub fn describe(&self) -> String {
+        let mut out = format!("digest username={}", self.cfg.username);
+        if let Some(realm) = &self.cfg.realm {
+            out.push_str(&format!(" realm={realm}"));
+        }
+        if !self.cfg.retry {
+            out.push_str(" retry=false");
+        }
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Spaces> {
+        // A panic elsewhere while holding the lock leaves the map consistent enough to reuse.
+        self.spaces.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `auth-int` when configured (or the only offer) and the body is at hand; else `auth`.
+    fn choose_qop(&self, offered: &[DigestQop], have_body: bool) -> Option<DigestQop> {
+        let usable = |q: DigestQop| offered.contains(&q) && (q == DigestQop::Auth || have_body);
+        [
+            self.cfg.qop,
+            Some(DigestQop::Auth),
+            Some(DigestQop::AuthInt),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|q| usable(*q))
+    }
+
+    /// The challenge the advanced keys describe, when they give both realm and nonce.
+    fn preset(&self) -> Option<Challenge> {
+        Some(Challenge {
+            realm: self.cfg.realm.clone()?,
+            nonce: self.cfg.nonce.clone()?,
+            opaque: self.cfg.opaque.clone(),
+            algorithm: self.cfg.algorithm.unwrap_or(DigestAlgorithm::Md5),
+            algorithm_named: self.cfg.algorithm.is_some(),
+            qop: self.cfg.qop.into_iter().collect(),
+            stale: false,
+            userhash: false,
+            domain: Vec::new(),
+        })
+    }
+
+    /// Picks the challenge for `abs` and counts one more use of its nonce.
+    fn take(&self, abs: &str, cx: &SignContext<'_>) -> Option<Use> {
+        let mut spaces = self.lock();
+        if let Some(entry) = spaces.best_mut(abs) {
+            entry.nc = entry.nc.checked_add(1)?;
+            if entry.challenge.algorithm.is_session() && entry.session_cnonce.is_none() {
+                entry.session_cnonce = Some(cx.nonce_hex(16));
+            }
+            return Some(Use {
+                challenge: entry.challenge.clone(),
+                nc: entry.nc,
+                session_cnonce: entry.session_cnonce.clone(),
+            });
+        }
+        let challenge = self.preset()?;
+        let nc = self.first_nc.checked_add(spaces.preset_uses)?;
+        spaces.preset_uses += 1;
+        Some(Use {
+            challenge,
+            nc,
+            session_cnonce: None,
+        })
+    }
+
+    /// Stores `challenge` for the origin of `sent`. A new nonce starts counting from 1 again.
+    fn remember(&self, sent: &http::request::Parts, challenge: Challenge) {
+        let Some(origin) = origin(&sent.uri) else {
+            return;
+        };
+        let mut prefixes: Vec<String> = challenge
+            .domain
+            .iter()
+            .filter_map(|d| {
+                if d.starts_with('/') {
+                    return Some(format!("{origin}{d}"));
+                }
+                let uri: http::Uri = d.parse().ok()?;
+                Some(format!("{}{}", self::origin(&uri)?, uri.path()))
+            })
+            .collect();
+        if challenge.domain.is_empty() {
+            prefixes.push(format!("{origin}/"));
+        }
+        // The challenged URI is in the space whatever `domain` says.
+        prefixes.push(format!("{origin}{}", sent.uri.path()));
+        let mut spaces = self.lock();
+        spaces.seq += 1;
+        let seq = spaces.seq;
+        let key = (origin, challenge.realm.clone());
+        let (nc, session_cnonce) = match spaces.entries.get(&key) {
+            Some(old) if old.challenge.nonce == challenge.nonce => {
+                (old.nc, old.session_cnonce.clone())
+            }
+            _ => (0, None),
+        };
+        spaces.entries.insert(
+            key,
+            Entry {
+                challenge,
+                nc,
+                prefixes,
+                seq,
+                session_cnonce,
+            },
+        );
+    }
+
+    /// `Authentication-Info: nextnonce=…` (RFC 7616 section 3.5) replaces the nonce in use.
+    fn next_nonce(&self, sent: &http::request::Parts, response: &http::response::Parts) {
+        let Some(info) = response
+            .headers
+            .get("authentication-info")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        let params = parse_list(&format!("Info {info}"));
+        let Some(next) = params.first().and_then(|p| p.param("nextnonce")) else {
+            return;
+        };
+        let (Some(origin), Some(realm)) = (origin(&sent.uri), sent_param(sent, "realm")) else {
+            return;
+        };
+        let mut spaces = self.lock();
+        if let Some(entry) = spaces.entries.get_mut(&(origin, realm)) {
+            entry.challenge.nonce = next.to_owned();
+            entry.nc = 0;
+            entry.session_cnonce = None;
+        }
+    }
+}
+
+impl Spaces {
+    fn key_for(&self, abs: &str) -> Option<(String, String)> {
+        self.entries
+            .iter()
+            .filter_map(|(key, entry)| {
+                let longest = entry
+                    .prefixes
+                    .iter()
+                    .filter(|p| abs.starts_with(p.as_str()))
+                    .map(String::len)
+                    .max()?;
+                Some(((longest, entry.seq), key))
+            })
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, key)| key.clone())
+    }
+
+    fn best(&self, abs: &str) -> Option<&Entry> {
+        self.entries.get(&self.key_for(abs)?)
+    }
+
+    fn best_mut(&mut self, abs: &str) -> Option<&mut Entry> {
+        let key = self.key_for(abs)?;
+        self.entries.get_mut(&key)
+    }
+}
+
+/// `scheme://host:port` with the port always written, host in lowercase.
+fn origin(uri: &http::Uri) -> Option<String> {
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Some(format!("{scheme}://{host}:{port}"))
+}
+
+/// The request's absolute URI without its query, in the form protection spaces are kept in.
+fn absolute(uri: &http::Uri) -> Option<String> {
+    Some(format!("{}{}", origin(uri)?, uri.path()))
+}
+
+/// A parameter of the Digest `Authorization` a request carried.
+fn sent_param(sent: &http::request::Parts, name: &str) -> Option<String> {
+    let value = sent.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    parse_list(value)
+        .into_iter()
+        .find(|c| c.scheme.eq_ignore_ascii_case("Digest"))?
+        .param(name)
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+#[path = "digest_tests.rs"]
+mod tests;

@@ -33,6 +33,8 @@ pub enum Scheme {
     Bearer(bearer::Bearer),
     /// `basic`.
     Basic(basic::Basic),
+    /// `digest`.
+    Digest(Box<digest::Digest>),
     /// `oauth1`.
     OAuth1(Box<oauth1::OAuth1>),
     /// `edgegrid`.
@@ -52,6 +54,7 @@ impl Scheme {
             AuthSpec::ApiKey(cfg) => Scheme::ApiKey(apikey::ApiKey::new(cfg)?),
             AuthSpec::Bearer(cfg) => Scheme::Bearer(bearer::Bearer::new(cfg)?),
             AuthSpec::Basic(cfg) => Scheme::Basic(basic::Basic::new(cfg)?),
+            AuthSpec::Digest(cfg) => Scheme::Digest(Box::new(digest::Digest::new(cfg)?)),
             AuthSpec::OAuth1(cfg) => Scheme::OAuth1(Box::new(oauth1::OAuth1::new(*cfg)?)),
             AuthSpec::EdgeGrid(cfg) => Scheme::EdgeGrid(edgegrid::EdgeGrid::new(cfg)?),
             AuthSpec::AwsV4(cfg) => Scheme::AwsV4(Box::new(awsv4::AwsV4::new(cfg)?)),
@@ -71,6 +74,7 @@ impl Scheme {
             Scheme::ApiKey(_) => "apikey",
             Scheme::Bearer(_) => "bearer",
             Scheme::Basic(_) => "basic",
+            Scheme::Digest(_) => "digest",
             Scheme::OAuth1(_) => "oauth1",
             Scheme::EdgeGrid(_) => "edgegrid",
             Scheme::AwsV4(_) => "awsv4",
@@ -82,6 +86,7 @@ impl Scheme {
     pub fn body_need(&self, req: &http::request::Parts) -> BodyNeed {
         match self {
             Scheme::ApiKey(_) | Scheme::Bearer(_) | Scheme::Basic(_) => BodyNeed::None,
+            Scheme::Digest(s) => s.body_need(req),
             Scheme::OAuth1(s) => s.body_need(req),
             Scheme::EdgeGrid(s) => s.body_need(req),
             Scheme::AwsV4(s) => s.body_need(req),
@@ -98,17 +103,39 @@ impl Scheme {
     /// challenges, an OAuth 2.0 refresh). The proxy then keeps the body, within the buffer limit,
     /// so that the replay carries the identical bytes.
     pub fn may_replay(&self) -> bool {
-        false
+        match self {
+            Scheme::Digest(s) => s.may_replay(),
+            _ => false,
+        }
     }
 
     /// Looks at the upstream's answer to a request this scheme signed; `true` asks the proxy to
     /// sign the original request again and send it once more. Called at most once per request.
     pub async fn wants_replay(
         &self,
-        _sent: &http::request::Parts,
-        _response: &http::response::Parts,
+        sent: &http::request::Parts,
+        response: &http::response::Parts,
     ) -> bool {
-        false
+        match self {
+            Scheme::Digest(s) => s.wants_replay(sent, response),
+            _ => false,
+        }
+    }
+
+    /// Takes `challenge` (a `WWW-Authenticate` value) as the upstream's answer to `sent`, so that
+    /// the next [`Scheme::sign`] answers it (`signet sign --challenge`).
+    pub fn accept_challenge(
+        &self,
+        sent: &http::request::Parts,
+        challenge: &str,
+    ) -> Result<(), String> {
+        match self {
+            Scheme::Digest(s) => s.accept_challenge(sent, challenge),
+            other => Err(format!(
+                "--challenge needs a challenge-response rule (digest, ntlm); this one is {}",
+                other.type_name()
+            )),
+        }
     }
 
     /// Adds the credentials. `req.uri` is absolute and names the real destination; `body` is the
@@ -129,6 +156,7 @@ impl Scheme {
                 s.sign(req);
                 Ok(())
             }
+            Scheme::Digest(s) => s.sign(req, body, cx),
             Scheme::OAuth1(s) => s.sign(req, body, cx),
             Scheme::EdgeGrid(s) => s.sign(req, body, cx),
             Scheme::AwsV4(s) => s.sign(req, body, cx),
@@ -142,6 +170,7 @@ impl Scheme {
             Scheme::ApiKey(s) => s.describe(),
             Scheme::Bearer(s) => s.describe(),
             Scheme::Basic(s) => s.describe(),
+            Scheme::Digest(s) => s.describe(),
             Scheme::OAuth1(s) => s.describe(),
             Scheme::EdgeGrid(s) => s.describe(),
             Scheme::AwsV4(s) => s.describe(),

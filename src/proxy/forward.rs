@@ -105,16 +105,29 @@ pub(super) async fn forward(
         Ok(signed) => signed,
         Err(answer) => return answer,
     };
-    let sent_head = original.as_ref().map(|_| copy_head(&sent));
+    let sent_head = replayable.then(|| copy_head(&sent));
     let mut response = match send(client, sent, outgoing, &dest, &label).await {
         Ok(response) => response,
         Err(answer) => return answer,
     };
 
-    if let (Some((head, body)), Some(sent_head)) = (original, sent_head) {
+    if let Some(sent_head) = sent_head {
         let (response_head, response_body) = response.into_parts();
         if scheme.wants_replay(&sent_head, &response_head).await {
             drop(response_body);
+            // The body streamed past the buffer limit, so there is nothing identical to replay.
+            let Some((head, body)) = original else {
+                return respond::error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "{label}: the upstream answered {} with a challenge, and the request body \
+                         was larger than the {}-byte buffer limit so it cannot be replayed \
+                         (raise [proxy] buffer_limit, or send the request again: it will be \
+                         signed before the upstream asks)",
+                        response_head.status, signet.buffer_limit,
+                    ),
+                );
+            };
             tracing::debug!(rule = %label, auth = scheme.type_name(), %dest, "replaying with fresh credentials");
             let (sent, outgoing) = match sign(signet, &scheme, head, body, None, &label).await {
                 Ok(signed) => signed,

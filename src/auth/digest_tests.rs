@@ -1,0 +1,136 @@
+//! The scheme's memory: protection spaces, nonce counts, replay decisions, the advanced keys.
+
+use super::*;
+
+fn config() -> DigestConfig {
+    DigestConfig {
+        username: "u".into(),
+        password: Secret::new("p"),
+        retry: true,
+        realm: None,
+        nonce: None,
+        algorithm: None,
+        qop: None,
+        nonce_count: None,
+        client_nonce: None,
+        opaque: None,
+    }
+}
+
+fn request(url: &str) -> http::request::Parts {
+    http::Request::get(url).body(()).unwrap().into_parts().0
+}
+
+fn unauthorized(challenge: &str) -> http::response::Parts {
+    let mut parts = http::Response::new(()).into_parts().0;
+    parts.status = StatusCode::UNAUTHORIZED;
+    parts
+        .headers
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_str(challenge).unwrap());
+    parts
+}
+
+fn signed(digest: &Digest, url: &str) -> Option<String> {
+    let mut parts = request(url);
+    let cx = SignContext::system();
+    digest.sign(&mut parts, None, &cx).unwrap();
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[test]
+fn unknown_space_is_sent_without_credentials() {
+    let digest = Digest::new(config()).unwrap();
+    assert_eq!(signed(&digest, "http://h.test/"), None);
+}
+
+#[test]
+fn same_nonce_rejected_twice_is_not_replayed_but_stale_is() {
+    let digest = Digest::new(config()).unwrap();
+    let first = request("http://h.test/a");
+    assert!(digest.wants_replay(
+        &first,
+        &unauthorized(r#"Digest realm="r", nonce="n1", qop="auth""#)
+    ));
+    let mut again = request("http://h.test/a");
+    digest
+        .sign(&mut again, None, &SignContext::system())
+        .unwrap();
+    assert!(!digest.wants_replay(
+        &again,
+        &unauthorized(r#"Digest realm="r", nonce="n1", qop="auth""#)
+    ));
+    assert!(digest.wants_replay(
+        &again,
+        &unauthorized(r#"Digest realm="r", nonce="n1", qop="auth", stale=true"#)
+    ));
+}
+
+#[test]
+fn retry_false_never_replays() {
+    let digest = Digest::new(DigestConfig {
+        retry: false,
+        ..config()
+    })
+    .unwrap();
+    assert!(!digest.may_replay());
+    assert!(!digest.wants_replay(
+        &request("http://h.test/"),
+        &unauthorized(r#"Digest realm="r", nonce="n""#)
+    ));
+}
+
+#[test]
+fn domain_limits_the_protection_space() {
+    let digest = Digest::new(config()).unwrap();
+    digest
+        .accept_challenge(
+            &request("http://h.test/api/x"),
+            r#"Digest realm="r", nonce="n", qop="auth", domain="/api/ http://other.test:8080/v1""#,
+        )
+        .unwrap();
+    assert!(signed(&digest, "http://h.test/api/y?q=1").is_some());
+    assert!(signed(&digest, "http://other.test:8080/v1/z").is_some());
+    assert!(signed(&digest, "http://h.test/public").is_none());
+    assert!(signed(&digest, "https://h.test/api/y").is_none());
+}
+
+#[test]
+fn advanced_keys_sign_before_any_challenge_with_a_rising_nc() {
+    let digest = Digest::new(DigestConfig {
+        realm: Some("r".into()),
+        nonce: Some("n".into()),
+        qop: Some(DigestQop::Auth),
+        nonce_count: Some("0000000a".into()),
+        client_nonce: Some("c".into()),
+        opaque: Some("o".into()),
+        ..config()
+    })
+    .unwrap();
+    let first = signed(&digest, "http://h.test/").unwrap();
+    let second = signed(&digest, "http://h.test/").unwrap();
+    assert!(
+        first.contains("nc=0000000a") && first.contains(r#"cnonce="c""#),
+        "{first}"
+    );
+    assert!(first.contains(r#"opaque="o""#), "{first}");
+    assert!(second.contains("nc=0000000b"), "{second}");
+}
+
+#[test]
+fn bad_nonce_count_is_a_config_error() {
+    let err = Digest::new(DigestConfig {
+        nonce_count: Some("xyz".into()),
+        ..config()
+    })
+    .unwrap_err();
+    assert!(err.starts_with("nonce_count"), "{err}");
+}
+
+#[test]
+fn debug_hides_the_password() {
+    let debug = format!("{:?}", Digest::new(config()).unwrap());
+    assert!(debug.contains("***") && !debug.contains("\"p\""), "{debug}");
+}
