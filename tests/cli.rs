@@ -529,7 +529,7 @@ fn sign_reproduces_oauth1_hmac_vectors() {
 #[test]
 fn auth_types_not_in_this_build_are_refused_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    let config = "[auth.d]\ntype = \"digest\"\nusername = \"u\"\npassword = \"p\"\n";
+    let config = "[auth.d]\ntype = \"oauth2\"\naccess_token = \"t\"\n";
     let out = signet(dir.path(), config, &["check"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -540,11 +540,11 @@ fn auth_types_not_in_this_build_are_refused_at_start_up() {
     // …but their tables are still checked key by key.
     let out = signet(
         dir.path(),
-        "[auth.d]\ntype = \"digest\"\nusername = \"u\"\npassword = \"p\"\nqop = \"auth-conf\"\n",
+        "[auth.d]\ntype = \"oauth2\"\naccess_token = \"t\"\n\ngrant_type = \"magic\"\n",
         &["check"],
     );
     assert!(
-        stderr(&out).contains(":5:") && stderr(&out).contains("qop"),
+        stderr(&out).contains(":5:") && stderr(&out).contains("grant_type"),
         "{}",
         stderr(&out)
     );
