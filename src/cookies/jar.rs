@@ -283,6 +283,10 @@ impl Jar {
     /// Stores a cookie from the jar file or an import, with the same checks as a `Set-Cookie`
     /// (public suffixes and the rest are refused here too). `created` orders it among the others.
     pub fn insert(&self, entry: &Entry, created: Option<u64>) -> Outcome {
+        // The URL below is the domain itself, which would turn `.com` into a host-only cookie.
+        if !entry.host_only && is_public_suffix(&entry.domain) {
+            return Outcome::Refused(format!("Domain={} is a public suffix", entry.domain));
+        }
         let mut raw = RawCookie::new(entry.name.clone(), entry.value.clone());
         raw.set_path(entry.path.clone());
         raw.set_secure(entry.secure);
