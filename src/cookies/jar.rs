@@ -206,11 +206,13 @@ impl Jar {
             .store
             .iter_any()
             .filter(|c| !c.expires_by(&now) && c.matches(url))
-            .filter(|c| match (site, c.same_site()) {
-                (Site::Same, _) => true,
-                (_, Some(cookie::SameSite::None)) => true,
-                (Site::CrossNavigation, Some(cookie::SameSite::Lax) | None) => true,
-                _ => false,
+            .filter(|c| {
+                matches!(
+                    (site, c.same_site()),
+                    (Site::Same, _)
+                        | (_, Some(cookie::SameSite::None))
+                        | (Site::CrossNavigation, Some(cookie::SameSite::Lax) | None)
+                )
             })
             .map(|c| {
                 let domain = c

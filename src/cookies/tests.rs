@@ -357,3 +357,88 @@ fn debug_never_shows_values() {
     let e = &netscape::parse(CURL_COOKIES).unwrap()[0];
     assert!(!format!("{e:?}").contains("abc123"));
 }
+
+fn cookies_for_config(toml: &str, dir: &Path) -> Cookies {
+    let path = dir.join("signet.toml");
+    let config = Config::parse(&path, toml.to_owned(), &|_| None).unwrap();
+    Cookies::from_config(&config).unwrap().unwrap()
+}
+
+fn request(uri: &str, cookie: Option<&str>) -> http::request::Parts {
+    let mut b = http::Request::builder().uri(uri);
+    if let Some(c) = cookie {
+        b = b.header(COOKIE, c);
+    }
+    b.body(()).unwrap().into_parts().0
+}
+
+#[test]
+fn cookies_from_sends_another_hosts_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let cookies = cookies_for_config(
+        r#"
+[[host]]
+match = ["login.example.com"]
+cookies = "capture"
+
+[[host]]
+match = ["api.example.net"]
+cookies_from = "Login.Example.com"
+"#,
+        dir.path(),
+    );
+    let login = Destination::new(true, "login.example.com", 443).unwrap();
+    let mut parts = request("/", None);
+    let url = cookies.before_send(Some(0), &login, &mut parts, SystemTime::now());
+    assert!(parts.headers.get(COOKIE).is_none(), "capture never injects");
+    let mut answer = HeaderMap::new();
+    answer.insert(
+        SET_COOKIE,
+        HeaderValue::from_static("sid=s1; Path=/; Secure"),
+    );
+    cookies.on_response(url.as_ref(), &answer);
+    assert!(dir.path().join("cookies.json").exists());
+
+    let api = Destination::new(true, "api.example.net", 443).unwrap();
+    let mut parts = request("/v1", Some("own=1"));
+    let url = cookies.before_send(Some(1), &api, &mut parts, SystemTime::now());
+    assert_eq!(parts.headers.get(COOKIE).unwrap(), "own=1; sid=s1");
+    assert!(url.is_none(), "cookies_from alone means inject only");
+
+    // A rule without cookies and a request with no rule are left alone.
+    let mut parts = request("/", None);
+    assert!(
+        cookies
+            .before_send(None, &api, &mut parts, SystemTime::now())
+            .is_none()
+    );
+    assert!(parts.headers.get(COOKIE).is_none());
+}
+
+#[test]
+fn cookies_from_with_capture_only_is_a_config_error() {
+    let err = Config::parse(
+        Path::new("signet.toml"),
+        "[[host]]\nmatch = [\"a.test\"]\ncookies = \"capture\"\ncookies_from = \"b.test\"\n".into(),
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("cookies_from"), "{err}");
+}
+
+#[test]
+fn jar_path_defaults_beside_the_config() {
+    let c = Config::parse(Path::new("/etc/signet/signet.toml"), String::new(), &|_| {
+        None
+    })
+    .unwrap();
+    assert_eq!(c.cookies.jar, Path::new("/etc/signet/cookies.json"));
+    let c = Config::parse(
+        Path::new("/etc/signet/signet.toml"),
+        "[cookies]\njar = \"/var/lib/signet/jar.json\"\n".into(),
+        &|_| None,
+    )
+    .unwrap();
+    assert_eq!(c.cookies.jar, Path::new("/var/lib/signet/jar.json"));
+}
