@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `explain`, `sign` and `ca`. Exit codes: 0 ok, 1 user
+//! The command line: `run`, `check`, `explain`, `sign`, `ca` and `cookies`. Exit codes: 0 ok, 1 user
 //! error (bad config, bad arguments), 2 runtime failure.
 
 use std::io::Write;
@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue, Method, Request};
 use sha2::{Digest, Sha256};
 
+use crate::admin::Admin;
 use crate::auth::{BodyNeed, OsEntropy, SignContext};
 use crate::config::Config;
 use crate::policy::Policy;
@@ -54,6 +55,33 @@ enum Command {
     Ca {
         #[command(subcommand)]
         action: CaAction,
+    },
+    /// Manage the cookie jar ([cookies] jar).
+    Cookies {
+        #[command(subcommand)]
+        action: CookiesAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CookiesAction {
+    /// Add the cookies of a Netscape cookies.txt (curl -c, browser export extensions) to the jar.
+    Import {
+        /// The cookies.txt file.
+        file: PathBuf,
+    },
+    /// Write the jar as a Netscape cookies.txt (mode 0600).
+    Export {
+        /// Output file.
+        file: PathBuf,
+    },
+    /// List the jar's cookies: name, domain, path, expiry, flags.
+    List {
+        /// Only cookies that would be sent to this host.
+        host: Option<String>,
+        /// Print the values too (they are credentials).
+        #[arg(long)]
+        show_values: bool,
     },
 }
 
@@ -140,6 +168,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Explain { method, url } => explain(&load()?, &method, &url),
         Command::Sign(args) => sign(&load()?, args),
         Command::Ca { action } => ca(&load()?, action),
+        Command::Cookies { action } => cookies(&load()?, action),
     }
 }
 
@@ -173,8 +202,24 @@ fn run_proxy(config: Config, listen: Option<SocketAddr>) -> Result<(), Failure> 
         let listener = signet.bind(addr).await?;
         let local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
         tracing::info!(listen = %local, config = %config.file.display(), rules = config.hosts.len(), "signet is running");
+        let signet = Arc::new(signet);
+        let admin = match &config.admin {
+            None => None,
+            Some(admin) => {
+                let addr: SocketAddr = admin
+                    .listen
+                    .parse()
+                    .map_err(|e| Failure::User(format!("[admin] listen: {e}")))?;
+                let state = Admin::new(&config, signet.clone(), local).map_err(Failure::User)?;
+                let listener = state.bind(addr).await?;
+                let admin_local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
+                tracing::info!(listen = %admin_local, "admin endpoint: /healthz /ca.crt /proxy.pac /metrics");
+                Some(tokio::spawn(Arc::new(state).serve(listener)))
+            }
+        };
+        let _admin = admin.map(AbortOnDrop);
         tokio::select! {
-            () = Arc::new(signet).serve(listener) => Ok(()),
+            () = signet.serve(listener) => Ok(()),
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("shutting down");
                 Ok(())
@@ -449,6 +494,94 @@ fn ca(config: &Config, action: CaAction) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+fn cookies(config: &Config, action: CookiesAction) -> Result<(), Failure> {
+    let path = &config.cookies.jar;
+    let jar = crate::cookies::load(path).map_err(|e| Failure::User(e.to_string()))?;
+    let now = time::OffsetDateTime::now_utc();
+    match action {
+        CookiesAction::Import { file } => {
+            let (stored, skipped) =
+                crate::cookies::import(&jar, &file).map_err(|e| Failure::User(e.to_string()))?;
+            crate::cookies::save(&jar, path, now).map_err(|e| Failure::Runtime(e.to_string()))?;
+            println!("imported {stored} cookies into {}", path.display());
+            for reason in skipped {
+                println!("skipped {reason}");
+            }
+        }
+        CookiesAction::Export { file } => {
+            let entries = jar.entries(now);
+            crate::cookies::write_private(
+                &file,
+                crate::cookies::netscape::write(&entries).as_bytes(),
+            )
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+            println!("exported {} cookies to {}", entries.len(), file.display());
+        }
+        CookiesAction::List { host, show_values } => {
+            let host = match host {
+                Some(h) => Some(
+                    crate::rules::normalize_host(&h).map_err(|e| Failure::User(e.to_string()))?,
+                ),
+                None => None,
+            };
+            for e in jar.entries(now) {
+                let sent_to_host = host.as_deref().is_none_or(|h| {
+                    h == e.domain || (!e.host_only && h.ends_with(&format!(".{}", e.domain)))
+                });
+                if !sent_to_host {
+                    continue;
+                }
+                let domain = if e.host_only {
+                    e.domain.clone()
+                } else {
+                    format!(".{}", e.domain)
+                };
+                let expires = match e.expires {
+                    None => "session".to_owned(),
+                    Some(at) => time::OffsetDateTime::from_unix_timestamp(at)
+                        .ok()
+                        .and_then(|t| {
+                            t.format(&time::format_description::well_known::Rfc3339)
+                                .ok()
+                        })
+                        .unwrap_or_else(|| at.to_string()),
+                };
+                let mut flags = Vec::new();
+                if e.secure {
+                    flags.push("Secure".to_owned());
+                }
+                if e.http_only {
+                    flags.push("HttpOnly".to_owned());
+                }
+                if let Some(s) = e.same_site {
+                    flags.push(format!("SameSite={s:?}"));
+                }
+                let value = if show_values {
+                    format!("={}", e.value)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "{domain}\t{}\t{}{value}\t{expires}\t{}",
+                    e.path,
+                    e.name,
+                    flags.join(",")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn print_ca(ca: &CertificateAuthority, cert: &Path, key: &Path) {

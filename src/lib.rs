@@ -6,9 +6,12 @@
 //! [`auth`] adds the credentials, and the upstream client sends the request over TLS configured
 //! by [`tls`].
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cookies;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod rules;

@@ -38,6 +38,8 @@ pub struct Config {
     pub ca: CaConfig,
     /// `[admin]`, when present.
     pub admin: Option<AdminConfig>,
+    /// `[cookies]`, with the jar path resolved.
+    pub cookies: CookiesConfig,
     /// `[auth.NAME]` profiles by name.
     pub profiles: BTreeMap<String, AuthSpec>,
     /// `[[host]]` rules in order.
@@ -161,6 +163,19 @@ pub struct AdminConfig {
     pub listen: String,
 }
 
+/// `[cookies]`: where the cookie jar is kept.
+#[derive(Debug, Clone)]
+pub struct CookiesConfig {
+    /// The jar file (JSON, written atomically, mode 0600); default `cookies.json` beside the config.
+    pub jar: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCookies {
+    jar: Option<PathBuf>,
+}
+
 /// `cookies = …` on a host rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -196,6 +211,8 @@ pub struct HostConfig {
     pub routes: Vec<RouteConfig>,
     /// Cookie handling.
     pub cookies: Option<CookieMode>,
+    /// `cookies_from`: the host whose jar cookies are sent to this rule's hosts (normalised).
+    pub cookies_from: Option<String>,
     /// Upstream TLS settings, paths resolved.
     pub tls: Option<HostTls>,
     /// Where this rule is in the file, for errors.
@@ -224,6 +241,8 @@ struct RawConfig {
     ca: RawCa,
     admin: Option<AdminConfig>,
     #[serde(default)]
+    cookies: RawCookies,
+    #[serde(default)]
     auth: BTreeMap<String, toml::Table>,
     #[serde(default)]
     host: Vec<RawHost>,
@@ -238,6 +257,7 @@ struct RawHost {
     #[serde(default)]
     route: Vec<RawRoute>,
     cookies: Option<CookieMode>,
+    cookies_from: Option<String>,
     tls: Option<HostTls>,
 }
 
@@ -332,11 +352,32 @@ impl Config {
                     locator.error(&path.key("tls"), "client_cert and client_key go together")
                 );
             }
+            let cookies_from = match host.cookies_from {
+                None => None,
+                Some(from) => {
+                    let key = path.key("cookies_from");
+                    let name = crate::rules::normalize_host(&from)
+                        .map_err(|e| locator.error(&key, e.to_string()))?;
+                    if host.cookies == Some(CookieMode::Capture) {
+                        return Err(locator.error(
+                            &key,
+                            "cookies_from sends cookies, which cookies = \"capture\" never does; use \"inject\" or \"sync\"",
+                        ));
+                    }
+                    Some(name)
+                }
+            };
+            // `cookies_from` alone means "inject the other host's cookies".
+            let cookies = match (host.cookies, &cookies_from) {
+                (None, Some(_)) => Some(CookieMode::Inject),
+                (mode, _) => mode,
+            };
             hosts.push(HostConfig {
                 patterns: host.patterns,
                 auth,
                 routes,
-                cookies: host.cookies,
+                cookies,
+                cookies_from,
                 tls,
                 path,
             });
@@ -357,12 +398,26 @@ impl Config {
             cert: base_dir.join(raw.ca.cert),
             key: base_dir.join(raw.ca.key),
         };
+        if let Some(admin) = &raw.admin
+            && let Err(e) = admin.listen.parse::<SocketAddr>()
+        {
+            let path = KeyPath::default().key("admin").key("listen");
+            return Err(locator.error(&path, format!("not an address like 127.0.0.1:9090: {e}")));
+        }
+        let cookies = CookiesConfig {
+            jar: base_dir.join(
+                raw.cookies
+                    .jar
+                    .unwrap_or_else(|| PathBuf::from("cookies.json")),
+            ),
+        };
         Ok(Config {
             file: file.to_owned(),
             base_dir,
             proxy: raw.proxy,
             ca,
             admin: raw.admin,
+            cookies,
             profiles,
             hosts,
             source,

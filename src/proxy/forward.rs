@@ -45,6 +45,13 @@ pub(super) async fn forward(
     if let Err(e) = prepare(&mut parts, &dest, upgrade) {
         return respond::error(StatusCode::BAD_REQUEST, format!("{dest}: {e}"));
     }
+    signet
+        .metrics
+        .request(&label, scheme.as_ref().map_or("none", |s| s.type_name()));
+    let capture_url = signet.cookies.as_ref().and_then(|c| {
+        let rule = decision.as_ref().map(|d| d.rule.index);
+        c.before_send(rule, &dest, &mut parts, signet.clock.now())
+    });
     if !dest.https
         && let Some(auth) = signet.dialer.parent().and_then(|p| p.authorization())
     {
@@ -54,10 +61,14 @@ pub(super) async fn forward(
     let Some(scheme) = scheme else {
         tracing::debug!(rule = %label, method = %parts.method, %dest, "forwarding untouched");
         let client = signet.client(upstream, upgrade);
-        let response = match send(client, parts, body::stream(incoming), &dest, &label).await {
-            Ok(response) => response,
-            Err(answer) => return answer,
-        };
+        let response =
+            match send(signet, client, parts, body::stream(incoming), &dest, &label).await {
+                Ok(response) => response,
+                Err(answer) => return answer,
+            };
+        if let Some(cookies) = &signet.cookies {
+            cookies.on_response(capture_url.as_ref(), response.headers());
+        }
         return finish(response, client_upgrade);
     };
 
@@ -106,7 +117,7 @@ pub(super) async fn forward(
         Err(answer) => return answer,
     };
     let sent_head = replayable.then(|| copy_head(&sent));
-    let mut response = match send(client, sent, outgoing, &dest, &label).await {
+    let mut response = match send(signet, client, sent, outgoing, &dest, &label).await {
         Ok(response) => response,
         Err(answer) => return answer,
     };
@@ -129,17 +140,21 @@ pub(super) async fn forward(
                 );
             };
             tracing::debug!(rule = %label, auth = scheme.type_name(), %dest, "replaying with fresh credentials");
+            signet.metrics.challenge_replay();
             let (sent, outgoing) = match sign(signet, &scheme, head, body, None, &label).await {
                 Ok(signed) => signed,
                 Err(answer) => return answer,
             };
-            response = match send(client, sent, outgoing, &dest, &label).await {
+            response = match send(signet, client, sent, outgoing, &dest, &label).await {
                 Ok(response) => response,
                 Err(answer) => return answer,
             };
         } else {
             response = Response::from_parts(response_head, response_body);
         }
+    }
+    if let Some(cookies) = &signet.cookies {
+        cookies.on_response(capture_url.as_ref(), response.headers());
     }
     finish(response, client_upgrade)
 }
@@ -184,6 +199,7 @@ async fn sign(
 
 /// Sends the request upstream; a failure becomes signet's 502 naming the host and the reason.
 async fn send(
+    signet: &Signet,
     client: &HttpClient,
     parts: http::request::Parts,
     body: ProxyBody,
@@ -194,6 +210,7 @@ async fn send(
         .request(Request::from_parts(parts, body))
         .await
         .map_err(|e| {
+            signet.metrics.upstream_error();
             let reason = describe_client_error(&e);
             tracing::info!(rule = %label, %dest, %reason, "upstream request failed");
             respond::error(

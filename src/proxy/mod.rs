@@ -27,6 +27,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::auth::{Clock, Entropy, OsEntropy, SignContext, SystemClock};
 use crate::config::{Config, ConfigError, KeyPath};
+use crate::cookies::Cookies;
+use crate::metrics::{LeafCounts, Metrics};
 use crate::policy::Policy;
 use crate::rules::Destination;
 use crate::tls::{CertificateAuthority, ClientIdentity, LeafCache, TlsError, UpstreamTls};
@@ -45,6 +47,9 @@ pub enum StartError {
     /// The listen address cannot be used.
     #[error("{0}")]
     Listen(String),
+    /// The cookie jar file cannot be read.
+    #[error("cookie jar: {0}")]
+    Cookies(#[from] crate::cookies::CookieError),
 }
 
 /// A running proxy's shared state: everything a request needs, built once at start-up.
@@ -57,6 +62,8 @@ pub struct Signet {
     buffer_limit: usize,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
+    cookies: Option<Cookies>,
+    metrics: Metrics,
 }
 
 impl Signet {
@@ -123,6 +130,8 @@ impl Signet {
             buffer_limit: config.proxy.buffer_limit,
             clock: Arc::new(SystemClock),
             entropy: Arc::new(OsEntropy),
+            cookies: Cookies::from_config(config)?,
+            metrics: Metrics::default(),
         })
     }
 
@@ -145,6 +154,32 @@ impl Signet {
     /// How many leaf certificates were minted so far.
     pub fn leaves_minted(&self) -> u64 {
         self.leaves.minted()
+    }
+
+    /// Whether clients must authenticate (`[proxy] client_auth`).
+    pub fn requires_client_auth(&self) -> bool {
+        self.client_auth.is_some()
+    }
+
+    /// Whether `value` (an `Authorization` or `Proxy-Authorization` value) carries the
+    /// `[proxy] client_auth` credentials.
+    pub fn client_credentials_match(&self, value: &[u8]) -> bool {
+        self.client_auth
+            .as_ref()
+            .is_some_and(|expected| constant_time_eq(value, expected))
+    }
+
+    /// The cookie jar, when some rule uses cookies.
+    pub fn cookies(&self) -> Option<&Cookies> {
+        self.cookies.as_ref()
+    }
+
+    /// The counters in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(LeafCounts {
+            minted: self.leaves.minted(),
+            cache_hits: self.leaves.hits(),
+        })
     }
 
     /// Binds `addr`, refusing a non-loopback address unless clients must authenticate.

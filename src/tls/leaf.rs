@@ -26,6 +26,7 @@ pub struct LeafCache {
     entries: RwLock<Entries>,
     capacity: usize,
     minted: AtomicU64,
+    hits: AtomicU64,
     /// One session cache for all leaves: rustls' default per-config cache preallocates room
     /// for 256 sessions, which across thousands of names would cost hundreds of megabytes.
     sessions: Arc<dyn StoresServerSessions>,
@@ -73,6 +74,7 @@ impl LeafCache {
             entries: RwLock::new(Entries::default()),
             capacity: capacity.max(1),
             minted: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
             sessions: ServerSessionMemoryCache::new(SHARED_SESSIONS),
         }
     }
@@ -87,6 +89,7 @@ impl LeafCache {
         let mut issued = slot.issued.lock().unwrap_or_else(PoisonError::into_inner);
         let now = OffsetDateTime::now_utc();
         if let Some(current) = issued.as_ref().filter(|i| now < i.renew_at) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(current.config.clone());
         }
         let config = self.build(&name)?;
@@ -101,6 +104,11 @@ impl LeafCache {
     /// How many leaves were minted so far.
     pub fn minted(&self) -> u64 {
         self.minted.load(Ordering::Relaxed)
+    }
+
+    /// How many lookups were served from the cache without minting.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
     }
 
     fn slot(&self, name: &str) -> Arc<Slot> {

@@ -1,0 +1,302 @@
+//! Cookies: the jar ([`jar`]), its file (JSON, written atomically with mode 0600), the Netscape
+//! cookies.txt format ([`netscape`]), and the two hooks the proxy calls per request: add jar
+//! cookies before signing, capture `Set-Cookie` from the answer.
+
+pub mod jar;
+pub mod netscape;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use http::header::{COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::config::{Config, CookieMode};
+use crate::rules::Destination;
+pub use jar::{Entry, Jar, Outcome, Site};
+
+/// Why the jar file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CookieError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The jar file is not a signet jar.
+    #[error("{path}: not a signet cookie jar: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A cookies.txt line is wrong.
+    #[error("{path}: {source}")]
+    Netscape {
+        /// The file.
+        path: PathBuf,
+        /// The line and reason.
+        source: netscape::NetscapeError,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct JarFile {
+    signet_cookie_jar: u32,
+    cookies: Vec<Entry>,
+}
+
+/// Reads the jar at `path`; a missing file is an empty jar.
+pub fn load(path: &Path) -> Result<Jar, CookieError> {
+    let jar = Jar::new();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(jar),
+        Err(source) => {
+            return Err(CookieError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let file: JarFile = serde_json::from_str(&text).map_err(|e| CookieError::Format {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    for entry in &file.cookies {
+        if let Outcome::Refused(reason) = jar.insert(entry, Some(entry.created)) {
+            tracing::debug!(cookie = %entry.name, domain = %entry.domain, %reason, "dropped a cookie from the jar file");
+        }
+    }
+    Ok(jar)
+}
+
+/// Writes the jar's unexpired cookies to `path`: a temporary file (0600) beside it, then a rename,
+/// so a crash never leaves half a jar.
+pub fn save(jar: &Jar, path: &Path, now: OffsetDateTime) -> Result<(), CookieError> {
+    let file = JarFile {
+        signet_cookie_jar: 1,
+        cookies: jar.entries(now),
+    };
+    let text = serde_json::to_string_pretty(&file).map_err(|e| CookieError::Format {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    write_private(path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path` atomically with mode 0600.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CookieError> {
+    let io = |source| CookieError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let name = path
+        .file_name()
+        .map_or_else(|| "jar".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let result = (|| {
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+/// Reads a Netscape cookies.txt into `jar`; returns (stored, skipped with reasons).
+pub fn import(jar: &Jar, file: &Path) -> Result<(usize, Vec<String>), CookieError> {
+    let text = std::fs::read_to_string(file).map_err(|source| CookieError::Io {
+        path: file.to_owned(),
+        source,
+    })?;
+    let entries = netscape::parse(&text).map_err(|source| CookieError::Netscape {
+        path: file.to_owned(),
+        source,
+    })?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let (mut stored, mut skipped) = (0, Vec::new());
+    for entry in &entries {
+        if entry.expires.is_some_and(|at| at <= now) {
+            skipped.push(format!("{} ({}): expired", entry.name, entry.domain));
+            continue;
+        }
+        match jar.insert(entry, None) {
+            Outcome::Stored => stored += 1,
+            Outcome::Deleted => {}
+            Outcome::Refused(reason) => {
+                skipped.push(format!("{} ({}): {reason}", entry.name, entry.domain))
+            }
+        }
+    }
+    Ok((stored, skipped))
+}
+
+/// One rule's cookie handling.
+#[derive(Debug, Clone)]
+struct RuleCookies {
+    mode: CookieMode,
+    from: Option<String>,
+}
+
+/// The jar as the proxy uses it: per-rule modes, the shared jar, and its file.
+#[derive(Debug)]
+pub struct Cookies {
+    jar: Jar,
+    rules: Vec<Option<RuleCookies>>,
+    file: PathBuf,
+    /// Serialises saves so that two renames never race.
+    saving: Mutex<()>,
+}
+
+impl Cookies {
+    /// Loads the jar when some rule uses cookies; `None` when none does.
+    pub fn from_config(config: &Config) -> Result<Option<Cookies>, CookieError> {
+        let rules: Vec<Option<RuleCookies>> = config
+            .hosts
+            .iter()
+            .map(|h| {
+                h.cookies.map(|mode| RuleCookies {
+                    mode,
+                    from: h.cookies_from.clone(),
+                })
+            })
+            .collect();
+        if rules.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let jar = load(&config.cookies.jar)?;
+        Ok(Some(Cookies {
+            jar,
+            rules,
+            file: config.cookies.jar.clone(),
+            saving: Mutex::new(()),
+        }))
+    }
+
+    /// The jar.
+    pub fn jar(&self) -> &Jar {
+        &self.jar
+    }
+
+    /// Before signing: adds jar cookies to a request for rule `rule` (those whose names the
+    /// client did not send itself). Returns the URL under which the answer's `Set-Cookie` is
+    /// captured, when the rule captures.
+    pub fn before_send(
+        &self,
+        rule: Option<usize>,
+        dest: &Destination,
+        parts: &mut http::request::Parts,
+        now: SystemTime,
+    ) -> Option<Url> {
+        let settings = self.rules.get(rule?)?.as_ref()?;
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let url = request_url(dest, &dest.host, path)?;
+        if settings.mode != CookieMode::Capture {
+            let source = match &settings.from {
+                Some(from) => request_url(dest, from, path)?,
+                None => url.clone(),
+            };
+            let site = Site::of(&parts.headers, &parts.method);
+            let pairs = self.jar.cookies_for(&source, site, now.into());
+            add_missing(&mut parts.headers, &pairs);
+        }
+        (settings.mode != CookieMode::Inject).then_some(url)
+    }
+
+    /// On the answer: stores its `Set-Cookie` headers under `url` and saves the jar if it changed.
+    pub fn on_response(&self, url: Option<&Url>, headers: &HeaderMap) {
+        let Some(url) = url else { return };
+        let mut changed = false;
+        for value in headers.get_all(SET_COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            match self.jar.capture(url, value) {
+                Outcome::Stored | Outcome::Deleted => changed = true,
+                Outcome::Refused(reason) => {
+                    tracing::info!(host = url.host_str().unwrap_or(""), %reason, "Set-Cookie not stored");
+                }
+            }
+        }
+        if changed {
+            let _guard = self
+                .saving
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Err(e) = save(&self.jar, &self.file, OffsetDateTime::now_utc()) {
+                tracing::warn!(error = %e, "cannot save the cookie jar");
+            }
+        }
+    }
+}
+
+/// The URL a cookie jar sees for a request to `host` (the destination's or a `cookies_from`
+/// host) with the destination's scheme and port.
+fn request_url(dest: &Destination, host: &str, path_and_query: &str) -> Option<Url> {
+    let scheme = if dest.https { "https" } else { "http" };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    Url::parse(&format!("{scheme}://{host}:{}{path_and_query}", dest.port)).ok()
+}
+
+/// Appends `pairs` to the request's Cookie header, skipping names the client already sent;
+/// several Cookie headers (as HTTP/2 allows) are joined into one.
+fn add_missing(headers: &mut HeaderMap, pairs: &[(String, String)]) {
+    let mut parts: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let own: Vec<String> = parts
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map_or(p.as_str(), |(n, _)| n)
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let before = parts.len();
+    for (name, value) in pairs {
+        if !own.iter().any(|n| n == name) {
+            parts.push(format!("{name}={value}"));
+        }
+    }
+    if parts.len() == before {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(&parts.join("; ")) {
+        headers.remove(COOKIE);
+        headers.insert(COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+//! Counters for `/metrics`, rendered in the Prometheus text format (0.0.4). Plain atomics and one
+//! small map: a metrics crate would add more than the handful of counters signet keeps.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The proxy's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String), u64>>,
+    upstream_errors: AtomicU64,
+    challenge_replays: AtomicU64,
+    token_fetches: AtomicU64,
+}
+
+/// Counters kept elsewhere (the leaf cache), read when rendering.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LeafCounts {
+    /// Leaf certificates minted.
+    pub minted: u64,
+    /// Handshakes served from the cache.
+    pub cache_hits: u64,
+}
+
+impl Metrics {
+    /// A request handled under `rule` (a label like `host[0] (api.example.com)` or `none`) with
+    /// auth type `auth` (`none` when nothing was added).
+    pub fn request(&self, rule: &str, auth: &str) {
+        let mut map = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry((rule.to_owned(), auth.to_owned())).or_default() += 1;
+    }
+
+    /// An upstream request that failed (connect, TLS or protocol error: signet answered 502).
+    pub fn upstream_error(&self) {
+        self.upstream_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request replayed after the upstream's answer (a challenge or a refresh).
+    pub fn challenge_replay(&self) {
+        self.challenge_replays.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A token fetched from a token endpoint (recorded by the OAuth 2.0 scheme).
+    pub fn token_fetch(&self) {
+        self.token_fetches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters in the Prometheus text format.
+    pub fn render(&self, leaves: LeafCounts) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP signet_requests_total Requests handled, by host rule and auth type.\n",
+        );
+        out.push_str("# TYPE signet_requests_total counter\n");
+        let map = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for ((rule, auth), n) in map.iter() {
+            let _ = writeln!(
+                out,
+                "signet_requests_total{{rule=\"{}\",auth=\"{}\"}} {n}",
+                escape(rule),
+                escape(auth)
+            );
+        }
+        drop(map);
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            );
+        };
+        counter(
+            "signet_upstream_errors_total",
+            "Upstream requests that failed (signet answered 502).",
+            self.upstream_errors.load(Ordering::Relaxed),
+        );
+        counter(
+            "signet_challenge_replays_total",
+            "Requests replayed once after a challenge or a rejected token.",
+            self.challenge_replays.load(Ordering::Relaxed),
+        );
+        counter(
+            "signet_token_fetches_total",
+            "Tokens fetched from token endpoints.",
+            self.token_fetches.load(Ordering::Relaxed),
+        );
+        counter(
+            "signet_leaf_certs_minted_total",
+            "Leaf certificates minted for intercepted hosts.",
+            leaves.minted,
+        );
+        counter(
+            "signet_leaf_cache_hits_total",
+            "Intercepted handshakes served with a cached leaf certificate.",
+            leaves.cache_hits,
+        );
+        out
+    }
+}
+
+/// Escapes a label value as the text format requires.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_labelled_and_plain_counters() {
+        let m = Metrics::default();
+        m.request("host[0] (api.example.com)", "bearer");
+        m.request("host[0] (api.example.com)", "bearer");
+        m.request("no rule", "none");
+        m.upstream_error();
+        let text = m.render(LeafCounts {
+            minted: 2,
+            cache_hits: 5,
+        });
+        assert!(text.contains(
+            "signet_requests_total{rule=\"host[0] (api.example.com)\",auth=\"bearer\"} 2\n"
+        ));
+        assert!(text.contains("signet_requests_total{rule=\"no rule\",auth=\"none\"} 1\n"));
+        assert!(text.contains("signet_upstream_errors_total 1\n"));
+        assert!(text.contains("signet_leaf_certs_minted_total 2\n"));
+        assert!(text.contains("signet_leaf_cache_hits_total 5\n"));
+        assert!(text.contains("signet_token_fetches_total 0\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
