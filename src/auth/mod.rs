@@ -116,7 +116,7 @@ impl Scheme {
     /// challenges, an OAuth 2.0 refresh). The proxy then keeps the body, within the buffer limit,
     /// so that the replay carries the identical bytes.
     pub fn may_replay(&self) -> bool {
-        false
+        matches!(self, Scheme::Ntlm(_))
     }
 
     /// Looks at the upstream's answer to a request this scheme signed; `true` asks the proxy to
