@@ -2,8 +2,9 @@
 //! proxies (`407` / `Proxy-Authenticate`). NTLMv1 is never offered.
 //!
 //! NTLM authenticates a connection, not a request: the proxy runs the three messages on one
-//! pinned upstream connection (see `proxy::pinned`). This file holds the credentials and turns
-//! challenges into header values; the message bytes are built in [`super::ntlm_msg`].
+//! pinned upstream connection (see `proxy::pinned`). This file holds the credentials and the
+//! handshake state, and turns challenges into header values; the message bytes are built in
+//! [`super::ntlm_msg`].
 
 use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -198,6 +199,63 @@ pub fn offer(headers: &HeaderMap, header: &HeaderName) -> Offer {
         Offer::Start(Word::Negotiate)
     } else {
         Offer::None
+    }
+}
+
+/// Where an NTLM handshake with one peer stands.
+#[derive(Debug, Clone)]
+pub enum Handshake {
+    /// Nothing sent yet; start with this word.
+    Start(Word),
+    /// The NEGOTIATE message went out.
+    Negotiated(Word, Vec<u8>),
+    /// The peer's CHALLENGE came back: answer it next.
+    Challenged(Word, Vec<u8>, Vec<u8>),
+    /// The AUTHENTICATE message went out; the next answer tells whether it worked.
+    Answered,
+}
+
+impl Handshake {
+    /// The header value to send next, moving the handshake on.
+    pub fn next_header(
+        &mut self,
+        ntlm: &Ntlm,
+        server_cert: Option<&[u8]>,
+        cx: &SignContext<'_>,
+    ) -> Result<Option<HeaderValue>, String> {
+        match std::mem::replace(self, Handshake::Answered) {
+            Handshake::Start(word) => {
+                let (message, value) = ntlm.negotiate(word);
+                *self = Handshake::Negotiated(word, message);
+                Ok(Some(value))
+            }
+            Handshake::Challenged(word, negotiate, challenge) => ntlm
+                .authenticate(word, &negotiate, &challenge, server_cert, cx)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            other => {
+                *self = other;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Takes in a 401/407's challenge headers; `true` when the handshake can go on.
+    pub fn on_challenge(&mut self, headers: &HeaderMap, header: &HeaderName) -> bool {
+        let next = match (&*self, offer(headers, header)) {
+            (Handshake::Negotiated(sent, negotiate), Offer::Challenge(word, challenge))
+                if *sent == word =>
+            {
+                Handshake::Challenged(word, negotiate.clone(), challenge)
+            }
+            // The peer wants the other word (e.g. only `Negotiate`): start over with it.
+            (Handshake::Negotiated(sent, _), Offer::Start(word)) if *sent != word => {
+                Handshake::Start(word)
+            }
+            _ => return false,
+        };
+        *self = next;
+        true
     }
 }
 

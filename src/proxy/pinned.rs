@@ -20,9 +20,8 @@ use hyper::client::conn::http1::SendRequest;
 
 use super::Signet;
 use super::body::{self, Outgoing, ProxyBody};
-use super::parent::Handshake;
 use super::upstream::{Connector, Stream};
-use crate::auth::ntlm::{Ntlm, Offer, Word, offer};
+use crate::auth::ntlm::{Handshake, Ntlm, Offer, Word, offer};
 use crate::rules::Destination;
 
 /// The largest 401/407 body read (and dropped) between handshake legs.
