@@ -14,6 +14,9 @@ pub mod digest;
 pub mod edgegrid;
 pub mod hawk;
 pub mod ntlm;
+pub mod ntlm_msg;
+#[cfg(test)]
+mod ntlm_vectors;
 pub mod oauth1;
 pub mod oauth2;
 pub mod query;
@@ -43,6 +46,8 @@ pub enum Scheme {
     AwsV4(Box<awsv4::AwsV4>),
     /// `hawk`.
     Hawk(Box<hawk::Hawk>),
+    /// `ntlm`.
+    Ntlm(Box<ntlm::Ntlm>),
 }
 
 impl Scheme {
@@ -59,6 +64,7 @@ impl Scheme {
             AuthSpec::EdgeGrid(cfg) => Scheme::EdgeGrid(edgegrid::EdgeGrid::new(cfg)?),
             AuthSpec::AwsV4(cfg) => Scheme::AwsV4(Box::new(awsv4::AwsV4::new(cfg)?)),
             AuthSpec::Hawk(cfg) => Scheme::Hawk(Box::new(hawk::Hawk::new(cfg)?)),
+            AuthSpec::Ntlm(cfg) => Scheme::Ntlm(Box::new(ntlm::Ntlm::new(cfg)?)),
             other => {
                 return Err(format!(
                     "auth type \"{}\" is not yet supported by this build of signet",
@@ -79,13 +85,17 @@ impl Scheme {
             Scheme::EdgeGrid(_) => "edgegrid",
             Scheme::AwsV4(_) => "awsv4",
             Scheme::Hawk(_) => "hawk",
+            Scheme::Ntlm(_) => "ntlm",
         }
     }
 
     /// How much of the body the scheme must see before signing this request.
     pub fn body_need(&self, req: &http::request::Parts) -> BodyNeed {
         match self {
-            Scheme::ApiKey(_) | Scheme::Bearer(_) | Scheme::Basic(_) => BodyNeed::None,
+            // NTLM buffers on its own pinned path (see `proxy::pinned`).
+            Scheme::ApiKey(_) | Scheme::Bearer(_) | Scheme::Basic(_) | Scheme::Ntlm(_) => {
+                BodyNeed::None
+            }
             Scheme::Digest(s) => s.body_need(req),
             Scheme::OAuth1(s) => s.body_need(req),
             Scheme::EdgeGrid(s) => s.body_need(req),
@@ -96,7 +106,15 @@ impl Scheme {
 
     /// Whether requests under this scheme must use HTTP/1.1 on a connection pinned to the client.
     pub fn needs_http1(&self) -> bool {
-        false
+        matches!(self, Scheme::Ntlm(_))
+    }
+
+    /// The NTLM credentials, when this scheme authenticates connections rather than requests.
+    pub fn ntlm(&self) -> Option<&ntlm::Ntlm> {
+        match self {
+            Scheme::Ntlm(s) => Some(s),
+            _ => None,
+        }
     }
 
     /// Whether an upstream answer can make this scheme replay the request (Digest and NTLM
@@ -105,6 +123,7 @@ impl Scheme {
     pub fn may_replay(&self) -> bool {
         match self {
             Scheme::Digest(s) => s.may_replay(),
+            Scheme::Ntlm(_) => true,
             _ => false,
         }
     }
@@ -161,6 +180,12 @@ impl Scheme {
             Scheme::EdgeGrid(s) => s.sign(req, body, cx),
             Scheme::AwsV4(s) => s.sign(req, body, cx),
             Scheme::Hawk(s) => s.sign(req, body, cx),
+            // Outside the proxy (`signet sign`), the first message of the handshake.
+            Scheme::Ntlm(s) => {
+                let (_, value) = s.negotiate(ntlm::Word::Ntlm);
+                req.headers.insert(http::header::AUTHORIZATION, value);
+                Ok(())
+            }
         }
     }
 
@@ -175,6 +200,7 @@ impl Scheme {
             Scheme::EdgeGrid(s) => s.describe(),
             Scheme::AwsV4(s) => s.describe(),
             Scheme::Hawk(s) => s.describe(),
+            Scheme::Ntlm(s) => s.describe(),
         }
     }
 }

@@ -35,6 +35,24 @@ where
     body.map_err(Into::into).boxed()
 }
 
+/// A request body on its way upstream: bytes that can be sent again, or a stream that can't.
+pub enum Outgoing {
+    /// In memory (buffered within the limit, or empty).
+    Buffered(Bytes),
+    /// Streaming from the client.
+    Streamed(ProxyBody),
+}
+
+impl Outgoing {
+    /// The body to hand to a client.
+    pub fn into_body(self) -> ProxyBody {
+        match self {
+            Outgoing::Buffered(bytes) => full(bytes),
+            Outgoing::Streamed(body) => body,
+        }
+    }
+}
+
 /// The outcome of trying to buffer a body within a limit.
 pub enum Buffered<B> {
     /// The whole body fit.

@@ -10,16 +10,19 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::Signet;
-use super::body::{self, Buffered, ProxyBody};
+use super::body::{self, Buffered, Outgoing, ProxyBody};
 use super::headers::{is_upgrade, strip_hop_by_hop};
+use super::pinned::{self, ClientConn};
 use super::respond;
 use super::upstream::{ConnectError, HttpClient};
+use crate::auth::ntlm::Ntlm;
 use crate::auth::{AuthError, BodyNeed, Scheme};
 use crate::rules::Destination;
 
 /// Forwards `req` to `dest`, adding the credentials of the rule that names `dest`.
 pub(super) async fn forward(
     signet: &Signet,
+    conn: &ClientConn,
     dest: Destination,
     mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
@@ -60,12 +63,12 @@ pub(super) async fn forward(
 
     let Some(scheme) = scheme else {
         tracing::debug!(rule = %label, method = %parts.method, %dest, "forwarding untouched");
-        let client = signet.client(upstream, upgrade);
-        let response =
-            match send(signet, client, parts, body::stream(incoming), &dest, &label).await {
-                Ok(response) => response,
-                Err(answer) => return answer,
-            };
+        let route = Route::choose(signet, conn, &dest, upstream, upgrade, None);
+        let body = Outgoing::Streamed(body::stream(incoming));
+        let response = match send(signet, route, parts, body, &dest, &label).await {
+            Ok(response) => response,
+            Err(answer) => return answer,
+        };
         if let Some(cookies) = &signet.cookies {
             cookies.on_response(capture_url.as_ref(), response.headers());
         }
@@ -110,14 +113,17 @@ pub(super) async fn forward(
     let original =
         (replayable && streamed.is_none()).then(|| (copy_head(&parts), buffered.clone()));
 
-    let client = signet.client(upstream, upgrade || scheme.needs_http1());
+    let route = || {
+        let http1 = upgrade || scheme.needs_http1();
+        Route::choose(signet, conn, &dest, upstream, http1, scheme.ntlm())
+    };
     tracing::debug!(rule = %label, auth = scheme.type_name(), method = %parts.method, %dest, "forwarding");
     let (sent, outgoing) = match sign(signet, &scheme, parts, buffered, streamed, &label).await {
         Ok(signed) => signed,
         Err(answer) => return answer,
     };
     let sent_head = replayable.then(|| copy_head(&sent));
-    let mut response = match send(signet, client, sent, outgoing, &dest, &label).await {
+    let mut response = match send(signet, route(), sent, outgoing, &dest, &label).await {
         Ok(response) => response,
         Err(answer) => return answer,
     };
@@ -145,7 +151,7 @@ pub(super) async fn forward(
                 Ok(signed) => signed,
                 Err(answer) => return answer,
             };
-            response = match send(signet, client, sent, outgoing, &dest, &label).await {
+            response = match send(signet, route(), sent, outgoing, &dest, &label).await {
                 Ok(response) => response,
                 Err(answer) => return answer,
             };
@@ -167,7 +173,7 @@ async fn sign(
     mut buffered: Option<Bytes>,
     streamed: Option<ProxyBody>,
     label: &str,
-) -> Result<(http::request::Parts, ProxyBody), Response<ProxyBody>> {
+) -> Result<(http::request::Parts, Outgoing), Response<ProxyBody>> {
     if let Err(e) = scheme
         .sign(&mut parts, buffered.as_mut(), &signet.sign_context())
         .await
@@ -189,39 +195,66 @@ async fn sign(
                     .headers
                     .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
             }
-            body::full(bytes)
+            Outgoing::Buffered(bytes)
         }
-        (None, Some(streamed)) => streamed,
-        (None, None) => body::empty(),
+        (None, Some(streamed)) => Outgoing::Streamed(streamed),
+        (None, None) => Outgoing::Buffered(Bytes::new()),
     };
     Ok((parts, body))
+}
+
+/// Where a request goes: a pooled client, or a connection pinned to the client's (NTLM).
+enum Route<'a> {
+    Pooled(&'a HttpClient),
+    Pinned(&'a Signet, &'a ClientConn, pinned::Target<'a>),
+}
+
+impl<'a> Route<'a> {
+    fn choose(
+        signet: &'a Signet,
+        conn: &'a ClientConn,
+        dest: &Destination,
+        upstream: usize,
+        http1: bool,
+        ntlm: Option<&'a Ntlm>,
+    ) -> Route<'a> {
+        match pinned::Target::choose(signet, dest, upstream, ntlm) {
+            Some(target) => Route::Pinned(signet, conn, target),
+            None => Route::Pooled(signet.client(upstream, http1)),
+        }
+    }
 }
 
 /// Sends the request upstream; a failure becomes signet's 502 naming the host and the reason.
 async fn send(
     signet: &Signet,
-    client: &HttpClient,
+    route: Route<'_>,
     parts: http::request::Parts,
-    body: ProxyBody,
+    body: Outgoing,
     dest: &Destination,
     label: &str,
 ) -> Result<Response<Incoming>, Response<ProxyBody>> {
-    client
-        .request(Request::from_parts(parts, body))
-        .await
-        .map_err(|e| {
-            signet.metrics.upstream_error();
-            let reason = describe_client_error(&e);
-            tracing::info!(rule = %label, %dest, %reason, "upstream request failed");
-            respond::error(
-                StatusCode::BAD_GATEWAY,
-                format!("{dest} ({label}): {reason}"),
-            )
-        })
+    let result = match route {
+        Route::Pooled(client) => client
+            .request(Request::from_parts(parts, body.into_body()))
+            .await
+            .map_err(|e| describe_client_error(&e)),
+        Route::Pinned(signet, conn, target) => {
+            pinned::send(signet, conn, target, parts, body).await
+        }
+    };
+    result.map_err(|reason| {
+        signet.metrics.upstream_error();
+        tracing::info!(rule = %label, %dest, %reason, "upstream request failed");
+        respond::error(
+            StatusCode::BAD_GATEWAY,
+            format!("{dest} ({label}): {reason}"),
+        )
+    })
 }
 
 /// A copy of a request head (extensions are not copied: they belong to the client connection).
-fn copy_head(parts: &http::request::Parts) -> http::request::Parts {
+pub(super) fn copy_head(parts: &http::request::Parts) -> http::request::Parts {
     let mut builder = Request::builder()
         .method(parts.method.clone())
         .uri(parts.uri.clone())

@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::server::Acceptor;
 use tokio_rustls::LazyConfigAcceptor;
 
+use super::pinned::ClientConn;
 use super::{Signet, forward, respond};
 use crate::rules::{Destination, normalize_host};
 
@@ -51,10 +52,12 @@ pub(super) async fn serve(signet: Arc<Signet>, dest: Destination, upgraded: Upgr
         }
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let conn = Arc::new(ClientConn::new());
 
     let service = service_fn(move |req: Request<Incoming>| {
         let signet = signet.clone();
         let dest = dest.clone();
+        let conn = conn.clone();
         async move {
             if !sni_matches || !names_destination(&req, &dest) {
                 return Ok::<_, Infallible>(respond::error(
@@ -65,7 +68,7 @@ pub(super) async fn serve(signet: Arc<Signet>, dest: Destination, upgraded: Upgr
                     ),
                 ));
             }
-            Ok(forward::forward(&signet, dest, req).await)
+            Ok(forward::forward(&signet, &conn, dest, req).await)
         }
     });
     let io = TokioIo::new(tls);

@@ -10,6 +10,8 @@ mod connect;
 pub mod forward;
 mod headers;
 mod mitm;
+mod parent;
+mod pinned;
 pub mod respond;
 pub mod upstream;
 
@@ -33,7 +35,9 @@ use crate::policy::Policy;
 use crate::rules::Destination;
 use crate::tls::{CertificateAuthority, ClientIdentity, LeafCache, TlsError, UpstreamTls};
 use body::ProxyBody;
-use upstream::{Dialer, ParentProxy, UpstreamClients};
+use parent::{ParentAuth, ParentProxy};
+use pinned::ClientConn;
+use upstream::{Dialer, UpstreamClients};
 
 /// Why signet could not start.
 #[derive(Debug, thiserror::Error)]
@@ -81,9 +85,9 @@ impl Signet {
             None => None,
             Some(url) => {
                 let path = KeyPath::default().key("proxy").key("upstream_proxy");
-                let authorization = parent_authorization(config)?;
+                let auth = parent_auth(config)?;
                 Some(Arc::new(
-                    ParentProxy::parse(url, authorization).map_err(|e| config.error(&path, e))?,
+                    ParentProxy::parse(url, auth).map_err(|e| config.error(&path, e))?,
                 ))
             }
         };
@@ -213,9 +217,11 @@ impl Signet {
 
     async fn serve_client(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
+        let conn = Arc::new(pinned::ClientConn::new());
         let service = service_fn(move |req| {
             let signet = self.clone();
-            async move { Ok::<_, Infallible>(signet.handle(req).await) }
+            let conn = conn.clone();
+            async move { Ok::<_, Infallible>(signet.handle(&conn, req).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(tcp), service)
@@ -226,7 +232,11 @@ impl Signet {
     }
 
     /// One request from a client that uses signet as its proxy.
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<ProxyBody> {
+    async fn handle(
+        self: Arc<Self>,
+        conn: &ClientConn,
+        req: Request<Incoming>,
+    ) -> Response<ProxyBody> {
         if !self.client_authorized(&req) {
             return respond::proxy_auth_required();
         }
@@ -250,7 +260,7 @@ impl Signet {
                 format!("{dest}: destination not allowed by [proxy] allow/deny"),
             );
         }
-        forward::forward(&self, dest, req).await
+        forward::forward(&self, conn, dest, req).await
     }
 
     fn client_authorized(&self, req: &Request<Incoming>) -> bool {
@@ -283,22 +293,34 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `Proxy-Authorization` for the parent proxy from `[proxy] upstream_proxy_auth`. Basic is sent
-/// up front; answering challenges (Digest, NTLM) is not in this build.
-fn parent_authorization(config: &Config) -> Result<Option<http::HeaderValue>, ConfigError> {
+/// How to authenticate to the parent proxy, from `[proxy] upstream_proxy_auth`: Basic is sent
+/// up front, NTLM answers the parent's 407 on each connection.
+fn parent_auth(config: &Config) -> Result<ParentAuth, ConfigError> {
     let Some(name) = &config.proxy.upstream_proxy_auth else {
-        return Ok(None);
+        return Ok(ParentAuth::None);
     };
     let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
     match config.profiles.get(name) {
-        Some(crate::config::AuthSpec::Basic(basic)) => Ok(Some(crate::auth::basic::basic_header(
-            &basic.username,
-            basic.password.expose(),
-        ))),
+        Some(crate::config::AuthSpec::Basic(basic)) => Ok(ParentAuth::Basic(
+            crate::auth::basic::basic_header(&basic.username, basic.password.expose()),
+        )),
+        Some(crate::config::AuthSpec::Ntlm(cfg)) => {
+            let ntlm = crate::auth::ntlm::Ntlm::new(cfg.clone())
+                .map_err(|e| config.error(&path, format!("[auth.{name}]: {e}")))?;
+            Ok(ParentAuth::Ntlm {
+                ntlm: Arc::new(ntlm),
+                clock: Arc::new(SystemClock),
+                entropy: Arc::new(OsEntropy),
+            })
+        }
+        Some(crate::config::AuthSpec::Digest(_)) => Err(config.error(
+            &path,
+            "digest for the parent proxy: not yet supported (basic and ntlm are)",
+        )),
         Some(other) => Err(config.error(
             &path,
             format!(
-                "a {} profile for the parent proxy is not yet supported (basic is)",
+                "a {} profile cannot answer a parent proxy (basic, digest and ntlm can)",
                 other.type_name()
             ),
         )),

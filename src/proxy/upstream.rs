@@ -8,17 +8,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{HeaderValue, Uri};
+use http::Uri;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::body::ProxyBody;
+pub use super::parent::ParentProxy;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -26,39 +27,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConnectError(pub String);
-
-/// A parent HTTP proxy that every upstream connection goes through.
-#[derive(Debug)]
-pub struct ParentProxy {
-    host: String,
-    port: u16,
-    /// Sent to the parent as `Proxy-Authorization`.
-    authorization: Option<HeaderValue>,
-}
-
-impl ParentProxy {
-    /// Parses `http://host:port` (the port defaults to 3128, as for squid and most parents).
-    pub fn parse(url: &str, authorization: Option<HeaderValue>) -> Result<Self, String> {
-        let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err("only http:// parent proxies are supported".into());
-        }
-        let host = uri.host().ok_or("no host in the URL")?;
-        Ok(ParentProxy {
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-            port: uri.port_u16().unwrap_or(3128),
-            authorization,
-        })
-    }
-
-    /// The credentials to add to plain requests sent through the parent.
-    pub fn authorization(&self) -> Option<&HeaderValue> {
-        self.authorization.as_ref()
-    }
-}
 
 /// Opens TCP connections to upstreams, through the parent proxy when there is one.
 #[derive(Debug, Clone)]
@@ -82,15 +50,15 @@ impl Dialer {
         match &self.parent {
             None => tcp(host, port).await,
             Some(parent) => {
-                let mut stream = tcp(&parent.host, parent.port).await?;
-                connect_through(&mut stream, parent, host, port).await?;
+                let mut stream = parent.dial().await?;
+                parent.connect_through(&mut stream, host, port).await?;
                 Ok(stream)
             }
         }
     }
 }
 
-async fn tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+pub(super) async fn tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
     let connect = TcpStream::connect((host, port));
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(stream)) => stream,
@@ -118,48 +86,6 @@ pub fn authority(host: &str, port: u16) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
-    }
-}
-
-/// Asks the parent proxy for a tunnel to `host:port` on `stream`.
-async fn connect_through(
-    stream: &mut TcpStream,
-    parent: &ParentProxy,
-    host: &str,
-    port: u16,
-) -> Result<(), ConnectError> {
-    let target = authority(host, port);
-    let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-    if let Some(auth) = &parent.authorization {
-        request.push_str("Proxy-Authorization: ");
-        request.push_str(auth.to_str().unwrap_or_default());
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
-    let parent_name = authority(&parent.host, parent.port);
-    let io_err = |e: io::Error| ConnectError(format!("parent proxy {parent_name}: {e}"));
-    stream.write_all(request.as_bytes()).await.map_err(io_err)?;
-
-    // Read the response head byte by byte so that nothing of the tunnel is consumed.
-    let mut head = Vec::with_capacity(256);
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 16 * 1024 {
-            return Err(ConnectError(format!(
-                "parent proxy {parent_name}: response head too large"
-            )));
-        }
-        let byte = stream.read_u8().await.map_err(io_err)?;
-        head.push(byte);
-    }
-    let status_line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-    let status_line = String::from_utf8_lossy(status_line);
-    let status = status_line.split_whitespace().nth(1).unwrap_or("");
-    if status.starts_with('2') {
-        Ok(())
-    } else {
-        Err(ConnectError(format!(
-            "parent proxy {parent_name} refused CONNECT {target}: {status_line}"
-        )))
     }
 }
 
@@ -265,7 +191,8 @@ impl Connector {
         }
     }
 
-    async fn connect(self, uri: Uri) -> Result<TokioIo<Stream>, ConnectError> {
+    /// Opens a connection for `uri` (TLS for https), through the parent proxy if any.
+    pub async fn connect(self, uri: Uri) -> Result<TokioIo<Stream>, ConnectError> {
         let host = uri
             .host()
             .ok_or_else(|| ConnectError("request has no host".into()))?;
@@ -279,7 +206,7 @@ impl Connector {
         if !https {
             // Plain HTTP through a parent goes to the parent itself, in absolute form.
             if let Some(parent) = self.dialer.parent() {
-                let tcp = tcp(&parent.host, parent.port).await?;
+                let tcp = parent.dial().await?;
                 return Ok(TokioIo::new(Stream::Plain { tcp, proxied: true }));
             }
             let tcp = tcp(&host, port).await?;
@@ -328,6 +255,8 @@ pub struct UpstreamClients {
     pub any: HttpClient,
     /// HTTP/1.1 only.
     pub http1: HttpClient,
+    /// Opens the HTTP/1.1-only connections that are pinned to a client connection (NTLM).
+    pub http1_connector: Connector,
 }
 
 impl UpstreamClients {
@@ -344,7 +273,8 @@ impl UpstreamClients {
         };
         UpstreamClients {
             any: build(h2_and_h1),
-            http1: build(h1_only),
+            http1: build(h1_only.clone()),
+            http1_connector: Connector::new(dialer.clone(), h1_only),
         }
     }
 }

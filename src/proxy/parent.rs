@@ -1,0 +1,266 @@
+//! The parent proxy (`[proxy] upstream_proxy`) and how signet authenticates to it
+//! (`[proxy] upstream_proxy_auth`): Basic up front, NTLM by answering its 407 challenges on the
+//! same connection.
+
+use std::io;
+use std::sync::Arc;
+
+use http::header::PROXY_AUTHENTICATE;
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::upstream::{ConnectError, authority, tcp};
+use crate::auth::ntlm::{Handshake, Ntlm, Word};
+use crate::auth::{Clock, Entropy, SignContext};
+
+/// How signet authenticates to the parent proxy.
+pub enum ParentAuth {
+    /// No credentials.
+    None,
+    /// `Proxy-Authorization: Basic …` on every request.
+    Basic(HeaderValue),
+    /// NTLM, answering the parent's 407 on each new connection.
+    Ntlm {
+        /// The credentials.
+        ntlm: Arc<Ntlm>,
+        /// Time for the NTLMv2 blob.
+        clock: Arc<dyn Clock>,
+        /// Client challenge and session key.
+        entropy: Arc<dyn Entropy>,
+    },
+}
+
+/// A parent HTTP proxy that every upstream connection goes through.
+pub struct ParentProxy {
+    host: String,
+    port: u16,
+    auth: ParentAuth,
+}
+
+impl std::fmt::Debug for ParentProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth = match &self.auth {
+            ParentAuth::None => "none",
+            ParentAuth::Basic(_) => "basic",
+            ParentAuth::Ntlm { .. } => "ntlm",
+        };
+        f.debug_struct("ParentProxy")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("auth", &auth)
+            .finish()
+    }
+}
+
+impl ParentProxy {
+    /// Parses `http://host:port` (the port defaults to 3128, as for squid and most parents).
+    pub fn parse(url: &str, auth: ParentAuth) -> Result<Self, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err("only http:// parent proxies are supported".into());
+        }
+        let host = uri.host().ok_or("no host in the URL")?;
+        Ok(ParentProxy {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port: uri.port_u16().unwrap_or(3128),
+            auth,
+        })
+    }
+
+    /// The Basic credentials to add to plain requests sent through the parent.
+    pub fn authorization(&self) -> Option<&HeaderValue> {
+        match &self.auth {
+            ParentAuth::Basic(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The NTLM credentials, when the parent's challenges must be answered per connection.
+    pub fn ntlm(&self) -> Option<(&Ntlm, SignContext<'_>)> {
+        match &self.auth {
+            ParentAuth::Ntlm {
+                ntlm,
+                clock,
+                entropy,
+            } => Some((
+                ntlm,
+                SignContext {
+                    now: clock.now(),
+                    fixed_nonce: None,
+                    entropy: entropy.as_ref(),
+                },
+            )),
+            _ => None,
+        }
+    }
+
+    /// A TCP connection to the parent.
+    pub async fn dial(&self) -> Result<TcpStream, ConnectError> {
+        tcp(&self.host, self.port).await
+    }
+
+    /// Asks the parent for a tunnel to `host:port` on `stream`, answering NTLM challenges.
+    pub async fn connect_through(
+        &self,
+        stream: &mut TcpStream,
+        host: &str,
+        port: u16,
+    ) -> Result<(), ConnectError> {
+        let target = authority(host, port);
+        let parent_name = authority(&self.host, self.port);
+        let fail = |what: String| ConnectError(format!("parent proxy {parent_name}: {what}"));
+        let io_err = |e: io::Error| fail(e.to_string());
+        let mut handshake = Handshake::Start(Word::Ntlm);
+        // NEGOTIATE, maybe a switch of word, AUTHENTICATE: four legs are plenty.
+        for _ in 0..4 {
+            let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+            let credentials = match self.ntlm() {
+                Some((ntlm, cx)) => handshake.next_header(ntlm, None, &cx).map_err(&fail)?,
+                None => self.authorization().cloned(),
+            };
+            if let Some(value) = credentials {
+                request.push_str("Proxy-Authorization: ");
+                request.push_str(value.to_str().unwrap_or_default());
+                request.push_str("\r\n");
+            }
+            request.push_str("\r\n");
+            stream.write_all(request.as_bytes()).await.map_err(io_err)?;
+
+            let head = read_head(stream).await.map_err(io_err)?;
+            let answer = parse_head(&head).map_err(|e| fail(e.into()))?;
+            if (200..300).contains(&answer.status) {
+                return Ok(());
+            }
+            let refused = || {
+                fail(format!(
+                    "refused CONNECT {target}: {} {}",
+                    answer.status, answer.reason
+                ))
+            };
+            if answer.status != 407
+                || self.ntlm().is_none()
+                || !handshake.on_challenge(&answer.headers, &PROXY_AUTHENTICATE)
+            {
+                return Err(refused());
+            }
+            if answer.close {
+                return Err(fail(
+                    "closed the connection in the middle of the NTLM handshake".into(),
+                ));
+            }
+            skip_body(stream, &answer).await.map_err(io_err)?;
+        }
+        Err(fail(format!(
+            "NTLM handshake for CONNECT {target} did not finish"
+        )))
+    }
+}
+
+/// A parsed response head.
+struct Head {
+    status: u16,
+    reason: String,
+    headers: HeaderMap,
+    close: bool,
+    content_length: Option<u64>,
+    chunked: bool,
+}
+
+/// Reads a response head byte by byte, so that nothing of the tunnel is consumed.
+async fn read_head(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(256);
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 * 1024 {
+            return Err(io::Error::other("response head too large"));
+        }
+        head.push(stream.read_u8().await?);
+    }
+    Ok(head)
+}
+
+fn parse_head(bytes: &[u8]) -> Result<Head, &'static str> {
+    let mut raw = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut raw);
+    match response.parse(bytes) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err("unreadable response to CONNECT"),
+    }
+    let mut headers = HeaderMap::new();
+    for h in response.headers.iter() {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let has_token = |name: &str, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    let close = has_token("connection", "close") || has_token("proxy-connection", "close");
+    let chunked = has_token("transfer-encoding", "chunked");
+    let content_length = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    Ok(Head {
+        status: response.code.unwrap_or(0),
+        reason: response.reason.unwrap_or("").to_owned(),
+        close,
+        content_length,
+        chunked,
+        headers,
+    })
+}
+
+/// Reads and drops a 407's body so that the next CONNECT starts on a clean connection.
+async fn skip_body(stream: &mut TcpStream, head: &Head) -> io::Result<()> {
+    if head.chunked {
+        loop {
+            let line = read_line(stream).await?;
+            let size = line.split(';').next().unwrap_or("").trim();
+            let size = u64::from_str_radix(size, 16)
+                .map_err(|_| io::Error::other("bad chunk size in the 407 body"))?;
+            if size == 0 {
+                // Trailers, if any, end with an empty line.
+                while !read_line(stream).await?.is_empty() {}
+                return Ok(());
+            }
+            discard(stream, size).await?;
+            read_line(stream).await?;
+        }
+    }
+    match head.content_length {
+        Some(len) => discard(stream, len).await,
+        None => Err(io::Error::other(
+            "407 without a length cannot be followed on the same connection",
+        )),
+    }
+}
+
+async fn discard(stream: &mut TcpStream, len: u64) -> io::Result<()> {
+    let copied = tokio::io::copy(&mut (&mut *stream).take(len), &mut tokio::io::sink()).await?;
+    if copied < len {
+        return Err(io::Error::other("the connection closed inside a 407 body"));
+    }
+    Ok(())
+}
+
+async fn read_line(stream: &mut TcpStream) -> io::Result<String> {
+    let mut line = Vec::new();
+    while !line.ends_with(b"\r\n") {
+        if line.len() > 4096 {
+            return Err(io::Error::other("chunk line too long"));
+        }
+        line.push(stream.read_u8().await?);
+    }
+    line.truncate(line.len() - 2);
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}

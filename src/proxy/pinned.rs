@@ -1,0 +1,294 @@
+//! Upstream connections pinned to one client connection, for NTLM: it authenticates a
+//! connection, not a request, so the three messages must travel on one HTTP/1.1 connection and
+//! the client's later requests must reuse it. The same applies to plain requests through a
+//! parent proxy that wants NTLM (407).
+//!
+//! Each client connection owns a [`ClientConn`]; when it closes, its pinned upstream
+//! connections close with it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
+    WWW_AUTHENTICATE,
+};
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+
+use super::Signet;
+use super::body::{self, Outgoing, ProxyBody};
+use super::upstream::{Connector, Stream};
+use crate::auth::ntlm::{Handshake, Ntlm, Offer, Word, offer};
+use crate::rules::Destination;
+
+/// The largest 401/407 body read (and dropped) between handshake legs.
+const CHALLENGE_BODY_LIMIT: usize = 1 << 20;
+
+/// Per client connection: the upstream connections pinned to it.
+#[derive(Default)]
+pub struct ClientConn {
+    slots: Mutex<HashMap<PinKey, Vec<Pinned>>>,
+}
+
+impl ClientConn {
+    /// A fresh context for a new client connection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn take(&self, key: &PinKey) -> Option<Pinned> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let list = slots.get_mut(key)?;
+        while let Some(pinned) = list.pop() {
+            if !pinned.sender.is_closed() {
+                return Some(pinned);
+            }
+        }
+        None
+    }
+
+    fn put(&self, key: PinKey, pinned: Pinned) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.entry(key).or_default().push(pinned);
+    }
+}
+
+/// Which pinned connection a request needs: the destination (or the parent, for plain
+/// requests through it), the TLS profile, and the NTLM credentials it authenticated with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PinKey {
+    target: String,
+    https: bool,
+    upstream: usize,
+    credentials: usize,
+}
+
+/// One upstream HTTP/1.1 connection and what it has been authenticated for.
+struct Pinned {
+    sender: SendRequest<ProxyBody>,
+    /// Requests go in absolute form to the parent proxy.
+    proxied: bool,
+    /// The origin's TLS certificate, for channel binding.
+    server_cert: Option<Vec<u8>>,
+    origin_authed: bool,
+    parent_authed: bool,
+}
+
+/// A request that must go over a pinned connection.
+pub(super) struct Target<'a> {
+    key: PinKey,
+    connector: &'a Connector,
+    origin: Option<&'a Ntlm>,
+}
+
+impl<'a> Target<'a> {
+    /// `Some` when the rule's auth is NTLM, or the request is plain HTTP through a parent that
+    /// wants NTLM; `None` lets the pooled clients handle it.
+    pub(super) fn choose(
+        signet: &'a Signet,
+        dest: &Destination,
+        upstream: usize,
+        origin: Option<&'a Ntlm>,
+    ) -> Option<Target<'a>> {
+        let via_ntlm_parent =
+            !dest.https && signet.dialer.parent().is_some_and(|p| p.ntlm().is_some());
+        if origin.is_none() && !via_ntlm_parent {
+            return None;
+        }
+        let target = if origin.is_none() {
+            "parent".to_owned()
+        } else {
+            dest.authority()
+        };
+        Some(Target {
+            key: PinKey {
+                target,
+                https: dest.https,
+                upstream,
+                credentials: origin.map_or(0, |n| n as *const Ntlm as usize),
+            },
+            connector: &signet.upstreams[upstream].http1_connector,
+            origin,
+        })
+    }
+}
+
+/// Sends a request over the client's pinned connection, opening one and running the NTLM
+/// handshakes (with the origin, the parent, or both) when needed. Errors are in words.
+pub(super) async fn send(
+    signet: &Signet,
+    conn: &ClientConn,
+    target: Target<'_>,
+    parts: http::request::Parts,
+    outgoing: Outgoing,
+) -> Result<Response<Incoming>, String> {
+    let mut pinned = match conn.take(&target.key) {
+        Some(pinned) => pinned,
+        None => open(target.connector, &parts.uri).await?,
+    };
+    let origin = target.origin;
+    let parent = signet
+        .dialer
+        .parent()
+        .and_then(|p| p.ntlm())
+        .map(|(ntlm, _)| ntlm)
+        .filter(|_| pinned.proxied);
+    // `None`: nothing to do for that peer (not NTLM, or the connection is authenticated).
+    let start = |needed: bool| needed.then_some(Handshake::Start(Word::Ntlm));
+    let mut origin_state = start(origin.is_some() && !pinned.origin_authed);
+    let mut parent_state = start(parent.is_some() && !pinned.parent_authed);
+    let had_body =
+        parts.headers.contains_key(CONTENT_LENGTH) || parts.headers.contains_key(TRANSFER_ENCODING);
+    let (buffered, mut streamed) = match outgoing {
+        Outgoing::Buffered(bytes) => (Some(bytes), None),
+        Outgoing::Streamed(body) => (None, Some(body)),
+    };
+
+    // NEGOTIATE and AUTHENTICATE per peer, plus a possible switch of word each.
+    for _ in 0..8 {
+        let mut head = super::forward::copy_head(&parts);
+        if !pinned.proxied {
+            head.uri = origin_form(&head.uri);
+        }
+        let cx = signet.sign_context();
+        if let Some(ntlm) = origin {
+            // Once the connection is authenticated, credentials would restart the handshake.
+            head.headers.remove(AUTHORIZATION);
+            if let Some(state) = origin_state.as_mut()
+                && let Some(value) = state.next_header(ntlm, pinned.server_cert.as_deref(), &cx)?
+            {
+                head.headers.insert(AUTHORIZATION, value);
+            }
+        }
+        if let (Some(ntlm), Some(state)) = (parent, parent_state.as_mut())
+            && let Some(value) = state.next_header(ntlm, None, &cx)?
+        {
+            head.headers.insert(PROXY_AUTHORIZATION, value);
+        }
+        let challenged_next = [&origin_state, &parent_state]
+            .iter()
+            .any(|s| matches!(s, Some(Handshake::Negotiated(..))));
+        // A leg that will be challenged carries the body only when it can be sent again.
+        let body = match (&buffered, challenged_next) {
+            (Some(bytes), _) => body::full(bytes.clone()),
+            (None, false) => streamed.take().unwrap_or_else(body::empty),
+            (None, true) => {
+                if had_body {
+                    head.headers.remove(TRANSFER_ENCODING);
+                    head.headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
+                }
+                body::empty()
+            }
+        };
+        let body_spent = buffered.is_none() && streamed.is_none();
+
+        pinned
+            .sender
+            .ready()
+            .await
+            .map_err(|e| format!("upstream connection closed: {e}"))?;
+        let response = pinned
+            .sender
+            .send_request(Request::from_parts(head, body))
+            .await
+            .map_err(|e| format!("upstream error: {e}"))?;
+
+        let status = response.status();
+        let (state, header, ntlm) = match (status, origin, parent) {
+            (StatusCode::PROXY_AUTHENTICATION_REQUIRED, _, Some(ntlm)) => {
+                (&mut parent_state, &PROXY_AUTHENTICATE, ntlm)
+            }
+            (StatusCode::UNAUTHORIZED, Some(ntlm), _) => {
+                (&mut origin_state, &WWW_AUTHENTICATE, ntlm)
+            }
+            _ => {
+                // Not challenged: whatever was answered is now authenticated.
+                pinned.origin_authed |= origin_state.is_some();
+                pinned.parent_authed |= parent_state.is_some();
+                conn.put(target.key, pinned);
+                return Ok(response);
+            }
+        };
+        let goes_on = !body_spent
+            && ntlm.answers_challenges()
+            && match state {
+                // An authenticated connection challenged again (the server reset it).
+                None if offer(response.headers(), header) != Offer::None => {
+                    tracing::debug!(%status, "pinned connection challenged again; new handshake");
+                    *state = Some(Handshake::Start(Word::Ntlm));
+                    true
+                }
+                None => false,
+                Some(state) => state.on_challenge(response.headers(), header),
+            };
+        if !goes_on {
+            // The handshake failed or cannot go on: the client gets the answer as it is, and
+            // the connection counts as unauthenticated from now on.
+            if status == StatusCode::UNAUTHORIZED {
+                pinned.origin_authed = false;
+            } else {
+                pinned.parent_authed = false;
+            }
+            conn.put(target.key, pinned);
+            return Ok(response);
+        }
+        // Read the challenge's body so that the connection is ready for the next leg.
+        Limited::new(response.into_body(), CHALLENGE_BODY_LIMIT)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the NTLM challenge failed: {e}"))?;
+        if pinned.sender.is_closed() {
+            return Err(
+                "upstream closed the connection in the middle of the NTLM handshake \
+                        (NTLM needs a keep-alive connection)"
+                    .into(),
+            );
+        }
+    }
+    Err("the NTLM handshake did not finish".into())
+}
+
+/// Opens an HTTP/1.1 connection for `uri` and remembers the origin's certificate.
+async fn open(connector: &Connector, uri: &Uri) -> Result<Pinned, String> {
+    let io = connector
+        .clone()
+        .connect(uri.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (proxied, server_cert) = match io.inner() {
+        Stream::Plain { proxied, .. } => (*proxied, None),
+        Stream::Tls(tls) => (
+            false,
+            tls.get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|cert| cert.to_vec()),
+        ),
+    };
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake(io)
+        .await
+        .map_err(|e| format!("upstream HTTP/1.1 handshake failed: {e}"))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.with_upgrades().await {
+            tracing::debug!(error = %e, "pinned upstream connection ended with an error");
+        }
+    });
+    Ok(Pinned {
+        sender,
+        proxied,
+        server_cert,
+        origin_authed: false,
+        parent_authed: false,
+    })
+}
+
+/// `/path?query` of an absolute URI, as sent straight to an origin.
+fn origin_form(uri: &Uri) -> Uri {
+    uri.path_and_query()
+        .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()))
+}
