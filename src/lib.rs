@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod oauth2;
 pub mod policy;
 pub mod proxy;
 pub mod rules;

@@ -20,9 +20,20 @@ pub mod query;
 
 pub use context::{AuthError, BodyNeed, Clock, Entropy, OsEntropy, SignContext, SystemClock};
 
+use std::path::Path;
+
 use bytes::Bytes;
 
 use crate::config::AuthSpec;
+
+/// What building a scheme needs besides its table: its name and where its files live.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildContext<'a> {
+    /// The profile name, or the key path of an inline table.
+    pub name: &'a str,
+    /// The config's directory (token stores live here unless configured otherwise).
+    pub base_dir: &'a Path,
+}
 
 /// A ready-to-use auth scheme.
 #[derive(Debug)]
@@ -41,12 +52,14 @@ pub enum Scheme {
     AwsV4(Box<awsv4::AwsV4>),
     /// `hawk`.
     Hawk(Box<hawk::Hawk>),
+    /// `oauth2`.
+    OAuth2(oauth2::OAuth2),
 }
 
 impl Scheme {
     /// Builds a scheme from its config table. `Ok(None)` is `type = "none"`. The error text names
     /// the offending key and never a secret.
-    pub fn build(spec: &AuthSpec) -> Result<Option<Scheme>, String> {
+    pub fn build(spec: &AuthSpec, bx: BuildContext<'_>) -> Result<Option<Scheme>, String> {
         Ok(Some(match spec.clone() {
             AuthSpec::None => return Ok(None),
             AuthSpec::ApiKey(cfg) => Scheme::ApiKey(apikey::ApiKey::new(cfg)?),
@@ -56,6 +69,9 @@ impl Scheme {
             AuthSpec::EdgeGrid(cfg) => Scheme::EdgeGrid(edgegrid::EdgeGrid::new(cfg)?),
             AuthSpec::AwsV4(cfg) => Scheme::AwsV4(Box::new(awsv4::AwsV4::new(cfg)?)),
             AuthSpec::Hawk(cfg) => Scheme::Hawk(Box::new(hawk::Hawk::new(cfg)?)),
+            AuthSpec::OAuth2(cfg) => {
+                Scheme::OAuth2(oauth2::OAuth2::new(&cfg, bx.name, bx.base_dir)?)
+            }
             other => {
                 return Err(format!(
                     "auth type \"{}\" is not yet supported by this build of signet",
@@ -75,13 +91,16 @@ impl Scheme {
             Scheme::EdgeGrid(_) => "edgegrid",
             Scheme::AwsV4(_) => "awsv4",
             Scheme::Hawk(_) => "hawk",
+            Scheme::OAuth2(_) => "oauth2",
         }
     }
 
     /// How much of the body the scheme must see before signing this request.
     pub fn body_need(&self, req: &http::request::Parts) -> BodyNeed {
         match self {
-            Scheme::ApiKey(_) | Scheme::Bearer(_) | Scheme::Basic(_) => BodyNeed::None,
+            Scheme::ApiKey(_) | Scheme::Bearer(_) | Scheme::Basic(_) | Scheme::OAuth2(_) => {
+                BodyNeed::None
+            }
             Scheme::OAuth1(s) => s.body_need(req),
             Scheme::EdgeGrid(s) => s.body_need(req),
             Scheme::AwsV4(s) => s.body_need(req),
@@ -98,17 +117,23 @@ impl Scheme {
     /// challenges, an OAuth 2.0 refresh). The proxy then keeps the body, within the buffer limit,
     /// so that the replay carries the identical bytes.
     pub fn may_replay(&self) -> bool {
-        false
+        match self {
+            Scheme::OAuth2(s) => s.may_replay(),
+            _ => false,
+        }
     }
 
     /// Looks at the upstream's answer to a request this scheme signed; `true` asks the proxy to
     /// sign the original request again and send it once more. Called at most once per request.
     pub async fn wants_replay(
         &self,
-        _sent: &http::request::Parts,
-        _response: &http::response::Parts,
+        sent: &http::request::Parts,
+        response: &http::response::Parts,
     ) -> bool {
-        false
+        match self {
+            Scheme::OAuth2(s) => s.wants_replay(sent, response),
+            _ => false,
+        }
     }
 
     /// Adds the credentials. `req.uri` is absolute and names the real destination; `body` is the
@@ -133,6 +158,7 @@ impl Scheme {
             Scheme::EdgeGrid(s) => s.sign(req, body, cx),
             Scheme::AwsV4(s) => s.sign(req, body, cx),
             Scheme::Hawk(s) => s.sign(req, body, cx),
+            Scheme::OAuth2(s) => s.sign(req, cx).await,
         }
     }
 
@@ -146,6 +172,7 @@ impl Scheme {
             Scheme::EdgeGrid(s) => s.describe(),
             Scheme::AwsV4(s) => s.describe(),
             Scheme::Hawk(s) => s.describe(),
+            Scheme::OAuth2(s) => s.describe(),
         }
     }
 }
