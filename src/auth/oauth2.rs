@@ -144,14 +144,10 @@ impl OAuth2 {
         req: &mut http::request::Parts,
         cx: &SignContext<'_>,
     ) -> Result<(), AuthError> {
-        let token = self
-            .source
-            .credential(cx.now)
-            .await
-            .map_err(|e| match e {
-                SourceError::Store(m) => AuthError::BadCredential(m),
-                other => AuthError::TokenEndpoint(other.to_string()),
-            })?;
+        let token = self.source.credential(cx.now).await.map_err(|e| match e {
+            SourceError::Store(m) => AuthError::BadCredential(m),
+            other => AuthError::TokenEndpoint(other.to_string()),
+        })?;
         let s = self.source.settings();
         match s.add_to {
             AddTo::Header => {
@@ -180,7 +176,11 @@ impl OAuth2 {
     }
 
     /// On a 401, drops the token that was sent; `true` when a new one can be had for the replay.
-    pub fn wants_replay(&self, sent: &http::request::Parts, response: &http::response::Parts) -> bool {
+    pub fn wants_replay(
+        &self,
+        sent: &http::request::Parts,
+        response: &http::response::Parts,
+    ) -> bool {
         if response.status != http::StatusCode::UNAUTHORIZED {
             return false;
         }
@@ -199,7 +199,9 @@ impl OAuth2 {
                 let token = if s.header_prefix.is_empty() {
                     value
                 } else {
-                    value.strip_prefix(s.header_prefix.as_str())?.strip_prefix(' ')?
+                    value
+                        .strip_prefix(s.header_prefix.as_str())?
+                        .strip_prefix(' ')?
                 };
                 Some(token.to_owned())
             }

@@ -232,7 +232,10 @@ mod tests {
         assert_eq!(req.headers, [("authorization".to_owned(), expected)]);
         assert_eq!(
             form(&req),
-            [("grant_type", "client_credentials"), ("scope", "read write")]
+            [
+                ("grant_type", "client_credentials"),
+                ("scope", "read write")
+            ]
         );
         assert_eq!(req.body(), "grant_type=client_credentials&scope=read+write");
     }

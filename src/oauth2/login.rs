@@ -130,10 +130,7 @@ impl Login {
             }
         };
         let cx = SignContext::system();
-        let state = s
-            .state
-            .clone()
-            .unwrap_or_else(|| cx.nonce_alphanumeric(32));
+        let state = s.state.clone().unwrap_or_else(|| cx.nonce_alphanumeric(32));
         let verifier = pkce.map(|_| match &s.code_verifier {
             Some(v) => v.expose().to_owned(),
             None => generate_verifier(&cx),
@@ -258,7 +255,10 @@ impl Callback {
                 StatusCode::OK,
                 "signet: login complete; you can close this tab.".to_owned(),
             ),
-            Err(e) => (StatusCode::BAD_REQUEST, format!("signet: login failed: {e}")),
+            Err(e) => (
+                StatusCode::BAD_REQUEST,
+                format!("signet: login failed: {e}"),
+            ),
         };
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
         let mut response = page(status, &text);

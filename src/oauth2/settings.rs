@@ -166,9 +166,8 @@ impl Settings {
             (Some(GrantType::AuthorizationCodePkce), None) => {
                 let method = match &cfg.code_challenge_method {
                     None => ChallengeMethod::S256,
-                    Some(m) => {
-                        ChallengeMethod::parse(m).map_err(|e| format!("code_challenge_method: {e}"))?
-                    }
+                    Some(m) => ChallengeMethod::parse(m)
+                        .map_err(|e| format!("code_challenge_method: {e}"))?,
                 };
                 Grant::AuthorizationCode { pkce: Some(method) }
             }
@@ -191,7 +190,10 @@ impl Settings {
             return Err(format!("auth_url: required for the {} grant", grant.name()));
         }
         if !matches!(grant, Grant::Fixed(_)) && cfg.client_id.is_none() {
-            return Err(format!("client_id: required for the {} grant", grant.name()));
+            return Err(format!(
+                "client_id: required for the {} grant",
+                grant.name()
+            ));
         }
         for (key, url) in [
             ("access_token_url", &cfg.access_token_url),
@@ -219,7 +221,9 @@ impl Settings {
         };
         let store_path = match &cfg.token_store {
             Some(p) => base_dir.join(p),
-            None => base_dir.join("tokens").join(format!("{}.json", file_stem(name))),
+            None => base_dir
+                .join("tokens")
+                .join(format!("{}.json", file_stem(name))),
         };
         Ok(Settings {
             name: name.to_owned(),
@@ -238,10 +242,7 @@ impl Settings {
             audience: cfg.audience.clone(),
             resource: cfg.resource.clone(),
             code_verifier: cfg.code_verifier.clone(),
-            header_prefix: cfg
-                .header_prefix
-                .clone()
-                .unwrap_or_else(|| "Bearer".into()),
+            header_prefix: cfg.header_prefix.clone().unwrap_or_else(|| "Bearer".into()),
             add_to,
             send_id_token,
             auto_refresh: cfg.auto_refresh.unwrap_or(true),

@@ -132,7 +132,9 @@ impl TokenSource {
                 let wait = retry_at.duration_since(now).unwrap_or_default();
                 return Err(SourceError::Endpoint(format!(
                     "{} (next attempt in {}s)",
-                    st.last_error.as_deref().unwrap_or("the token endpoint failed"),
+                    st.last_error
+                        .as_deref()
+                        .unwrap_or("the token endpoint failed"),
                     wait.as_secs().max(1)
                 )));
             }
@@ -147,7 +149,8 @@ impl TokenSource {
             Err(e) => {
                 let mut st = self.lock();
                 st.failures += 1;
-                let backoff = Duration::from_secs(1u64 << (st.failures - 1).min(6)).min(MAX_BACKOFF);
+                let backoff =
+                    Duration::from_secs(1u64 << (st.failures - 1).min(6)).min(MAX_BACKOFF);
                 st.retry_at = Some(now + backoff);
                 st.last_error = Some(e.to_string());
                 tracing::warn!(profile = %self.settings.name, error = %e, retry_in_s = backoff.as_secs(), "token request failed");
@@ -335,9 +338,8 @@ impl TokenSource {
             Ask::Code { .. } => "code exchange",
             Ask::Grant => self.settings.grant.name(),
         };
-        let req = token_request(&self.settings, ask).ok_or_else(|| {
-            TokenError::Unreachable("the profile has no access_token_url".into())
-        })?;
+        let req = token_request(&self.settings, ask)
+            .ok_or_else(|| TokenError::Unreachable("the profile has no access_token_url".into()))?;
         tracing::debug!(profile = %self.settings.name, kind, "token request");
         let answer = self.client.post(&req).await?;
         parse_token_response(

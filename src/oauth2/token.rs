@@ -156,13 +156,13 @@ pub fn parse_token_response(
             reason: "no OAuth error code in the answer".into(),
         });
     }
-    let access_token = raw
-        .access_token
-        .and_then(Loose::text)
-        .ok_or_else(|| TokenError::Malformed {
-            status,
-            reason: "no access_token".into(),
-        })?;
+    let access_token =
+        raw.access_token
+            .and_then(Loose::text)
+            .ok_or_else(|| TokenError::Malformed {
+                status,
+                reason: "no access_token".into(),
+            })?;
     let mut scopes = raw.scope.map(Loose::words).unwrap_or_default();
     if scopes.is_empty()
         && let Some(requested) = requested_scope
@@ -310,7 +310,10 @@ mod tests {
     fn html_error_page_is_malformed_not_a_panic() {
         let e = parse_token_response(502, Some("text/html"), b"<h1>Bad gateway</h1>", at(0), None)
             .unwrap_err();
-        assert!(matches!(e, TokenError::Malformed { status: 502, .. }), "{e}");
+        assert!(
+            matches!(e, TokenError::Malformed { status: 502, .. }),
+            "{e}"
+        );
     }
 
     #[test]
