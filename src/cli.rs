@@ -567,6 +567,8 @@ fn token_summary(t: &crate::oauth2::Token, now: std::time::SystemTime) -> String
         None => "expiry not stated by the server".to_owned(),
         Some(at) => {
             let when = time::OffsetDateTime::from(at)
+                .replace_nanosecond(0)
+                .unwrap_or_else(|_| at.into())
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_else(|_| "?".into());
             match at.duration_since(now) {
