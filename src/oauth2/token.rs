@@ -107,7 +107,7 @@ impl Loose {
             Loose::Text(s) => s.trim().parse::<f64>().ok()?,
             _ => return None,
         };
-        (n.is_finite() && n >= 0.0).then(|| n as u64)
+        (n.is_finite() && n >= 0.0).then_some(n as u64)
     }
 
     fn words(self) -> Vec<String> {

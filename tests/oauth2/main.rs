@@ -393,3 +393,154 @@ refresh_request = [{ key = "r", value = "2", send_in = "url" }]"#,
     assert_eq!(calls[1].query.as_deref(), Some("r=2"));
     assert_eq!(calls[1].param("t"), None);
 }
+
+/// The token source of profile `name` in `toml` (written to `dir`).
+fn source_of(dir: &std::path::Path, toml: &str, name: &str) -> Arc<signet::oauth2::TokenSource> {
+    let path = dir.join("signet.toml");
+    std::fs::write(&path, toml).unwrap();
+    let config = Config::load(&path).unwrap();
+    let policy = signet::policy::Policy::from_config(&config).unwrap();
+    match policy.profiles[name].as_deref() {
+        Some(signet::auth::Scheme::OAuth2(s)) => s.source().clone(),
+        _ => panic!("{name} is not an oauth2 profile"),
+    }
+}
+
+fn implicit_toml(port: u16) -> String {
+    format!(
+        r#"
+[auth.web]
+type = "oauth2"
+grant_type = "implicit"
+auth_url = "https://as.example/authorize"
+client_id = "web"
+callback_url = "http://127.0.0.1:{port}/cb"
+state = "fixed-state-0123456789"
+scope = "read"
+"#
+    )
+}
+
+async fn implicit_login(
+    post_body: &'static str,
+) -> (
+    Result<signet::oauth2::Token, signet::oauth2::LoginError>,
+    support::Answer,
+    support::Answer,
+    tempfile::TempDir,
+) {
+    use signet::oauth2::{Login, LoginOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let source = source_of(dir.path(), &implicit_toml(port), "web");
+    let login = Login::prepare(source).await.unwrap();
+    assert!(login.url().starts_with("https://as.example/authorize?response_type=token&client_id=web&redirect_uri=http%3A%2F%2F127.0.0.1%3A"));
+    let opts = LoginOptions {
+        timeout: Duration::from_secs(10),
+        open_browser: false,
+    };
+    let task = tokio::spawn(async move { login.finish(&opts).await });
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let url = format!("http://127.0.0.1:{port}/cb");
+    // The browser arrives without the fragment, gets the page, and the page posts the fragment.
+    let page = get(addr, &url, &[]).await;
+    let post = Request::post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from_static(post_body.as_bytes())))
+        .unwrap();
+    let posted = via_proxy(addr, post).await;
+    (task.await.unwrap(), page, posted, dir)
+}
+
+#[tokio::test]
+async fn implicit_login_takes_the_token_from_the_posted_fragment() {
+    let (result, page, posted, dir) = implicit_login(
+        "access_token=imp-1&token_type=bearer&expires_in=600&state=fixed-state-0123456789",
+    )
+    .await;
+    assert!(page.text().contains("location.hash"), "{}", page.text());
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.text());
+    let token = result.unwrap();
+    assert_eq!(token.access_token.expose(), "imp-1");
+    assert_eq!(token.scopes, ["read"]);
+    let stored = std::fs::read_to_string(dir.path().join("tokens/web.json")).unwrap();
+    assert!(stored.contains("imp-1"));
+}
+
+#[tokio::test]
+async fn implicit_login_with_another_state_stores_nothing() {
+    let (result, _, posted, dir) =
+        implicit_login("access_token=evil&token_type=bearer&state=guessed").await;
+    assert_eq!(posted.status, StatusCode::BAD_REQUEST);
+    assert!(matches!(
+        result,
+        Err(signet::oauth2::LoginError::StateMismatch)
+    ));
+    assert!(!dir.path().join("tokens/web.json").exists());
+}
+
+#[tokio::test]
+async fn login_refuses_non_browser_grants_and_non_loopback_callbacks() {
+    use signet::oauth2::{Login, LoginError};
+    let server = AuthServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        r#"
+[auth.cc]
+type = "oauth2"
+grant_type = "client_credentials"
+access_token_url = "{}"
+client_id = "c"
+
+[auth.code]
+type = "oauth2"
+grant_type = "authorization_code"
+auth_url = "https://as.example/a"
+access_token_url = "https://as.example/t"
+client_id = "c"
+callback_url = "http://192.0.2.1:8080/cb"
+"#,
+        server.token_url()
+    );
+    let cc = source_of(dir.path(), &toml, "cc");
+    assert!(matches!(
+        Login::prepare(cc).await,
+        Err(LoginError::NotBrowserGrant(..))
+    ));
+    let code = source_of(dir.path(), &toml, "code");
+    match Login::prepare(code).await {
+        Err(LoginError::Callback(m)) => assert!(m.contains("loopback"), "{m}"),
+        _ => panic!("a non-loopback callback_url was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn bad_oauth2_config_points_at_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signet.toml");
+    std::fs::write(
+        &path,
+        r#"
+[auth.x]
+type = "oauth2"
+grant_type = "authorization_code_pkce"
+auth_url = "https://as/a"
+access_token_url = "https://as/t"
+client_id = "c"
+code_challenge_method = "S512"
+"#,
+    )
+    .unwrap();
+    let config = Config::load(&path).unwrap();
+    let err = signet::policy::Policy::from_config(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("auth.x.code_challenge_method") && err.contains("not S256 or plain"),
+        "{err}"
+    );
+}
