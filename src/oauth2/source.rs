@@ -114,12 +114,11 @@ impl TokenSource {
         if let Some(c) = self.fresh(now)? {
             return Ok(c);
         }
-        if self.settings.grant.is_interactive() {
-            // `signet login` in another process may have stored a new token.
-            self.reload()?;
-            if let Some(c) = self.fresh(now)? {
-                return Ok(c);
-            }
+        // `signet login` or `signet token --refresh` in another process may have stored a newer
+        // token (and, with rotation, consumed the refresh token held here).
+        self.reload()?;
+        if let Some(c) = self.fresh(now)? {
+            return Ok(c);
         }
         {
             let st = self.lock();
