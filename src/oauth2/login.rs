@@ -183,6 +183,8 @@ impl Login {
         let server = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
+                    // Out of file descriptors and the like: pause instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
                 let ctx = ctx.clone();
