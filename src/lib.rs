@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod cookies;
 pub mod metrics;
+pub mod oauth2;
 pub mod policy;
 pub mod proxy;
 pub mod rules;

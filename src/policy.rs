@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::auth::Scheme;
-use crate::config::{AuthChoice, AuthSpec, Config, ConfigError, Intercept, KeyPath};
+use crate::auth::{BuildContext, Scheme};
+use crate::config::{AuthChoice, AuthSpec, Config, ConfigError, Intercept, KeyPath, Segment};
 use crate::rules::{
     Destination, EgressPolicy, HostPattern, HostRule, PathGlob, Route, RouteAuth, RuleTable,
 };
@@ -123,7 +123,15 @@ fn build_scheme(
     spec: &AuthSpec,
     path: &KeyPath,
 ) -> Result<Option<Arc<Scheme>>, ConfigError> {
-    Scheme::build(spec)
+    let name = match path.0.as_slice() {
+        [Segment::Key(auth), Segment::Key(name)] if auth == "auth" => name.clone(),
+        _ => path.to_string(),
+    };
+    let bx = BuildContext {
+        name: &name,
+        base_dir: &config.base_dir,
+    };
+    Scheme::build(spec, bx)
         .map(|s| s.map(Arc::new))
         .map_err(|message| {
             let message = message

@@ -525,27 +525,3 @@ fn sign_reproduces_oauth1_hmac_vectors() {
     }
     assert!(checked >= 7, "{checked} oauth1 vectors");
 }
-
-#[test]
-fn auth_types_not_in_this_build_are_refused_at_start_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = "[auth.d]\ntype = \"oauth2\"\naccess_token = \"t\"\n";
-    let out = signet(dir.path(), config, &["check"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("not yet supported"),
-        "{}",
-        stderr(&out)
-    );
-    // …but their tables are still checked key by key.
-    let out = signet(
-        dir.path(),
-        "[auth.d]\ntype = \"oauth2\"\naccess_token = \"t\"\n\ngrant_type = \"magic\"\n",
-        &["check"],
-    );
-    assert!(
-        stderr(&out).contains(":5:") && stderr(&out).contains("grant_type"),
-        "{}",
-        stderr(&out)
-    );
-}

@@ -104,6 +104,9 @@ pub enum AuthError {
     /// A key or other credential in the config is unusable (the message says why).
     #[error("{0}")]
     BadCredential(String),
+    /// No token could be had from the token endpoint (the message carries the OAuth error).
+    #[error("{0}")]
+    TokenEndpoint(String),
 }
 
 /// How much of the request body a scheme needs to see before it can sign.

@@ -23,9 +23,20 @@ pub mod query;
 
 pub use context::{AuthError, BodyNeed, Clock, Entropy, OsEntropy, SignContext, SystemClock};
 
+use std::path::Path;
+
 use bytes::Bytes;
 
 use crate::config::AuthSpec;
+
+/// What building a scheme needs besides its table: its name and where its files live.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildContext<'a> {
+    /// The profile name, or the key path of an inline table.
+    pub name: &'a str,
+    /// The config's directory (token stores live here unless configured otherwise).
+    pub base_dir: &'a Path,
+}
 
 /// A ready-to-use auth scheme.
 #[derive(Debug)]
@@ -48,12 +59,14 @@ pub enum Scheme {
     Hawk(Box<hawk::Hawk>),
     /// `ntlm`.
     Ntlm(Box<ntlm::Ntlm>),
+    /// `oauth2`.
+    OAuth2(oauth2::OAuth2),
 }
 
 impl Scheme {
     /// Builds a scheme from its config table. `Ok(None)` is `type = "none"`. The error text names
     /// the offending key and never a secret.
-    pub fn build(spec: &AuthSpec) -> Result<Option<Scheme>, String> {
+    pub fn build(spec: &AuthSpec, bx: BuildContext<'_>) -> Result<Option<Scheme>, String> {
         Ok(Some(match spec.clone() {
             AuthSpec::None => return Ok(None),
             AuthSpec::ApiKey(cfg) => Scheme::ApiKey(apikey::ApiKey::new(cfg)?),
@@ -65,11 +78,8 @@ impl Scheme {
             AuthSpec::AwsV4(cfg) => Scheme::AwsV4(Box::new(awsv4::AwsV4::new(cfg)?)),
             AuthSpec::Hawk(cfg) => Scheme::Hawk(Box::new(hawk::Hawk::new(cfg)?)),
             AuthSpec::Ntlm(cfg) => Scheme::Ntlm(Box::new(ntlm::Ntlm::new(cfg)?)),
-            other => {
-                return Err(format!(
-                    "auth type \"{}\" is not yet supported by this build of signet",
-                    other.type_name()
-                ));
+            AuthSpec::OAuth2(cfg) => {
+                Scheme::OAuth2(oauth2::OAuth2::new(&cfg, bx.name, bx.base_dir)?)
             }
         }))
     }
@@ -86,6 +96,7 @@ impl Scheme {
             Scheme::AwsV4(_) => "awsv4",
             Scheme::Hawk(_) => "hawk",
             Scheme::Ntlm(_) => "ntlm",
+            Scheme::OAuth2(_) => "oauth2",
         }
     }
 
@@ -93,9 +104,11 @@ impl Scheme {
     pub fn body_need(&self, req: &http::request::Parts) -> BodyNeed {
         match self {
             // NTLM buffers on its own pinned path (see `proxy::pinned`).
-            Scheme::ApiKey(_) | Scheme::Bearer(_) | Scheme::Basic(_) | Scheme::Ntlm(_) => {
-                BodyNeed::None
-            }
+            Scheme::ApiKey(_)
+            | Scheme::Bearer(_)
+            | Scheme::Basic(_)
+            | Scheme::Ntlm(_)
+            | Scheme::OAuth2(_) => BodyNeed::None,
             Scheme::Digest(s) => s.body_need(req),
             Scheme::OAuth1(s) => s.body_need(req),
             Scheme::EdgeGrid(s) => s.body_need(req),
@@ -124,6 +137,7 @@ impl Scheme {
         match self {
             Scheme::Digest(s) => s.may_replay(),
             Scheme::Ntlm(_) => true,
+            Scheme::OAuth2(s) => s.may_replay(),
             _ => false,
         }
     }
@@ -137,6 +151,7 @@ impl Scheme {
     ) -> bool {
         match self {
             Scheme::Digest(s) => s.wants_replay(sent, response),
+            Scheme::OAuth2(s) => s.wants_replay(sent, response),
             _ => false,
         }
     }
@@ -186,6 +201,7 @@ impl Scheme {
                 req.headers.insert(http::header::AUTHORIZATION, value);
                 Ok(())
             }
+            Scheme::OAuth2(s) => s.sign(req, cx).await,
         }
     }
 
@@ -201,6 +217,7 @@ impl Scheme {
             Scheme::AwsV4(s) => s.describe(),
             Scheme::Hawk(s) => s.describe(),
             Scheme::Ntlm(s) => s.describe(),
+            Scheme::OAuth2(s) => s.describe(),
         }
     }
 }

@@ -1,8 +1,17 @@
-//! `oauth2`: tokens fetched, cached and refreshed by signet. The config is checked now; the
-//! token store comes with its own module.
+//! `oauth2`: a bearer token obtained, cached and refreshed by [`crate::oauth2`], placed in the
+//! `Authorization` header or the `access_token` query parameter.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use http::HeaderValue;
+use http::header::AUTHORIZATION;
 use serde::Deserialize;
 
+use super::context::{AuthError, SignContext};
+use super::query::set_query_param;
+use crate::oauth2::settings::{AddTo, Grant, Settings};
+use crate::oauth2::{SourceError, TokenSource};
 use crate::secret::Secret;
 
 /// `type = "oauth2"`: Postman's OAuth 2.0 fields.
@@ -51,6 +60,10 @@ pub struct OAuth2Config {
     pub token_type: Option<String>,
     /// Refresh ahead of expiry.
     pub auto_refresh: Option<bool>,
+    /// How many seconds before expiry to refresh (default 30).
+    pub refresh_skew: Option<u64>,
+    /// The token store file (default `tokens/NAME.json` beside the config).
+    pub token_store: Option<String>,
     /// Extra parameters for the authorization request.
     #[serde(default)]
     pub auth_request: Vec<ExtraParam>,
@@ -98,4 +111,126 @@ pub struct ExtraParam {
     pub value: Secret,
     /// `body`, `url` or `header`.
     pub send_in: Option<String>,
+}
+
+/// The `oauth2` scheme: a thin layer over the profile's [`TokenSource`].
+#[derive(Debug)]
+pub struct OAuth2 {
+    source: Arc<TokenSource>,
+}
+
+impl OAuth2 {
+    /// Checks the config; `name` names the store file, relative paths resolve against `base_dir`.
+    pub fn new(cfg: &OAuth2Config, name: &str, base_dir: &Path) -> Result<Self, String> {
+        let settings = Settings::new(cfg, name, base_dir)?;
+        if settings.add_to == AddTo::Header
+            && HeaderValue::from_str(&settings.header_prefix).is_err()
+        {
+            return Err("header_prefix: contains characters not allowed in a header".into());
+        }
+        Ok(OAuth2 {
+            source: Arc::new(TokenSource::new(settings)),
+        })
+    }
+
+    /// The profile's tokens (for `signet login` and `signet token`).
+    pub fn source(&self) -> &Arc<TokenSource> {
+        &self.source
+    }
+
+    /// Adds the current token, fetching or refreshing it first when needed.
+    pub async fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        let token = self.source.credential(cx.now).await.map_err(|e| match e {
+            SourceError::Store(m) => AuthError::BadCredential(m),
+            other => AuthError::TokenEndpoint(other.to_string()),
+        })?;
+        let s = self.source.settings();
+        match s.add_to {
+            AddTo::Header => {
+                let text = if s.header_prefix.is_empty() {
+                    token.expose().to_owned()
+                } else {
+                    format!("{} {}", s.header_prefix, token.expose())
+                };
+                let mut value = HeaderValue::try_from(text).map_err(|_| {
+                    AuthError::BadCredential(
+                        "the token endpoint issued a token that cannot go in a header".into(),
+                    )
+                })?;
+                value.set_sensitive(true);
+                req.headers.insert(AUTHORIZATION, value);
+            }
+            AddTo::Query => set_query_param(&mut req.uri, "access_token", token.expose())
+                .map_err(|e| AuthError::Unsignable(format!("cannot add the token: {e}")))?,
+        }
+        Ok(())
+    }
+
+    /// Whether a 401 can lead to a replay with a new token.
+    pub fn may_replay(&self) -> bool {
+        !matches!(self.source.settings().grant, Grant::Fixed(_))
+    }
+
+    /// On a 401, drops the token that was sent; `true` when a new one can be had for the replay.
+    pub fn wants_replay(
+        &self,
+        sent: &http::request::Parts,
+        response: &http::response::Parts,
+    ) -> bool {
+        if response.status != http::StatusCode::UNAUTHORIZED {
+            return false;
+        }
+        let Some(token) = self.sent_token(sent) else {
+            return false;
+        };
+        self.source.reject(&token);
+        self.source.can_renew()
+    }
+
+    fn sent_token(&self, sent: &http::request::Parts) -> Option<String> {
+        let s = self.source.settings();
+        match s.add_to {
+            AddTo::Header => {
+                let value = sent.headers.get(AUTHORIZATION)?.to_str().ok()?;
+                let token = if s.header_prefix.is_empty() {
+                    value
+                } else {
+                    value
+                        .strip_prefix(s.header_prefix.as_str())?
+                        .strip_prefix(' ')?
+                };
+                Some(token.to_owned())
+            }
+            AddTo::Query => form_urlencoded::parse(sent.uri.query()?.as_bytes())
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v.into_owned()),
+        }
+    }
+
+    /// One line for `explain` and `check`, without secrets.
+    pub fn describe(&self) -> String {
+        let s = self.source.settings();
+        let mut out = format!("oauth2 grant={}", s.grant.name());
+        if let Some(url) = &s.token_url {
+            out.push_str(&format!(" token_url={url}"));
+        }
+        if let Some(scope) = &s.scope {
+            out.push_str(&format!(" scope={scope:?}"));
+        }
+        match s.add_to {
+            AddTo::Header => out.push_str(&format!(" header_prefix={:?}", s.header_prefix)),
+            AddTo::Query => out.push_str(" add_to=query"),
+        }
+        if s.send_id_token {
+            out.push_str(" token_type=id_token");
+        }
+        if !matches!(s.grant, Grant::Fixed(_)) {
+            out.push_str(&format!(" store={}", s.store_path.display()));
+        }
+        out
+    }
 }

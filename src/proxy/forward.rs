@@ -182,6 +182,7 @@ async fn sign(
             AuthError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AuthError::Unsignable(_) => StatusCode::BAD_REQUEST,
             AuthError::BadCredential(_) => StatusCode::BAD_GATEWAY,
+            AuthError::TokenEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         return Err(respond::error(
             status,

@@ -1,0 +1,216 @@
+//! The command line: `run`, `check`, `explain`, `sign`, `ca`, `cookies`, `login` and `token`.
+//! Exit codes: 0 ok, 1 user error (bad config, bad arguments), 2 runtime failure.
+//!
+//! This file holds the arguments and the dispatch; each command lives in its own file.
+
+mod ca;
+mod cookies;
+mod inspect;
+mod oauth2;
+mod run;
+mod sign;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::proxy::StartError;
+
+/// signet: an auth-injecting HTTP(S) forward proxy.
+#[derive(Debug, Parser)]
+#[command(name = "signet", version, about)]
+pub struct Cli {
+    /// Config file (default: signet.toml, then config.example.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the proxy.
+    Run {
+        /// Listen address (overrides [proxy] listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Validate the config, resolve secrets and print the rule tree.
+    Check,
+    /// Show which rule and auth apply to a URL, and whether its host is intercepted.
+    Explain {
+        /// Request method.
+        #[arg(short = 'X', long = "request", default_value = "GET")]
+        method: String,
+        /// Absolute URL.
+        url: String,
+    },
+    /// Print a request exactly as signet would send it upstream.
+    Sign(SignArgs),
+    /// Manage signet's CA.
+    Ca {
+        #[command(subcommand)]
+        action: CaAction,
+    },
+    /// Log in to an OAuth 2.0 authorization-code or implicit profile in a browser and store the
+    /// tokens.
+    Login {
+        /// The auth profile ([auth.NAME]).
+        name: String,
+        /// Seconds to wait for the browser's redirect.
+        #[arg(long, default_value_t = 300, value_name = "SECS")]
+        timeout: u64,
+        /// Only print the URL; do not try to open a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Show an OAuth 2.0 profile's token state (never the token itself).
+    Token {
+        /// The auth profile ([auth.NAME]).
+        name: String,
+        /// Get a new token now (with the refresh token, or by the profile's grant).
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Manage the cookie jar ([cookies] jar).
+    Cookies {
+        #[command(subcommand)]
+        action: CookiesAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CookiesAction {
+    /// Add the cookies of a Netscape cookies.txt (curl -c, browser export extensions) to the jar.
+    Import {
+        /// The cookies.txt file.
+        file: PathBuf,
+    },
+    /// Write the jar as a Netscape cookies.txt (mode 0600).
+    Export {
+        /// Output file.
+        file: PathBuf,
+    },
+    /// List the jar's cookies: name, domain, path, expiry, flags.
+    List {
+        /// Only cookies that would be sent to this host.
+        host: Option<String>,
+        /// Print the values too (they are credentials).
+        #[arg(long)]
+        show_values: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SignArgs {
+    /// Request method.
+    #[arg(short = 'X', long = "request", default_value = "GET")]
+    method: String,
+    /// Absolute URL.
+    url: String,
+    /// Extra header, as 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "'K: V'")]
+    headers: Vec<String>,
+    /// Request body.
+    #[arg(long, conflicts_with = "data_file")]
+    data: Option<String>,
+    /// Request body from a file.
+    #[arg(long, value_name = "FILE")]
+    data_file: Option<PathBuf>,
+    /// Sign as of this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// Use this nonce wherever the scheme needs one.
+    #[arg(long)]
+    nonce: Option<String>,
+    /// A WWW-Authenticate challenge to answer (Digest, NTLM).
+    #[arg(long, value_name = "VALUE")]
+    challenge: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum CaAction {
+    /// Create the CA if it does not exist yet, and show it.
+    Init,
+    /// Show the CA's fingerprint and paths.
+    Show,
+    /// Write the CA certificate (PEM) for trust stores.
+    Export {
+        /// Output file (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// A failure with its exit code.
+enum Failure {
+    /// Exit 1: the user can fix the input.
+    User(String),
+    /// Exit 2: something failed at run time.
+    Runtime(String),
+}
+
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Listen(m) => Failure::Runtime(m),
+            other => Failure::User(other.to_string()),
+        }
+    }
+}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::User(message)) => {
+            eprintln!("signet: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("signet: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let config_path = config_path(cli.config);
+    let load = || Config::load(&config_path).map_err(|e| Failure::User(e.to_string()));
+    match cli.command {
+        Command::Run { listen } => run::run_proxy(load()?, listen),
+        Command::Check => inspect::check(&load()?),
+        Command::Explain { method, url } => inspect::explain(&load()?, &method, &url),
+        Command::Sign(args) => sign::sign(&load()?, args),
+        Command::Ca { action } => ca::ca(&load()?, action),
+        Command::Cookies { action } => cookies::run(&load()?, action),
+        Command::Login {
+            name,
+            timeout,
+            no_browser,
+        } => oauth2::login(&load()?, &name, timeout, !no_browser),
+        Command::Token { name, refresh } => oauth2::token(&load()?, &name, refresh),
+    }
+}
+
+fn config_path(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        let default = PathBuf::from("signet.toml");
+        if default.exists() {
+            default
+        } else {
+            PathBuf::from("config.example.toml")
+        }
+    })
+}
+
+fn current_thread() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))
+}

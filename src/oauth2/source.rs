@@ -1,0 +1,352 @@
+//! A profile's token life cycle: loaded from the store, fetched on first use by one request
+//! while the others wait, refreshed ahead of expiry, dropped when the API rejects it, and backed
+//! off when the token endpoint fails.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use super::client::TokenClient;
+use super::grant::{Ask, token_request};
+use super::settings::{Grant, Settings};
+use super::store::TokenFile;
+use super::token::{Token, TokenError, parse_token_response};
+use crate::secret::Secret;
+
+/// The longest pause between attempts at a failing token endpoint.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Why no token can be sent.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// The token endpoint failed (the OAuth error code and description when it sent them).
+    #[error("{0}")]
+    Endpoint(String),
+    /// A browser grant has no usable token and no refresh token.
+    #[error("no valid token for profile {0}; run `signet login {0}`")]
+    NeedsLogin(String),
+    /// The token store could not be read or written.
+    #[error("{0}")]
+    Store(String),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    token: Option<Token>,
+    loaded: bool,
+    /// The API answered 401 to the current access token.
+    rejected: bool,
+    failures: u32,
+    retry_at: Option<SystemTime>,
+    last_error: Option<String>,
+}
+
+/// One profile's tokens, shared by every request that uses the profile.
+#[derive(Debug)]
+pub struct TokenSource {
+    settings: Settings,
+    store: TokenFile,
+    client: TokenClient,
+    state: Mutex<State>,
+    /// Held while a token request is under way, so that concurrent requests share it.
+    fetch: tokio::sync::Mutex<()>,
+}
+
+/// What `signet token` shows.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// The token, when there is one.
+    pub token: Option<Token>,
+    /// Whether the API rejected it.
+    pub rejected: bool,
+}
+
+impl TokenSource {
+    /// A source for `settings` (nothing is read or fetched yet).
+    pub fn new(settings: Settings) -> Self {
+        TokenSource {
+            store: TokenFile::new(settings.store_path.clone()),
+            settings,
+            client: TokenClient::default(),
+            state: Mutex::new(State::default()),
+            fetch: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The profile's checked settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The token store file.
+    pub fn store(&self) -> &TokenFile {
+        &self.store
+    }
+
+    /// The token endpoint client.
+    pub fn client(&self) -> &TokenClient {
+        &self.client
+    }
+
+    /// Whether a rejected token can be replaced without a person (a refresh token or a
+    /// non-interactive grant).
+    pub fn can_renew(&self) -> bool {
+        match &self.settings.grant {
+            Grant::Fixed(_) => false,
+            g if g.is_interactive() => self
+                .lock()
+                .token
+                .as_ref()
+                .is_some_and(|t| t.refresh_token.is_some()),
+            _ => true,
+        }
+    }
+
+    /// The credential to send at `now`: the access token (or the ID token when so configured).
+    pub async fn credential(&self, now: SystemTime) -> Result<Secret, SourceError> {
+        if let Grant::Fixed(token) = &self.settings.grant {
+            return Ok(token.clone());
+        }
+        if let Some(c) = self.fresh(now)? {
+            return Ok(c);
+        }
+        let _turn = self.fetch.lock().await;
+        // Whoever held the lock before may have fetched what this request needs.
+        if let Some(c) = self.fresh(now)? {
+            return Ok(c);
+        }
+        // `signet login` or `signet token --refresh` in another process may have stored a newer
+        // token (and, with rotation, consumed the refresh token held here).
+        self.reload()?;
+        if let Some(c) = self.fresh(now)? {
+            return Ok(c);
+        }
+        {
+            let st = self.lock();
+            if let Some(retry_at) = st.retry_at
+                && now < retry_at
+            {
+                if let Some(c) = self.still_valid(&st, now)? {
+                    return Ok(c);
+                }
+                let wait = retry_at.duration_since(now).unwrap_or_default();
+                return Err(SourceError::Endpoint(format!(
+                    "{} (next attempt in {}s)",
+                    st.last_error
+                        .as_deref()
+                        .unwrap_or("the token endpoint failed"),
+                    wait.as_secs().max(1)
+                )));
+            }
+        }
+        match self.obtain(now).await {
+            Ok(token) => {
+                let credential = self.pick(&token)?;
+                self.accept(token);
+                Ok(credential)
+            }
+            Err(e @ SourceError::NeedsLogin(_)) => Err(e),
+            Err(e) => {
+                let mut st = self.lock();
+                st.failures += 1;
+                let backoff =
+                    Duration::from_secs(1u64 << (st.failures - 1).min(6)).min(MAX_BACKOFF);
+                st.retry_at = Some(now + backoff);
+                st.last_error = Some(e.to_string());
+                tracing::warn!(profile = %self.settings.name, error = %e, retry_in_s = backoff.as_secs(), "token request failed");
+                // A refresh ahead of expiry that fails leaves the current token usable.
+                if let Some(c) = self.still_valid(&st, now)? {
+                    return Ok(c);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Marks `sent` as rejected by the API (a 401), if it is still the current credential.
+    pub fn reject(&self, sent: &str) {
+        let mut st = self.lock();
+        let current = st.token.as_ref().and_then(|t| self.pick(t).ok());
+        if current.is_some_and(|c| c.expose() == sent) {
+            tracing::info!(profile = %self.settings.name, "the API rejected the token; renewing it");
+            st.rejected = true;
+        }
+    }
+
+    /// Gets a new token now, whatever the state of the current one (`signet token --refresh`).
+    pub async fn force_refresh(&self, now: SystemTime) -> Result<(), SourceError> {
+        if let Grant::Fixed(_) = self.settings.grant {
+            return Err(SourceError::Endpoint(
+                "a fixed access_token cannot be refreshed".into(),
+            ));
+        }
+        let _turn = self.fetch.lock().await;
+        self.reload()?;
+        let token = self.obtain(now).await?;
+        self.accept(token);
+        Ok(())
+    }
+
+    /// Stores a token obtained by `signet login`.
+    pub fn store_login(&self, token: Token) -> Result<(), SourceError> {
+        self.store
+            .save(&token)
+            .map_err(|e| SourceError::Store(e.to_string()))?;
+        let mut st = self.lock();
+        st.token = Some(token);
+        st.loaded = true;
+        st.rejected = false;
+        Ok(())
+    }
+
+    /// The current token state, read from the store when nothing is in memory.
+    pub fn status(&self) -> Result<Status, SourceError> {
+        self.ensure_loaded()?;
+        let st = self.lock();
+        Ok(Status {
+            token: st.token.clone(),
+            rejected: st.rejected,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ensure_loaded(&self) -> Result<(), SourceError> {
+        if self.lock().loaded {
+            return Ok(());
+        }
+        self.reload()
+    }
+
+    fn reload(&self) -> Result<(), SourceError> {
+        let loaded = self
+            .store
+            .load()
+            .map_err(|e| SourceError::Store(e.to_string()))?;
+        let mut st = self.lock();
+        st.loaded = true;
+        if let Some(token) = loaded {
+            let same = st
+                .token
+                .as_ref()
+                .is_some_and(|t| t.access_token == token.access_token);
+            if !same {
+                st.token = Some(token);
+                st.rejected = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// The credential when the current token needs no renewal at `now`.
+    fn fresh(&self, now: SystemTime) -> Result<Option<Secret>, SourceError> {
+        self.ensure_loaded()?;
+        let st = self.lock();
+        let skew = if self.settings.auto_refresh {
+            self.settings.skew
+        } else {
+            Duration::ZERO
+        };
+        match &st.token {
+            Some(t) if !st.rejected && !t.expires_within(now, skew) => self.pick(t).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The credential when the current token, even if due for refresh, has not expired.
+    fn still_valid(&self, st: &State, now: SystemTime) -> Result<Option<Secret>, SourceError> {
+        match &st.token {
+            Some(t) if !st.rejected && !t.expires_within(now, Duration::ZERO) => {
+                self.pick(t).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn pick(&self, token: &Token) -> Result<Secret, SourceError> {
+        if self.settings.send_id_token {
+            token.id_token.clone().ok_or_else(|| {
+                SourceError::Endpoint(
+                    "token_type is id_token but the token endpoint issued no id_token \
+                     (is the openid scope requested?)"
+                        .into(),
+                )
+            })
+        } else {
+            Ok(token.access_token.clone())
+        }
+    }
+
+    fn accept(&self, token: Token) {
+        if let Err(e) = self.store.save(&token) {
+            tracing::warn!(profile = %self.settings.name, error = %e, "cannot write the token store; the token is kept in memory");
+        }
+        tracing::info!(
+            profile = %self.settings.name,
+            expires_in_s = token.expires_at.and_then(|at| at.duration_since(SystemTime::now()).ok()).map(|d| d.as_secs()),
+            scopes = %token.scopes.join(" "),
+            refresh_token = token.refresh_token.is_some(),
+            "obtained a token"
+        );
+        let mut st = self.lock();
+        st.token = Some(token);
+        st.loaded = true;
+        st.rejected = false;
+        st.failures = 0;
+        st.retry_at = None;
+        st.last_error = None;
+    }
+
+    /// A new token: with the refresh token when there is one, else by the profile's grant.
+    async fn obtain(&self, now: SystemTime) -> Result<Token, SourceError> {
+        let previous = self.lock().token.clone();
+        if let Some(refresh) = previous.as_ref().and_then(|t| t.refresh_token.clone()) {
+            match self.request(Ask::Refresh(refresh.expose()), now).await {
+                Ok(mut token) => {
+                    // RFC 6749 §6: without a new refresh token the old one stays valid.
+                    if token.refresh_token.is_none() {
+                        token.refresh_token = Some(refresh);
+                    }
+                    if token.id_token.is_none() {
+                        token.id_token = previous.and_then(|p| p.id_token);
+                    }
+                    return Ok(token);
+                }
+                Err(TokenError::OAuth { error, .. }) if error == "invalid_grant" => {
+                    tracing::info!(profile = %self.settings.name, "the refresh token is no longer valid");
+                    if let Some(t) = self.lock().token.as_mut() {
+                        t.refresh_token = None;
+                    }
+                }
+                Err(e) => return Err(SourceError::Endpoint(e.to_string())),
+            }
+        }
+        if self.settings.grant.is_interactive() {
+            return Err(SourceError::NeedsLogin(self.settings.name.clone()));
+        }
+        self.request(Ask::Grant, now)
+            .await
+            .map_err(|e| SourceError::Endpoint(e.to_string()))
+    }
+
+    /// Sends one token request and parses the answer.
+    pub async fn request(&self, ask: Ask<'_>, now: SystemTime) -> Result<Token, TokenError> {
+        let kind = match ask {
+            Ask::Refresh(_) => "refresh",
+            Ask::Code { .. } => "code exchange",
+            Ask::Grant => self.settings.grant.name(),
+        };
+        let req = token_request(&self.settings, ask)
+            .ok_or_else(|| TokenError::Unreachable("the profile has no access_token_url".into()))?;
+        tracing::debug!(profile = %self.settings.name, kind, "token request");
+        let answer = self.client.post(&req).await?;
+        parse_token_response(
+            answer.status,
+            answer.content_type.as_deref(),
+            &answer.body,
+            now,
+            self.settings.scope.as_deref(),
+        )
+    }
+}

@@ -1,0 +1,188 @@
+//! The token store file: one JSON file per profile, mode 0600, replaced atomically so that a
+//! crash or a concurrent `signet login` never leaves half a file behind.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::token::{Stored, Token};
+
+/// Why the token file could not be read or written. Never includes the file's content.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Reading or writing failed.
+    #[error("token store {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a token store signet wrote.
+    #[error("token store {path} is not valid (delete it to start over): {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The parse error, without content.
+        reason: String,
+    },
+}
+
+/// Where one profile's tokens are kept.
+#[derive(Debug, Clone)]
+pub struct TokenFile {
+    path: PathBuf,
+}
+
+impl TokenFile {
+    /// A store at `path` (not touched until read or written).
+    pub fn new(path: PathBuf) -> Self {
+        TokenFile { path }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stored token; `Ok(None)` when there is no file yet.
+    pub fn load(&self) -> Result<Option<Token>, StoreError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            // serde_json's message names a line and column, never the text there.
+            reason: format!("line {} column {}", e.line(), e.column()),
+        })?;
+        Ok(Some(stored.into()))
+    }
+
+    /// Writes `token`: a temp file (0600) in the same directory, then a rename over the old one.
+    pub fn save(&self, token: &Token) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        create_private_dir(dir).map_err(io)?;
+        let json = serde_json::to_vec_pretty(&Stored::from(token))
+            .expect("a token always serializes to JSON");
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "token".into());
+        let mut suffix = [0u8; 6];
+        getrandom::fill(&mut suffix).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+        let temp = dir.join(format!(".{name}.{hex}.tmp"));
+        let result = (|| {
+            let mut file = open_private(&temp)?;
+            file.write_all(&json)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &self.path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result.map_err(io)
+    }
+}
+
+#[cfg(unix)]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::secret::Secret;
+
+    fn token() -> Token {
+        Token {
+            access_token: Secret::new("at"),
+            refresh_token: Some(Secret::new("rt")),
+            id_token: None,
+            token_type: Some("Bearer".into()),
+            expires_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            scopes: vec!["read".into()],
+        }
+    }
+
+    #[test]
+    fn round_trip_survives_a_new_store_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens/p.json");
+        TokenFile::new(path.clone()).save(&token()).unwrap();
+        assert_eq!(TokenFile::new(path).load().unwrap(), Some(token()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_is_private_and_no_temp_file_remains() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let store = TokenFile::new(path.clone());
+        store.save(&token()).unwrap();
+        store.save(&token()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn missing_file_is_no_token_and_garbage_is_an_error_without_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        assert_eq!(TokenFile::new(path.clone()).load().unwrap(), None);
+        std::fs::write(&path, "secretvalue{").unwrap();
+        let e = TokenFile::new(path).load().unwrap_err().to_string();
+        assert!(e.contains("not valid") && !e.contains("secretvalue"), "{e}");
+    }
+}

@@ -1,0 +1,333 @@
+//! Tokens and token-endpoint answers, parsed leniently: servers differ in how they write
+//! `expires_in` (number or string), `scope` (string or list) and whether they send `token_type`.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// A token set as issued by the authorization server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The access token.
+    pub access_token: Secret,
+    /// The refresh token, when the server issued one.
+    pub refresh_token: Option<Secret>,
+    /// The OpenID Connect ID token, when the server issued one.
+    pub id_token: Option<Secret>,
+    /// `token_type` as sent (often `Bearer`).
+    pub token_type: Option<String>,
+    /// When the access token stops being valid; `None` when the server did not say.
+    pub expires_at: Option<SystemTime>,
+    /// Granted scopes (the requested ones when the server did not list them).
+    pub scopes: Vec<String>,
+}
+
+impl Token {
+    /// Whether the token is past its expiry at `now`, or within `skew` of it.
+    pub fn expires_within(&self, now: SystemTime, skew: Duration) -> bool {
+        match self.expires_at {
+            None => false,
+            Some(at) => now + skew >= at,
+        }
+    }
+}
+
+/// The token endpoint said no, or said something signet cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// An OAuth error answer (RFC 6749 §5.2).
+    #[error("{}", oauth_error_text(.status, .error, .description))]
+    OAuth {
+        /// HTTP status of the answer.
+        status: u16,
+        /// The `error` code.
+        error: String,
+        /// `error_description`, when given.
+        description: Option<String>,
+    },
+    /// The answer was not a token response.
+    #[error("the token endpoint answered {status} without a usable token: {reason}")]
+    Malformed {
+        /// HTTP status of the answer.
+        status: u16,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The endpoint could not be reached.
+    #[error("the token endpoint is unreachable: {0}")]
+    Unreachable(String),
+}
+
+fn oauth_error_text(status: &u16, error: &str, description: &Option<String>) -> String {
+    match description {
+        Some(d) => format!("the token endpoint answered {status}: {error}: {d}"),
+        None => format!("the token endpoint answered {status}: {error}"),
+    }
+}
+
+/// The fields of a token or error answer, each accepted in any shape servers are known to use.
+#[derive(Debug, Default, Deserialize)]
+struct Raw {
+    access_token: Option<Loose>,
+    refresh_token: Option<Loose>,
+    id_token: Option<Loose>,
+    token_type: Option<Loose>,
+    expires_in: Option<Loose>,
+    scope: Option<Loose>,
+    error: Option<Loose>,
+    error_description: Option<Loose>,
+}
+
+/// A JSON value that may be a string, a number or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Text(String),
+    Number(f64),
+    List(Vec<String>),
+    Other(serde::de::IgnoredAny),
+}
+
+impl Loose {
+    fn text(self) -> Option<String> {
+        match self {
+            Loose::Text(s) => Some(s),
+            Loose::Number(n) => Some(n.to_string()),
+            Loose::List(l) => Some(l.join(" ")),
+            Loose::Other(_) => None,
+        }
+        .filter(|s| !s.is_empty())
+    }
+
+    fn seconds(self) -> Option<u64> {
+        let n = match self {
+            Loose::Number(n) => n,
+            Loose::Text(s) => s.trim().parse::<f64>().ok()?,
+            _ => return None,
+        };
+        (n.is_finite() && n >= 0.0).then_some(n as u64)
+    }
+
+    fn words(self) -> Vec<String> {
+        match self {
+            Loose::List(l) => l,
+            other => other
+                .text()
+                .map(|s| {
+                    s.split([' ', ','])
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Parses a token endpoint's answer received at `now`. `requested_scope` fills in the scopes
+/// when the server leaves them out (RFC 6749 §5.1: then they equal the request's).
+pub fn parse_token_response(
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+    now: SystemTime,
+    requested_scope: Option<&str>,
+) -> Result<Token, TokenError> {
+    let raw = parse_raw(content_type, body).ok_or_else(|| TokenError::Malformed {
+        status,
+        reason: if body.is_empty() {
+            "empty body".into()
+        } else {
+            "the body is neither JSON nor form-encoded".into()
+        },
+    })?;
+    if let Some(error) = raw.error.and_then(Loose::text) {
+        return Err(TokenError::OAuth {
+            status,
+            error,
+            description: raw.error_description.and_then(Loose::text),
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(TokenError::Malformed {
+            status,
+            reason: "no OAuth error code in the answer".into(),
+        });
+    }
+    let access_token =
+        raw.access_token
+            .and_then(Loose::text)
+            .ok_or_else(|| TokenError::Malformed {
+                status,
+                reason: "no access_token".into(),
+            })?;
+    let mut scopes = raw.scope.map(Loose::words).unwrap_or_default();
+    if scopes.is_empty()
+        && let Some(requested) = requested_scope
+    {
+        scopes = requested.split_whitespace().map(str::to_owned).collect();
+    }
+    Ok(Token {
+        access_token: Secret::new(access_token),
+        refresh_token: raw.refresh_token.and_then(Loose::text).map(Secret::new),
+        id_token: raw.id_token.and_then(Loose::text).map(Secret::new),
+        token_type: raw.token_type.and_then(Loose::text),
+        expires_at: raw
+            .expires_in
+            .and_then(Loose::seconds)
+            .map(|s| now + Duration::from_secs(s)),
+        scopes,
+    })
+}
+
+/// JSON first (what RFC 6749 requires); form encoding as some older servers send it.
+fn parse_raw(content_type: Option<&str>, body: &[u8]) -> Option<Raw> {
+    let form_first = content_type.is_some_and(|c| c.contains("x-www-form-urlencoded"));
+    if !form_first && let Ok(raw) = serde_json::from_slice::<Raw>(body) {
+        return Some(raw);
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.contains('=') {
+        return None;
+    }
+    let mut raw = Raw::default();
+    for (k, v) in form_urlencoded::parse(text.trim().as_bytes()) {
+        let v = Some(Loose::Text(v.into_owned()));
+        match k.as_ref() {
+            "access_token" => raw.access_token = v,
+            "refresh_token" => raw.refresh_token = v,
+            "id_token" => raw.id_token = v,
+            "token_type" => raw.token_type = v,
+            "expires_in" => raw.expires_in = v,
+            "scope" => raw.scope = v,
+            "error" => raw.error = v,
+            "error_description" => raw.error_description = v,
+            _ => {}
+        }
+    }
+    Some(raw)
+}
+
+/// A token as kept in the store file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Stored {
+    access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_type: Option<String>,
+    /// Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+impl From<&Token> for Stored {
+    fn from(t: &Token) -> Self {
+        Stored {
+            access_token: t.access_token.expose().to_owned(),
+            refresh_token: t.refresh_token.as_ref().map(|s| s.expose().to_owned()),
+            id_token: t.id_token.as_ref().map(|s| s.expose().to_owned()),
+            token_type: t.token_type.clone(),
+            expires_at: t.expires_at.and_then(|at| {
+                at.duration_since(SystemTime::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs())
+            }),
+            scopes: t.scopes.clone(),
+        }
+    }
+}
+
+impl From<Stored> for Token {
+    fn from(s: Stored) -> Self {
+        Token {
+            access_token: Secret::new(s.access_token),
+            refresh_token: s.refresh_token.map(Secret::new),
+            id_token: s.id_token.map(Secret::new),
+            token_type: s.token_type,
+            expires_at: s
+                .expires_at
+                .map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs)),
+            scopes: s.scopes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn expires_in_as_a_string_and_scope_as_a_list() {
+        let body = br#"{"access_token":"a","expires_in":"3600","scope":["read","write"]}"#;
+        let t = parse_token_response(200, Some("application/json"), body, at(1000), None).unwrap();
+        assert_eq!(t.expires_at, Some(at(4600)));
+        assert_eq!(t.scopes, ["read", "write"]);
+        assert_eq!(t.token_type, None);
+        assert_eq!(t.access_token.expose(), "a");
+    }
+
+    #[test]
+    fn missing_scope_means_the_requested_one() {
+        let body = br#"{"access_token":"a","token_type":"bearer","expires_in":60.0}"#;
+        let t = parse_token_response(200, None, body, at(0), Some("a b")).unwrap();
+        assert_eq!(t.scopes, ["a", "b"]);
+        assert_eq!(t.expires_at, Some(at(60)));
+        assert_eq!(t.token_type.as_deref(), Some("bearer"));
+    }
+
+    #[test]
+    fn form_encoded_answer() {
+        let body = b"access_token=x%2By&scope=repo%2Cuser&token_type=bearer";
+        let ct = Some("application/x-www-form-urlencoded");
+        let t = parse_token_response(200, ct, body, at(0), None).unwrap();
+        assert_eq!(t.access_token.expose(), "x+y");
+        assert_eq!(t.scopes, ["repo", "user"]);
+        assert_eq!(t.expires_at, None);
+    }
+
+    #[test]
+    fn oauth_error_keeps_code_and_description() {
+        let body = br#"{"error":"invalid_client","error_description":"bad secret"}"#;
+        let e = parse_token_response(401, None, body, at(0), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the token endpoint answered 401: invalid_client: bad secret"
+        );
+    }
+
+    #[test]
+    fn html_error_page_is_malformed_not_a_panic() {
+        let e = parse_token_response(502, Some("text/html"), b"<h1>Bad gateway</h1>", at(0), None)
+            .unwrap_err();
+        assert!(
+            matches!(e, TokenError::Malformed { status: 502, .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn success_without_access_token_is_refused() {
+        let e = parse_token_response(200, None, br#"{"token_type":"bearer"}"#, at(0), None)
+            .unwrap_err();
+        assert!(e.to_string().contains("no access_token"), "{e}");
+    }
+
+    #[test]
+    fn debug_hides_the_secrets() {
+        let body = br#"{"access_token":"topsecret","refresh_token":"alsosecret"}"#;
+        let t = parse_token_response(200, None, body, at(0), None).unwrap();
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("topsecret") && !shown.contains("alsosecret"));
+    }
+}
