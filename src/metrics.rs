@@ -12,16 +12,18 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String), u64>>,
     upstream_errors: AtomicU64,
     challenge_replays: AtomicU64,
-    token_fetches: AtomicU64,
 }
 
-/// Counters kept elsewhere (the leaf cache), read when rendering.
+/// Counters kept where the work happens (the leaf cache, the OAuth 2.0 token sources), read when
+/// rendering.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct LeafCounts {
+pub struct Pulled {
     /// Leaf certificates minted.
     pub minted: u64,
     /// Handshakes served from the cache.
     pub cache_hits: u64,
+    /// Token requests sent to token endpoints.
+    pub token_fetches: u64,
 }
 
 impl Metrics {
@@ -45,13 +47,8 @@ impl Metrics {
         self.challenge_replays.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A token fetched from a token endpoint (recorded by the OAuth 2.0 scheme).
-    pub fn token_fetch(&self) {
-        self.token_fetches.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// The counters in the Prometheus text format.
-    pub fn render(&self, leaves: LeafCounts) -> String {
+    pub fn render(&self, pulled: Pulled) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP signet_requests_total Requests handled, by host rule and auth type.\n",
@@ -89,17 +86,17 @@ impl Metrics {
         counter(
             "signet_token_fetches_total",
             "Tokens fetched from token endpoints.",
-            self.token_fetches.load(Ordering::Relaxed),
+            pulled.token_fetches,
         );
         counter(
             "signet_leaf_certs_minted_total",
             "Leaf certificates minted for intercepted hosts.",
-            leaves.minted,
+            pulled.minted,
         );
         counter(
             "signet_leaf_cache_hits_total",
             "Intercepted handshakes served with a cached leaf certificate.",
-            leaves.cache_hits,
+            pulled.cache_hits,
         );
         out
     }
@@ -124,9 +121,10 @@ mod tests {
         m.request("host[0] (api.example.com)", "bearer");
         m.request("no rule", "none");
         m.upstream_error();
-        let text = m.render(LeafCounts {
+        let text = m.render(Pulled {
             minted: 2,
             cache_hits: 5,
+            token_fetches: 3,
         });
         assert!(text.contains(
             "signet_requests_total{rule=\"host[0] (api.example.com)\",auth=\"bearer\"} 2\n"
@@ -135,7 +133,7 @@ mod tests {
         assert!(text.contains("signet_upstream_errors_total 1\n"));
         assert!(text.contains("signet_leaf_certs_minted_total 2\n"));
         assert!(text.contains("signet_leaf_cache_hits_total 5\n"));
-        assert!(text.contains("signet_token_fetches_total 0\n"));
+        assert!(text.contains("signet_token_fetches_total 3\n"));
     }
 
     #[test]

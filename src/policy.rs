@@ -108,6 +108,36 @@ impl Policy {
         })
     }
 
+    /// Every auth scheme in force, each once (profiles, and inline tables of hosts and routes).
+    pub fn schemes(&self) -> Vec<&Arc<Scheme>> {
+        let profiles = self.profiles.values().flatten();
+        let rules = self.table.rules().iter().flat_map(|rule| {
+            let routes = rule.routes.iter().filter_map(|route| match &route.auth {
+                RouteAuth::Set(auth) => auth.as_ref(),
+                RouteAuth::Inherit => None,
+            });
+            rule.auth.iter().chain(routes)
+        });
+        let mut seen: Vec<&Arc<Scheme>> = Vec::new();
+        for scheme in profiles.chain(rules) {
+            if !seen.iter().any(|s| Arc::ptr_eq(s, scheme)) {
+                seen.push(scheme);
+            }
+        }
+        seen
+    }
+
+    /// Token requests sent by every OAuth 2.0 scheme so far.
+    pub fn token_requests_sent(&self) -> u64 {
+        self.schemes()
+            .into_iter()
+            .filter_map(|s| match s.as_ref() {
+                Scheme::OAuth2(o) => Some(o.source().requests_sent()),
+                _ => None,
+            })
+            .sum()
+    }
+
     /// Whether a CONNECT to `host:port` is intercepted (TLS terminated) rather than tunnelled.
     pub fn intercepts(&self, dest: &Destination) -> bool {
         match self.intercept {

@@ -49,6 +49,8 @@ pub struct TokenSource {
     state: Mutex<State>,
     /// Held while a token request is under way, so that concurrent requests share it.
     fetch: tokio::sync::Mutex<()>,
+    /// Token requests sent (for `/metrics`).
+    requests_sent: std::sync::atomic::AtomicU64,
 }
 
 /// What `signet token` shows.
@@ -69,7 +71,14 @@ impl TokenSource {
             client: TokenClient::default(),
             state: Mutex::new(State::default()),
             fetch: tokio::sync::Mutex::new(()),
+            requests_sent: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many token requests this source has sent.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The profile's checked settings.
@@ -340,6 +349,8 @@ impl TokenSource {
         let req = token_request(&self.settings, ask)
             .ok_or_else(|| TokenError::Unreachable("the profile has no access_token_url".into()))?;
         tracing::debug!(profile = %self.settings.name, kind, "token request");
+        self.requests_sent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let answer = self.client.post(&req).await?;
         parse_token_response(
             answer.status,

@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::auth::{Clock, Entropy, OsEntropy, SignContext, SystemClock};
 use crate::config::{Config, ConfigError, KeyPath};
 use crate::cookies::Cookies;
-use crate::metrics::{LeafCounts, Metrics};
+use crate::metrics::{Metrics, Pulled};
 use crate::policy::Policy;
 use crate::rules::Destination;
 use crate::tls::{CertificateAuthority, ClientIdentity, LeafCache, TlsError, UpstreamTls};
@@ -180,9 +180,10 @@ impl Signet {
 
     /// The counters in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.metrics.render(LeafCounts {
+        self.metrics.render(Pulled {
             minted: self.leaves.minted(),
             cache_hits: self.leaves.hits(),
+            token_fetches: self.policy.token_requests_sent(),
         })
     }
 

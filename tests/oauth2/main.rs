@@ -146,6 +146,11 @@ async fn fifty_concurrent_requests_share_one_token_request() {
     }
     assert_eq!(server.calls().len(), 1);
     assert_eq!(server.api_calls().len(), 50);
+    let metrics = s.running.signet.metrics_text();
+    assert!(
+        metrics.contains("signet_token_fetches_total 1\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
