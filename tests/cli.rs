@@ -566,3 +566,76 @@ fn sign_reproduces_oauth1_hmac_vectors() {
     }
     assert!(checked >= 7, "{checked} oauth1 vectors");
 }
+
+#[test]
+fn sign_reproduces_oauth1_rsa_and_plaintext_vectors() {
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(vectors().join("oauth1/oauth1-vectors.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let encode = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, signet::auth::query::QUERY_COMPONENT).to_string()
+    };
+
+    let rsa = &doc["rsa_sha1_cases"][0];
+    let params: Vec<(String, String)> =
+        serde_json::from_value(rsa["all_parameters_decoded"].clone()).unwrap();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    std::fs::write(
+        dir.path().join("key.pem"),
+        rsa["private_key_pkcs8_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    let config = format!(
+        "[[host]]\nmatch = [\"photos.example.net:80\"]\nauth = {{ type = \"oauth1\", consumer_key = \"{}\", signature_method = \"RSA-SHA1\", private_key = \"${{file:key.pem}}\", timestamp = \"{}\", nonce = \"{}\" }}\n",
+        rsa["consumer_key"].as_str().unwrap(),
+        get("oauth_timestamp"),
+        get("oauth_nonce"),
+    );
+    let out = signet(dir.path(), &config, &["sign", rsa["url"].as_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let authorization = header(&stdout(&out), "authorization").unwrap_or_default();
+    let want = encode(rsa["signature"].as_str().unwrap());
+    assert!(
+        authorization.contains(&format!("oauth_signature=\"{want}\"")),
+        "{authorization}"
+    );
+
+    for case in doc["plaintext_cases"].as_array().unwrap() {
+        let url: http::Uri = case["url"].as_str().unwrap().parse().unwrap();
+        let config = format!(
+            "[[host]]\nmatch = [\"{}\"]\nauth = {{ type = \"oauth1\", consumer_key = \"{}\", consumer_secret = \"{}\", token_secret = \"{}\", signature_method = \"PLAINTEXT\", realm = \"{}\", callback = \"{}\" }}\n",
+            url.host().unwrap(),
+            case["oauth_consumer_key"].as_str().unwrap(),
+            case["client_secret"].as_str().unwrap(),
+            case["token_secret"].as_str().unwrap(),
+            case["realm"].as_str().unwrap(),
+            case["oauth_callback"].as_str().unwrap(),
+        );
+        let out = signet(
+            dir.path(),
+            &config,
+            &[
+                "sign",
+                "-X",
+                case["method"].as_str().unwrap(),
+                case["url"].as_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let authorization = header(&stdout(&out), "authorization").unwrap_or_default();
+        let want = encode(case["signature"].as_str().unwrap());
+        assert!(
+            authorization.contains(&format!("oauth_signature=\"{want}\"")),
+            "{}: {authorization}",
+            case["name"]
+        );
+    }
+}
