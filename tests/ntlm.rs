@@ -522,14 +522,7 @@ async fn https_origin_receives_channel_bindings_of_its_own_certificate() {
     );
     let proxy = Proxy::start(&toml).await;
     let authority = format!("localhost:{port}");
-    let mut session = TlsSession::open(
-        proxy.addr(),
-        &authority,
-        "localhost",
-        &proxy.ca_pem(),
-        &[b"http/1.1"],
-    )
-    .await;
+    let mut session = proxy.intercepted(&authority, &[b"http/1.1"]).await;
     for _ in 0..2 {
         let req = tls_request(
             &session,

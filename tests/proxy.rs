@@ -415,14 +415,7 @@ async fn upstream_speaks_http2_when_the_origin_offers_it() {
     let origin = Origin::tls(&pki).await;
     let proxy = Proxy::start(&mitm_config(&origin, &pki, r#""none""#)).await;
     let target = format!("localhost:{}", origin.port());
-    let mut session = TlsSession::open(
-        proxy.addr(),
-        &target,
-        "localhost",
-        &proxy.ca_pem(),
-        &[b"http/1.1"],
-    )
-    .await;
+    let mut session = proxy.intercepted(&target, &[b"http/1.1"]).await;
     let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
     assert_eq!(session.send(req).await.status, StatusCode::OK);
     assert_eq!(origin.last().version, http::Version::HTTP_2);
@@ -439,14 +432,7 @@ async fn host_header_naming_another_host_gets_421_and_nothing_is_sent() {
     ))
     .await;
     let target = format!("localhost:{}", origin.port());
-    let mut session = TlsSession::open(
-        proxy.addr(),
-        &target,
-        "localhost",
-        &proxy.ca_pem(),
-        &[b"http/1.1"],
-    )
-    .await;
+    let mut session = proxy.intercepted(&target, &[b"http/1.1"]).await;
     let req = tls_request(&session, Method::GET, "evil.test", "/", Bytes::new());
     let answer = session.send(req).await;
     assert_eq!(answer.status, StatusCode::MISDIRECTED_REQUEST);
@@ -472,14 +458,7 @@ async fn sni_naming_another_host_gets_421() {
     .await;
     let target = format!("localhost:{}", origin.port());
     // The certificate is minted for the CONNECT host, so the client must expect that name…
-    let mut session = TlsSession::open(
-        proxy.addr(),
-        &target,
-        "localhost",
-        &proxy.ca_pem(),
-        &[b"http/1.1"],
-    )
-    .await;
+    let mut session = proxy.intercepted(&target, &[b"http/1.1"]).await;
     let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
     assert_eq!(session.send(req).await.status, StatusCode::OK);
     // …while a ClientHello for another name is answered 421, even with a matching Host header.
@@ -546,14 +525,7 @@ async fn websocket_upgrade_is_authorized_and_echoes_through_mitm() {
     ))
     .await;
     let target = format!("localhost:{}", origin.port());
-    let mut session = TlsSession::open(
-        proxy.addr(),
-        &target,
-        "localhost",
-        &proxy.ca_pem(),
-        &[b"http/1.1"],
-    )
-    .await;
+    let mut session = proxy.intercepted(&target, &[b"http/1.1"]).await;
     let req = Request::get("/ws")
         .header("host", &target)
         .header("connection", "Upgrade")
@@ -603,27 +575,13 @@ async fn client_certificate_is_presented_to_an_origin_that_requires_it() {
     );
     let proxy = Proxy::start(&with_identity).await;
     let target = format!("localhost:{}", origin.port());
-    let mut session = TlsSession::open(
-        proxy.addr(),
-        &target,
-        "localhost",
-        &proxy.ca_pem(),
-        &[b"http/1.1"],
-    )
-    .await;
+    let mut session = proxy.intercepted(&target, &[b"http/1.1"]).await;
     let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
     assert_eq!(session.send(req).await.status, StatusCode::OK);
 
     // Without the identity the origin refuses the handshake and the client gets a 502 that says so.
     let without = Proxy::start(&mitm_config(&origin, &pki, r#""none""#)).await;
-    let mut session = TlsSession::open(
-        without.addr(),
-        &target,
-        "localhost",
-        &without.ca_pem(),
-        &[b"http/1.1"],
-    )
-    .await;
+    let mut session = without.intercepted(&target, &[b"http/1.1"]).await;
     let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
     let answer = session.send(req).await;
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
@@ -641,14 +599,7 @@ async fn untrusted_upstream_certificate_gives_502_with_reason() {
     ))
     .await;
     let target = format!("localhost:{}", origin.port());
-    let mut session = TlsSession::open(
-        proxy.addr(),
-        &target,
-        "localhost",
-        &proxy.ca_pem(),
-        &[b"http/1.1"],
-    )
-    .await;
+    let mut session = proxy.intercepted(&target, &[b"http/1.1"]).await;
     let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
     let answer = session.send(req).await;
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
@@ -774,14 +725,7 @@ auth = {{ type = "bearer", token = "child" }}
     let proxy = Proxy::start(&config).await;
     let target = format!("localhost:{}", origin.port());
     // Intercepted by the child, tunnelled by the parent.
-    let mut session = TlsSession::open(
-        proxy.addr(),
-        &target,
-        "localhost",
-        &proxy.ca_pem(),
-        &[b"h2"],
-    )
-    .await;
+    let mut session = proxy.intercepted(&target, &[b"h2"]).await;
     let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
     assert_eq!(session.send(req).await.status, StatusCode::OK);
     assert_eq!(

@@ -32,7 +32,7 @@ from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAu
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from verifier import VerifierHandler, serve
+from verifier import VerifierHandler, read_body, serve
 
 KEYS = {
     "AKIDSIGNETINTEROP": ("signet-interop-secret", None),
@@ -161,20 +161,6 @@ def _quote(s, safe="", encoding=None, errors=None):
     return quote(s, safe="-_.~", encoding=encoding, errors=errors)
 
 
-def read_body(handler):
-    """The request body, from Content-Length or chunked transfer coding."""
-    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        body = b""
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return body
-            body += handler.rfile.read(size)
-            handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length else b""
 
 
 class Handler(VerifierHandler):

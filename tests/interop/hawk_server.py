@@ -22,7 +22,7 @@ import threading
 from mohawk import Receiver
 from mohawk.exc import HawkFail
 
-from verifier import VerifierHandler, serve
+from verifier import VerifierHandler, read_body, serve
 
 CREDENTIALS = {
     "signet-hawk": {"id": "signet-hawk", "key": "hawk-secret-256", "algorithm": "sha256"},
@@ -47,20 +47,6 @@ def seen_nonce(sender_id, nonce, timestamp):
         return False
 
 
-def read_body(handler):
-    """The request body, from Content-Length or chunked transfer coding."""
-    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        body = b""
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return body
-            body += handler.rfile.read(size)
-            handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length else b""
 
 
 class Handler(VerifierHandler):

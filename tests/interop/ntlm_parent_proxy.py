@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import spnego
 
+from verifier import read_body
+
 CONNECTIONS = itertools.count(1)
 HOP = {"proxy-authorization", "proxy-connection", "connection", "keep-alive", "transfer-encoding"}
 
@@ -39,8 +41,6 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         sys.stderr.write(f"conn {getattr(self, 'conn_id', '?')}: {fmt % args}\n")
 
-    def read_body(self):
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def send(self, status, body, headers=()):
         self.send_response(status)
@@ -105,7 +105,7 @@ class Handler(BaseHTTPRequestHandler):
                 (upstream if s is client else client).sendall(data)
 
     def forward(self):
-        body = self.read_body()
+        body = read_body(self)
         if not self.authenticated():
             return
         url = urllib.parse.urlsplit(self.path)

@@ -29,6 +29,8 @@ from spnego.channel_bindings import GssChannelBindings
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from verifier import read_body
+
 CONNECTIONS = itertools.count(1)
 WORD = "NTLM"
 BINDINGS = None
@@ -58,18 +60,6 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         sys.stderr.write(f"conn {getattr(self, 'conn_id', '?')}: {fmt % args}\n")
 
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            out = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return out
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def send(self, status, body, headers=()):
         self.send_response(status)
@@ -80,7 +70,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def handle_any(self):
-        body = self.read_body()
+        body = read_body(self)
         self.requests += 1
         auth = self.headers.get("Authorization")
         if auth:

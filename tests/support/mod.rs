@@ -302,6 +302,11 @@ impl Proxy {
     pub fn ca_path(&self) -> PathBuf {
         self.dir.path().join("certs/ca.crt")
     }
+
+    /// A TLS session through signet to `target` (`localhost:PORT`), trusting only signet's CA.
+    pub async fn intercepted(&self, target: &str, alpn: &[&[u8]]) -> TlsSession {
+        TlsSession::open(self.addr(), target, "localhost", &self.ca_pem(), alpn).await
+    }
 }
 
 /// A response as the client saw it.
