@@ -22,7 +22,7 @@ use rc4::{KeyInit, Rc4, StreamCipher, consts::U16};
 use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
 
-use support::{Pki, Proxy, TlsSession, tls_request};
+use support::{Pki, Proxy, tls_request};
 
 const USER: &str = "alice";
 const DOMAIN: &str = "CORP";
