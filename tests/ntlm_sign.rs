@@ -85,7 +85,10 @@ fn ntlm_challenge_gives_the_ms_nlmp_authenticate_message() {
 
     // Under `Negotiate` the same token, under the same word.
     let out = sign(&dir, &format!("Negotiate {}", b64(&challenge)), &nonce);
-    assert_eq!(authorization(&out), ("Negotiate".to_owned(), expected.clone()));
+    assert_eq!(
+        authorization(&out),
+        ("Negotiate".to_owned(), expected.clone())
+    );
 
     // Only the client challenge fixed: the message differs from the vector only in the
     // EncryptedRandomSessionKey, its last 16 bytes.
