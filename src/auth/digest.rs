@@ -17,6 +17,9 @@ mod challenge;
 #[path = "digest_response.rs"]
 mod response;
 
+#[path = "digest_proxy.rs"]
+mod proxy;
+
 #[cfg(test)]
 #[path = "digest_vectors.rs"]
 mod vectors;
@@ -208,8 +211,25 @@ impl Digest {
         let Some(abs) = absolute(&req.uri) else {
             return Ok(());
         };
-        let Some(chosen) = self.take(&abs, cx) else {
-            return Ok(());
+        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        if let Some(value) = self.answer(&abs, req.method.as_str(), target, body, cx)? {
+            req.headers.insert(AUTHORIZATION, value);
+        }
+        Ok(())
+    }
+
+    /// The Digest credentials for a request in the space of `abs`, sent as `method uri`;
+    /// `None` when no challenge covers it yet.
+    fn answer(
+        &self,
+        abs: &str,
+        method: &str,
+        uri: &str,
+        body: Option<&mut bytes::Bytes>,
+        cx: &SignContext<'_>,
+    ) -> Result<Option<HeaderValue>, AuthError> {
+        let Some(chosen) = self.take(abs, cx) else {
+            return Ok(None);
         };
         let challenge = &chosen.challenge;
         let qop = if challenge.qop.is_empty() {
@@ -240,7 +260,6 @@ impl Digest {
             (None, None, Some(session)) => session.clone(),
             (None, None, None) => cx.nonce_hex(16),
         };
-        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
         let inputs = Inputs {
             algorithm: challenge.algorithm,
             algorithm_named: challenge.algorithm_named,
@@ -251,8 +270,8 @@ impl Digest {
             nonce: &challenge.nonce,
             nc: chosen.nc,
             cnonce: &cnonce,
-            method: req.method.as_str(),
-            uri: target,
+            method,
+            uri,
             body_hash: body_hash.as_deref(),
             opaque: challenge.opaque.as_deref(),
             userhash: challenge.userhash,
@@ -265,8 +284,7 @@ impl Digest {
             )
         })?;
         value.set_sensitive(true);
-        req.headers.insert(AUTHORIZATION, value);
-        Ok(())
+        Ok(Some(value))
     }
 
     /// Reads the upstream's answer to a request this scheme signed: a 401 with a Digest
@@ -289,8 +307,7 @@ impl Digest {
         let Some(challenge) = strongest(values) else {
             return false;
         };
-        let sent_nonce = sent_param(sent, "nonce");
-        let rejected = sent_nonce.as_deref() == Some(challenge.nonce.as_str()) && !challenge.stale;
+        let rejected = rejects(sent.headers.get(AUTHORIZATION), &challenge);
         self.remember(sent, challenge);
         self.cfg.retry && !rejected
     }
@@ -385,6 +402,11 @@ impl Digest {
         let Some(origin) = origin(&sent.uri) else {
             return;
         };
+        self.remember_at(origin, sent.uri.path(), challenge);
+    }
+
+    /// Stores `challenge` for `origin`, covering its `domain` and the challenged `path`.
+    fn remember_at(&self, origin: String, path: &str, challenge: Challenge) {
         let mut prefixes: Vec<String> = challenge
             .domain
             .iter()
@@ -400,7 +422,7 @@ impl Digest {
             prefixes.push(format!("{origin}/"));
         }
         // The challenged URI is in the space whatever `domain` says.
-        prefixes.push(format!("{origin}{}", sent.uri.path()));
+        prefixes.push(format!("{origin}{path}"));
         let mut spaces = self.lock();
         spaces.seq += 1;
         let seq = spaces.seq;
@@ -492,7 +514,19 @@ fn absolute(uri: &http::Uri) -> Option<String> {
 
 /// A parameter of the Digest `Authorization` a request carried.
 fn sent_param(sent: &http::request::Parts, name: &str) -> Option<String> {
-    let value = sent.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    digest_param(sent.headers.get(AUTHORIZATION)?, name)
+}
+
+/// Whether the server turned down credentials that already answered this very nonce (the
+/// password is wrong), rather than merely calling the nonce stale or issuing a new one.
+fn rejects(sent: Option<&HeaderValue>, challenge: &Challenge) -> bool {
+    let sent_nonce = sent.and_then(|v| digest_param(v, "nonce"));
+    sent_nonce.as_deref() == Some(challenge.nonce.as_str()) && !challenge.stale
+}
+
+/// A parameter of a Digest credentials header value.
+fn digest_param(value: &HeaderValue, name: &str) -> Option<String> {
+    let value = value.to_str().ok()?;
     parse_list(value)
         .into_iter()
         .find(|c| c.scheme.eq_ignore_ascii_case("Digest"))?

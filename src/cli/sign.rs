@@ -3,11 +3,13 @@
 use std::io::Write;
 
 use bytes::Bytes;
+use http::header::WWW_AUTHENTICATE;
 use http::{HeaderName, HeaderValue, Method, Request};
 use sha2::{Digest, Sha256};
 
 use super::{Failure, SignArgs};
-use crate::auth::{BodyNeed, OsEntropy, SignContext};
+use crate::auth::ntlm::{Ntlm, Offer, offer};
+use crate::auth::{BodyNeed, Entropy, OsEntropy, SignContext};
 use crate::config::Config;
 use crate::policy::Policy;
 use crate::proxy::forward;
@@ -66,8 +68,13 @@ pub(super) fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
         .table
         .decide(&dest, &parts.method, uri.path())
         .map_err(|e| Failure::User(e.to_string()))?;
-    let scheme = decision.as_ref().and_then(|d| d.auth);
-    if let Some(challenge) = &args.challenge {
+    let mut scheme = decision.as_ref().and_then(|d| d.auth);
+    if let (Some(challenge), Some(ntlm)) = (&args.challenge, scheme.and_then(|s| s.ntlm())) {
+        let value = ntlm_answer(ntlm, challenge, now, args.nonce.as_deref())?;
+        parts.headers.insert(http::header::AUTHORIZATION, value);
+        // The answer is the whole of NTLM's part: nothing else signs this request.
+        scheme = None;
+    } else if let Some(challenge) = &args.challenge {
         let scheme = scheme.ok_or_else(|| {
             Failure::User("--challenge needs a rule with a challenge-response auth (digest, ntlm); no auth applies".into())
         })?;
@@ -122,6 +129,74 @@ pub(super) fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
     std::io::stdout()
         .write_all(out.as_bytes())
         .map_err(|e| Failure::Runtime(e.to_string()))
+}
+
+/// The AUTHENTICATE message answering `challenge` (`NTLM <base64>` or `Negotiate <base64>`).
+/// `nonce` is hex: 8 bytes fix the client challenge, 8 more the RandomSessionKey (random
+/// otherwise). There is no TLS connection here, so no channel binding.
+fn ntlm_answer(
+    ntlm: &Ntlm,
+    challenge: &str,
+    now: std::time::SystemTime,
+    nonce: Option<&str>,
+) -> Result<HeaderValue, Failure> {
+    let mut headers = http::HeaderMap::new();
+    let value = HeaderValue::from_str(challenge.trim())
+        .map_err(|_| Failure::User("--challenge is not a valid header value".into()))?;
+    headers.insert(WWW_AUTHENTICATE, value);
+    let Offer::Challenge(word, message) = offer(&headers, &WWW_AUTHENTICATE) else {
+        return Err(Failure::User(
+            "--challenge: an ntlm rule answers 'NTLM <base64 CHALLENGE message>' or \
+             'Negotiate <base64>'"
+                .into(),
+        ));
+    };
+    let script = match nonce {
+        None => Vec::new(),
+        Some(hex) => decode_hex(hex)
+            .filter(|b| b.len() == 8 || b.len() == 24)
+            .ok_or_else(|| {
+                Failure::User(format!(
+                    "--nonce {hex:?}: for NTLM, 16 hex digits (the client challenge), optionally \
+                     followed by 32 more (the RandomSessionKey)"
+                ))
+            })?,
+    };
+    let entropy = Scripted(std::sync::Mutex::new(script));
+    let cx = SignContext {
+        now,
+        fixed_nonce: None,
+        entropy: &entropy,
+    };
+    let (negotiate, _) = ntlm.negotiate(word);
+    ntlm.authenticate(word, &negotiate, &message, None, &cx)
+        .map_err(|e| Failure::User(format!("--challenge: {e}")))
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    let hex = hex.trim();
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// Hands out the given bytes first, then the operating system's random bytes.
+struct Scripted(std::sync::Mutex<Vec<u8>>);
+
+impl Entropy for Scripted {
+    fn fill(&self, buf: &mut [u8]) {
+        let mut script = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = script.len().min(buf.len());
+        buf[..n].copy_from_slice(&script[..n]);
+        script.drain(..n);
+        if n < buf.len() {
+            OsEntropy.fill(&mut buf[n..]);
+        }
+    }
 }
 
 pub(super) fn parse_rfc3339(at: &str) -> Result<std::time::SystemTime, Failure> {

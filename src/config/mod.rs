@@ -383,11 +383,22 @@ impl Config {
             });
         }
 
-        if let Some(name) = &raw.proxy.upstream_proxy_auth
-            && !profiles.contains_key(name)
-        {
+        if let Some(name) = &raw.proxy.upstream_proxy_auth {
             let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
-            return Err(locator.error(&path, format!("no [auth.{name}] profile")));
+            match profiles.get(name) {
+                None => return Err(locator.error(&path, format!("no [auth.{name}] profile"))),
+                Some(AuthSpec::Basic(_) | AuthSpec::Digest(_) | AuthSpec::Ntlm(_)) => {}
+                Some(other) => {
+                    return Err(locator.error(
+                        &path,
+                        format!(
+                            "[auth.{name}] is a {} profile, which cannot answer a parent proxy \
+                             (basic, digest and ntlm can)",
+                            other.type_name()
+                        ),
+                    ));
+                }
+            }
         }
         if let Err(e) = raw.proxy.listen.parse::<SocketAddr>() {
             let path = KeyPath::default().key("proxy").key("listen");

@@ -14,7 +14,7 @@ use super::body::{self, Buffered, Outgoing, ProxyBody};
 use super::headers::{is_upgrade, strip_hop_by_hop};
 use super::pinned::{self, ClientConn};
 use super::respond;
-use super::upstream::{ConnectError, HttpClient};
+use super::upstream::{ConnectError, HttpClient, ParentProxy};
 use crate::auth::ntlm::Ntlm;
 use crate::auth::{AuthError, BodyNeed, Scheme};
 use crate::rules::Destination;
@@ -61,10 +61,26 @@ pub(super) async fn forward(
         parts.headers.insert(PROXY_AUTHORIZATION, auth.clone());
     }
 
+    // A plain request through a parent that wants Digest may have to go twice.
+    let parent_replays = !dest.https && signet.dialer.parent().is_some_and(|p| p.uses_digest());
+
     let Some(scheme) = scheme else {
         tracing::debug!(rule = %label, method = %parts.method, %dest, "forwarding untouched");
         let route = Route::choose(signet, conn, &dest, upstream, upgrade, None);
-        let body = Outgoing::Streamed(body::stream(incoming));
+        let body = if parent_replays && !upgrade {
+            match body::buffer(incoming, signet.buffer_limit).await {
+                Ok(Buffered::Complete(bytes)) => Outgoing::Buffered(bytes),
+                Ok(Buffered::Overflow(rest)) => Outgoing::Streamed(body::stream(rest)),
+                Err(e) => {
+                    return respond::error(
+                        StatusCode::BAD_REQUEST,
+                        format!("{label}: cannot read the request body: {e}"),
+                    );
+                }
+            }
+        } else {
+            Outgoing::Streamed(body::stream(incoming))
+        };
         let response = match send(signet, route, parts, body, &dest, &label).await {
             Ok(response) => response,
             Err(answer) => return answer,
@@ -78,7 +94,7 @@ pub(super) async fn forward(
     // The body is buffered when the scheme hashes it, or may replay the request.
     let replayable = scheme.may_replay();
     let need = match scheme.body_need(&parts) {
-        BodyNeed::None if replayable => BodyNeed::Preferred,
+        BodyNeed::None if replayable || (parent_replays && !upgrade) => BodyNeed::Preferred,
         need => need,
     };
     let (buffered, streamed) = match need {
@@ -236,10 +252,17 @@ async fn send(
     label: &str,
 ) -> Result<Response<Incoming>, Response<ProxyBody>> {
     let result = match route {
-        Route::Pooled(client) => client
-            .request(Request::from_parts(parts, body.into_body()))
-            .await
-            .map_err(|e| describe_client_error(&e)),
+        Route::Pooled(client) => match signet
+            .dialer
+            .parent()
+            .filter(|p| p.uses_digest() && parts.uri.scheme_str() == Some("http"))
+        {
+            Some(parent) => via_digest_parent(client, parent, parts, body).await,
+            None => client
+                .request(Request::from_parts(parts, body.into_body()))
+                .await
+                .map_err(|e| describe_client_error(&e)),
+        },
         Route::Pinned(signet, conn, target) => {
             pinned::send(signet, conn, target, parts, body).await
         }
@@ -252,6 +275,58 @@ async fn send(
             format!("{dest} ({label}): {reason}"),
         )
     })
+}
+
+/// Sends a plain request to a parent proxy that wants Digest: signed up front once the parent
+/// has challenged, and sent once more when it answers 407 with a new (or stale) nonce.
+async fn via_digest_parent(
+    client: &HttpClient,
+    parent: &ParentProxy,
+    mut parts: http::request::Parts,
+    body: Outgoing,
+) -> Result<Response<Incoming>, String> {
+    let again = match &body {
+        Outgoing::Buffered(bytes) => Some((copy_head(&parts), bytes.clone())),
+        Outgoing::Streamed(_) => None,
+    };
+    let sent = sign_for_parent(parent, &mut parts)?;
+    let response = client
+        .request(Request::from_parts(parts, body.into_body()))
+        .await
+        .map_err(|e| describe_client_error(&e))?;
+    if response.status() != StatusCode::PROXY_AUTHENTICATION_REQUIRED
+        || !parent.digest_challenged(sent.as_ref(), response.headers())
+    {
+        return Ok(response);
+    }
+    let Some((mut head, bytes)) = again else {
+        return Err(
+            "the parent proxy asked for Digest credentials, and the request body was larger \
+             than the buffer limit so it cannot be sent again (raise [proxy] buffer_limit, or \
+             send the request again: it will be signed before the parent asks)"
+                .into(),
+        );
+    };
+    drop(response);
+    sign_for_parent(parent, &mut head)?;
+    client
+        .request(Request::from_parts(head, body::full(bytes)))
+        .await
+        .map_err(|e| describe_client_error(&e))
+}
+
+/// Adds the parent's Digest `Proxy-Authorization` for the request as it will be sent (absolute
+/// form), returning what was added.
+pub(super) fn sign_for_parent(
+    parent: &ParentProxy,
+    parts: &mut http::request::Parts,
+) -> Result<Option<HeaderValue>, String> {
+    let value = parent.digest_authorization(parts.method.as_str(), &parts.uri.to_string())?;
+    match &value {
+        Some(value) => parts.headers.insert(PROXY_AUTHORIZATION, value.clone()),
+        None => parts.headers.remove(PROXY_AUTHORIZATION),
+    };
+    Ok(value)
 }
 
 /// A copy of a request head (extensions are not copied: they belong to the client connection).

@@ -28,7 +28,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::auth::{Clock, Entropy, OsEntropy, SignContext, SystemClock};
-use crate::config::{Config, ConfigError, KeyPath};
+use crate::config::{AuthSpec, Config, ConfigError, KeyPath};
 use crate::cookies::Cookies;
 use crate::metrics::{Metrics, Pulled};
 use crate::policy::Policy;
@@ -72,8 +72,18 @@ pub struct Signet {
 
 impl Signet {
     /// Builds the proxy from a loaded config: rules and auth, the CA (created when absent), and
-    /// one upstream client per TLS profile.
+    /// one upstream client per TLS profile; with the system clock and random source.
     pub fn build(config: &Config) -> Result<Signet, StartError> {
+        Self::build_with(config, Arc::new(SystemClock), Arc::new(OsEntropy))
+    }
+
+    /// As [`Signet::build`], with the clock and random source that every signer uses, the
+    /// parent proxy's included (tests fix them).
+    pub fn build_with(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Result<Signet, StartError> {
         let policy = Policy::from_config(config)?;
         let (ca, created) = CertificateAuthority::load_or_create(&config.ca.cert, &config.ca.key)?;
         if created {
@@ -86,9 +96,9 @@ impl Signet {
             Some(url) => {
                 let path = KeyPath::default().key("proxy").key("upstream_proxy");
                 let auth = parent_auth(config)?;
-                Some(Arc::new(
-                    ParentProxy::parse(url, auth).map_err(|e| config.error(&path, e))?,
-                ))
+                let parent = ParentProxy::parse(url, auth, clock.clone(), entropy.clone())
+                    .map_err(|e| config.error(&path, e))?;
+                Some(Arc::new(parent))
             }
         };
         let dialer = Dialer::new(parent);
@@ -132,22 +142,11 @@ impl Signet {
             dialer,
             client_auth,
             buffer_limit: config.proxy.buffer_limit,
-            clock: Arc::new(SystemClock),
-            entropy: Arc::new(OsEntropy),
+            clock,
+            entropy,
             cookies: Cookies::from_config(config)?,
             metrics: Metrics::default(),
         })
-    }
-
-    /// Replaces the clock and the random source (tests).
-    pub fn with_clock_and_entropy(
-        mut self,
-        clock: Arc<dyn Clock>,
-        entropy: Arc<dyn Entropy>,
-    ) -> Self {
-        self.clock = clock;
-        self.entropy = entropy;
-        self
     }
 
     /// The rules in force.
@@ -294,30 +293,25 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// How to authenticate to the parent proxy, from `[proxy] upstream_proxy_auth`: Basic is sent
-/// up front, NTLM answers the parent's 407 on each connection.
+/// How to authenticate to the parent proxy, from `[proxy] upstream_proxy_auth` (its name and
+/// type were checked when the config was loaded).
 fn parent_auth(config: &Config) -> Result<ParentAuth, ConfigError> {
     let Some(name) = &config.proxy.upstream_proxy_auth else {
         return Ok(ParentAuth::None);
     };
     let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
+    let built = |e: String| config.error(&path, format!("[auth.{name}]: {e}"));
     match config.profiles.get(name) {
-        Some(crate::config::AuthSpec::Basic(basic)) => Ok(ParentAuth::Basic(
-            crate::auth::basic::basic_header(&basic.username, basic.password.expose()),
-        )),
-        Some(crate::config::AuthSpec::Ntlm(cfg)) => {
-            let ntlm = crate::auth::ntlm::Ntlm::new(cfg.clone())
-                .map_err(|e| config.error(&path, format!("[auth.{name}]: {e}")))?;
-            Ok(ParentAuth::Ntlm {
-                ntlm: Arc::new(ntlm),
-                clock: Arc::new(SystemClock),
-                entropy: Arc::new(OsEntropy),
-            })
-        }
-        Some(crate::config::AuthSpec::Digest(_)) => Err(config.error(
-            &path,
-            "digest for the parent proxy: not yet supported (basic and ntlm are)",
-        )),
+        Some(AuthSpec::Basic(basic)) => Ok(ParentAuth::Basic(crate::auth::basic::basic_header(
+            &basic.username,
+            basic.password.expose(),
+        ))),
+        Some(AuthSpec::Digest(cfg)) => Ok(ParentAuth::Digest(Arc::new(
+            crate::auth::digest::Digest::new(cfg.clone()).map_err(built)?,
+        ))),
+        Some(AuthSpec::Ntlm(cfg)) => Ok(ParentAuth::Ntlm(Arc::new(
+            crate::auth::ntlm::Ntlm::new(cfg.clone()).map_err(built)?,
+        ))),
         Some(other) => Err(config.error(
             &path,
             format!(

@@ -1,6 +1,6 @@
 //! The parent proxy (`[proxy] upstream_proxy`) and how signet authenticates to it
-//! (`[proxy] upstream_proxy_auth`): Basic up front, NTLM by answering its 407 challenges on the
-//! same connection.
+//! (`[proxy] upstream_proxy_auth`): Basic up front, Digest by answering its 407 and then signing
+//! before it asks, NTLM by answering its 407 challenges on the same connection.
 
 use std::io;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::upstream::{ConnectError, authority, tcp};
+use crate::auth::digest::Digest;
 use crate::auth::ntlm::{Handshake, Ntlm, Word};
 use crate::auth::{Clock, Entropy, SignContext};
 
@@ -20,15 +21,10 @@ pub enum ParentAuth {
     None,
     /// `Proxy-Authorization: Basic …` on every request.
     Basic(HeaderValue),
+    /// Digest: the parent's 407 is answered, later requests are signed up front.
+    Digest(Arc<Digest>),
     /// NTLM, answering the parent's 407 on each new connection.
-    Ntlm {
-        /// The credentials.
-        ntlm: Arc<Ntlm>,
-        /// Time for the NTLMv2 blob.
-        clock: Arc<dyn Clock>,
-        /// Client challenge and session key.
-        entropy: Arc<dyn Entropy>,
-    },
+    Ntlm(Arc<Ntlm>),
 }
 
 /// A parent HTTP proxy that every upstream connection goes through.
@@ -36,6 +32,10 @@ pub struct ParentProxy {
     host: String,
     port: u16,
     auth: ParentAuth,
+    /// Time for the NTLMv2 blob.
+    clock: Arc<dyn Clock>,
+    /// Client challenges, session keys and client nonces.
+    entropy: Arc<dyn Entropy>,
 }
 
 impl std::fmt::Debug for ParentProxy {
@@ -43,7 +43,8 @@ impl std::fmt::Debug for ParentProxy {
         let auth = match &self.auth {
             ParentAuth::None => "none",
             ParentAuth::Basic(_) => "basic",
-            ParentAuth::Ntlm { .. } => "ntlm",
+            ParentAuth::Digest(_) => "digest",
+            ParentAuth::Ntlm(_) => "ntlm",
         };
         f.debug_struct("ParentProxy")
             .field("host", &self.host)
@@ -55,7 +56,12 @@ impl std::fmt::Debug for ParentProxy {
 
 impl ParentProxy {
     /// Parses `http://host:port` (the port defaults to 3128, as for squid and most parents).
-    pub fn parse(url: &str, auth: ParentAuth) -> Result<Self, String> {
+    pub fn parse(
+        url: &str,
+        auth: ParentAuth,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Result<Self, String> {
         let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
         if uri.scheme_str() != Some("http") {
             return Err("only http:// parent proxies are supported".into());
@@ -68,6 +74,8 @@ impl ParentProxy {
                 .to_owned(),
             port: uri.port_u16().unwrap_or(3128),
             auth,
+            clock,
+            entropy,
         })
     }
 
@@ -82,20 +90,51 @@ impl ParentProxy {
     /// The NTLM credentials, when the parent's challenges must be answered per connection.
     pub fn ntlm(&self) -> Option<(&Ntlm, SignContext<'_>)> {
         match &self.auth {
-            ParentAuth::Ntlm {
-                ntlm,
-                clock,
-                entropy,
-            } => Some((
-                ntlm,
-                SignContext {
-                    now: clock.now(),
-                    fixed_nonce: None,
-                    entropy: entropy.as_ref(),
-                },
-            )),
+            ParentAuth::Ntlm(ntlm) => Some((ntlm, self.sign_context())),
             _ => None,
         }
+    }
+
+    /// Whether the parent is answered with Digest (plain requests may then be sent twice).
+    pub fn uses_digest(&self) -> bool {
+        matches!(self.auth, ParentAuth::Digest(_))
+    }
+
+    /// Digest `Proxy-Authorization` for `method uri` as sent to the parent; `None` when the
+    /// parent is not answered with Digest or has not challenged yet.
+    pub fn digest_authorization(
+        &self,
+        method: &str,
+        uri: &str,
+    ) -> Result<Option<HeaderValue>, String> {
+        let ParentAuth::Digest(digest) = &self.auth else {
+            return Ok(None);
+        };
+        digest
+            .proxy_authorization(&self.name(), method, uri, &self.sign_context())
+            .map_err(|e| format!("Digest for parent proxy {}: {e}", self.name()))
+    }
+
+    /// Takes in the parent's 407 (its `headers`) to a request that carried `sent`; `true` when
+    /// the request should go again with Digest credentials.
+    pub fn digest_challenged(&self, sent: Option<&HeaderValue>, headers: &HeaderMap) -> bool {
+        match &self.auth {
+            ParentAuth::Digest(digest) => digest.proxy_challenged(&self.name(), sent, headers),
+            _ => false,
+        }
+    }
+
+    fn sign_context(&self) -> SignContext<'_> {
+        SignContext {
+            now: self.clock.now(),
+            fixed_nonce: None,
+            entropy: self.entropy.as_ref(),
+        }
+    }
+
+    /// `host:port` of the parent.
+    fn name(&self) -> String {
+        authority(&self.host, self.port)
     }
 
     /// A TCP connection to the parent.
@@ -103,26 +142,29 @@ impl ParentProxy {
         tcp(&self.host, self.port).await
     }
 
-    /// Asks the parent for a tunnel to `host:port` on `stream`, answering NTLM challenges.
-    pub async fn connect_through(
-        &self,
-        stream: &mut TcpStream,
-        host: &str,
-        port: u16,
-    ) -> Result<(), ConnectError> {
+    /// A tunnel to `host:port` through the parent, answering its NTLM or Digest challenges.
+    pub async fn tunnel(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
         let target = authority(host, port);
-        let parent_name = authority(&self.host, self.port);
+        let parent_name = self.name();
         let fail = |what: String| ConnectError(format!("parent proxy {parent_name}: {what}"));
         let io_err = |e: io::Error| fail(e.to_string());
+        let mut stream = self.dial().await?;
         let mut handshake = Handshake::Start(Word::Ntlm);
+        let mut digest_answered = false;
         // NEGOTIATE, maybe a switch of word, AUTHENTICATE: four legs are plenty.
         for _ in 0..4 {
             let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-            let credentials = match self.ntlm() {
-                Some((ntlm, cx)) => handshake.next_header(ntlm, None, &cx).map_err(&fail)?,
-                None => self.authorization().cloned(),
+            let credentials = match &self.auth {
+                ParentAuth::None => None,
+                ParentAuth::Basic(value) => Some(value.clone()),
+                ParentAuth::Digest(_) => self
+                    .digest_authorization("CONNECT", &target)
+                    .map_err(fail)?,
+                ParentAuth::Ntlm(ntlm) => handshake
+                    .next_header(ntlm, None, &self.sign_context())
+                    .map_err(&fail)?,
             };
-            if let Some(value) = credentials {
+            if let Some(value) = &credentials {
                 request.push_str("Proxy-Authorization: ");
                 request.push_str(value.to_str().unwrap_or_default());
                 request.push_str("\r\n");
@@ -130,10 +172,10 @@ impl ParentProxy {
             request.push_str("\r\n");
             stream.write_all(request.as_bytes()).await.map_err(io_err)?;
 
-            let head = read_head(stream).await.map_err(io_err)?;
+            let head = read_head(&mut stream).await.map_err(io_err)?;
             let answer = parse_head(&head).map_err(|e| fail(e.into()))?;
             if (200..300).contains(&answer.status) {
-                return Ok(());
+                return Ok(stream);
             }
             let refused = || {
                 fail(format!(
@@ -141,21 +183,40 @@ impl ParentProxy {
                     answer.status, answer.reason
                 ))
             };
-            if answer.status != 407
-                || self.ntlm().is_none()
-                || !handshake.on_challenge(&answer.headers, &PROXY_AUTHENTICATE)
-            {
+            if answer.status != 407 {
                 return Err(refused());
             }
-            if answer.close {
-                return Err(fail(
-                    "closed the connection in the middle of the NTLM handshake".into(),
-                ));
+            match &self.auth {
+                ParentAuth::Ntlm(_) => {
+                    if !handshake.on_challenge(&answer.headers, &PROXY_AUTHENTICATE) {
+                        return Err(refused());
+                    }
+                    if answer.close {
+                        return Err(fail(
+                            "closed the connection in the middle of the NTLM handshake".into(),
+                        ));
+                    }
+                    skip_body(&mut stream, &answer).await.map_err(io_err)?;
+                }
+                ParentAuth::Digest(_) => {
+                    // One answer per tunnel: a second 407 means the credentials are wrong.
+                    if digest_answered
+                        || !self.digest_challenged(credentials.as_ref(), &answer.headers)
+                    {
+                        return Err(refused());
+                    }
+                    digest_answered = true;
+                    // Digest does not need the same connection: open a new one if this one
+                    // cannot be reused.
+                    if answer.close || skip_body(&mut stream, &answer).await.is_err() {
+                        stream = self.dial().await?;
+                    }
+                }
+                ParentAuth::None | ParentAuth::Basic(_) => return Err(refused()),
             }
-            skip_body(stream, &answer).await.map_err(io_err)?;
         }
         Err(fail(format!(
-            "NTLM handshake for CONNECT {target} did not finish"
+            "authentication for CONNECT {target} did not finish"
         )))
     }
 }

@@ -136,6 +136,11 @@ pub(super) async fn send(
         .and_then(|p| p.ntlm())
         .map(|(ntlm, _)| ntlm)
         .filter(|_| pinned.proxied);
+    let digest_parent = signet
+        .dialer
+        .parent()
+        .filter(|p| p.uses_digest() && pinned.proxied);
+    let mut digest_answered = false;
     // `None`: nothing to do for that peer (not NTLM, or the connection is authenticated).
     let start = |needed: bool| needed.then_some(Handshake::Start(Word::Ntlm));
     let mut origin_state = start(origin.is_some() && !pinned.origin_authed);
@@ -168,6 +173,10 @@ pub(super) async fn send(
         {
             head.headers.insert(PROXY_AUTHORIZATION, value);
         }
+        let digest_sent = match digest_parent {
+            Some(parent) => super::forward::sign_for_parent(parent, &mut head)?,
+            None => None,
+        };
         let challenged_next = [&origin_state, &parent_state]
             .iter()
             .any(|s| matches!(s, Some(Handshake::Negotiated(..))));
@@ -197,6 +206,23 @@ pub(super) async fn send(
             .map_err(|e| format!("upstream error: {e}"))?;
 
         let status = response.status();
+        if let Some(digest) = digest_parent
+            && status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+        {
+            // One answer per request: a second 407 means the credentials are wrong.
+            if digest_answered
+                || body_spent
+                || !digest.digest_challenged(digest_sent.as_ref(), response.headers())
+            {
+                conn.put(target.key, pinned);
+                return Ok(response);
+            }
+            digest_answered = true;
+            read_challenge_body(response, &pinned)
+                .await
+                .map_err(|e| e.replace("NTLM handshake", "Digest exchange with the parent"))?;
+            continue;
+        }
         let (state, header, ntlm) = match (status, origin, parent) {
             (StatusCode::PROXY_AUTHENTICATION_REQUIRED, _, Some(ntlm)) => {
                 (&mut parent_state, &PROXY_AUTHENTICATE, ntlm)
@@ -235,20 +261,25 @@ pub(super) async fn send(
             conn.put(target.key, pinned);
             return Ok(response);
         }
-        // Read the challenge's body so that the connection is ready for the next leg.
-        Limited::new(response.into_body(), CHALLENGE_BODY_LIMIT)
-            .collect()
-            .await
-            .map_err(|e| format!("reading the NTLM challenge failed: {e}"))?;
-        if pinned.sender.is_closed() {
-            return Err(
-                "upstream closed the connection in the middle of the NTLM handshake \
-                        (NTLM needs a keep-alive connection)"
-                    .into(),
-            );
-        }
+        read_challenge_body(response, &pinned).await?;
     }
     Err("the NTLM handshake did not finish".into())
+}
+
+/// Reads a challenge's body so that the connection is ready for the next leg.
+async fn read_challenge_body(response: Response<Incoming>, pinned: &Pinned) -> Result<(), String> {
+    Limited::new(response.into_body(), CHALLENGE_BODY_LIMIT)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the NTLM challenge failed: {e}"))?;
+    if pinned.sender.is_closed() {
+        return Err(
+            "upstream closed the connection in the middle of the NTLM handshake \
+                    (NTLM needs a keep-alive connection)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Opens an HTTP/1.1 connection for `uri` and remembers the origin's certificate.

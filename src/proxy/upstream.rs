@@ -49,11 +49,7 @@ impl Dialer {
     pub async fn tunnel(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
         match &self.parent {
             None => tcp(host, port).await,
-            Some(parent) => {
-                let mut stream = parent.dial().await?;
-                parent.connect_through(&mut stream, host, port).await?;
-                Ok(stream)
-            }
+            Some(parent) => parent.tunnel(host, port).await,
         }
     }
 }

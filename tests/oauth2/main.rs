@@ -73,9 +73,7 @@ auth = "api"
     std::fs::write(&path, toml).unwrap();
     let config = Config::load(&path).unwrap();
     let clock = ManualClock::new();
-    let signet = Signet::build(&config)
-        .unwrap()
-        .with_clock_and_entropy(Arc::new(clock.clone()), Arc::new(OsEntropy));
+    let signet = Signet::build_with(&config, Arc::new(clock.clone()), Arc::new(OsEntropy)).unwrap();
     let running = Running::start(signet, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
