@@ -137,7 +137,7 @@ def upload(args, env, report):
         if via_signet:
             cmd += ["-x", f"http://127.0.0.1:{signet.port}", "--cacert", str(env.signet_ca)]
         else:
-            cmd += ["--cacert", str(env.origin_ca)]
+            cmd += ["--cacert", str(env.origin_ca), "-H", "Authorization: Bearer client-token"]
         cmd.append(f"https://127.0.0.1:{env.https_port}/auth/upload")
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         lines = out.stdout.strip().splitlines()
@@ -221,26 +221,35 @@ def leaf_minting(args, env, signet):
 
 
 TARGETS = [
-    # (name, how to read it from the report, comparison, bound)
-    ("plain forwarding req/s vs direct", ("rows", "signet-plain", "rps_vs_direct"), ">=", 0.90),
-    ("plain forwarding req/s vs squid", ("peers", "plain_vs_squid"), ">=", 2.0),
-    ("MITM+bearer req/s vs direct HTTPS", ("rows", "signet-bearer", "rps_vs_direct"), ">=", 0.60),
-    ("MITM+bearer req/s vs mitmproxy", ("peers", "bearer_vs_mitmproxy"), ">=", 20.0),
-    ("plain p99 added ms", ("rows", "signet-plain", "p99_added_ms"), "<=", 1.0),
-    ("MITM+bearer p99 added ms", ("rows", "signet-bearer", "p99_added_ms"), "<=", 1.0),
-    ("1 GiB upload peak RSS MiB", ("upload", "signet_peak_rss_mib"), "<=", 64),
-    ("idle RSS MiB", ("upload", "signet_idle_rss_mib"), "<=", 20),
-    ("10,000 idle tunnels RSS MiB", ("tunnels", "signet_rss_mib"), "<=", 200),
+    # (name, where the value is in the report, comparison, bound, setting it needs at full size)
+    ("plain forwarding req/s vs direct", ("rows", "signet-plain", "rps_vs_direct"), ">=", 0.90,
+     None),
+    ("plain forwarding req/s vs squid", ("peers", "plain_vs_squid"), ">=", 2.0, None),
+    ("MITM+bearer req/s vs direct HTTPS", ("rows", "signet-bearer", "rps_vs_direct"), ">=", 0.60,
+     None),
+    ("MITM+bearer req/s vs mitmproxy", ("peers", "bearer_vs_mitmproxy"), ">=", 20.0, None),
+    ("plain p99 added ms", ("rows", "signet-plain", "p99_added_ms"), "<=", 1.0, None),
+    ("MITM+bearer p99 added ms", ("rows", "signet-bearer", "p99_added_ms"), "<=", 1.0, None),
+    ("1 GiB upload peak RSS MiB", ("upload", "signet_peak_rss_mib"), "<=", 64,
+     ("upload_mib", 1024)),
+    ("idle RSS MiB", ("upload", "signet_idle_rss_mib"), "<=", 20, None),
+    ("10,000 idle tunnels RSS MiB", ("tunnels", "signet_rss_mib"), "<=", 200,
+     ("tunnels", 10_000)),
 ]
 
 
 def check_targets(report):
+    """Each target with its measured value; `met` is None when it was not measured at the size
+    the target is about (a smoke run's 32 MiB upload says nothing about a 1 GiB one)."""
     out = []
-    for name, path, op, bound in TARGETS:
+    for name, path, op, bound, needs in TARGETS:
         value = report
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
-        met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+        full_size = needs is None or report["settings"][needs[0]] >= needs[1]
+        met = None
+        if value is not None and full_size:
+            met = value >= bound if op == ">=" else value <= bound
         out.append({"target": name, "bound": f"{op} {bound}", "measured": value, "met": met})
     return out
 

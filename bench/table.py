@@ -7,8 +7,12 @@ import json
 import sys
 
 
-def fmt(value, spec, suffix=""):
-    return "-" if value is None else f"{value:{spec}}{suffix}"
+def fmt(value, spec):
+    """`value` formatted with `spec`, or a dash as wide as the spec's width."""
+    if value is None:
+        width = int("".join(c for c in spec.split(".")[0] if c.isdigit()) or 0)
+        return f"{'-':>{width}}"
+    return f"{value:{spec}}"
 
 
 def render(report):
@@ -58,7 +62,7 @@ def render(report):
     if targets:
         lines += ["", "targets:"]
         for t in targets:
-            met = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+            met = {True: "met", False: "NOT met", None: "not judged (not measured at full size)"}[t["met"]]
             lines.append(f"  {t['target']:<36} {t['bound']:>8}  measured "
                          f"{fmt(t['measured'], '.2f'):>8}  {met}")
     return "\n".join(lines)
