@@ -169,21 +169,23 @@ def upload(args, env, report):
 
 
 def idle_tunnels(args, env, report):
+    """RSS of a fresh signet holding idle tunnels. Each tunnel takes two descriptors in signet
+    (client and upstream); where the open-file limit cannot be raised far enough, as many as fit
+    are opened and the RSS for the full count is extrapolated per tunnel, and says so."""
     fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if fds < 2 * args.tunnels + 256:
-        report["failures"].append(f"tunnels: open-file limit {fds} is too low for "
-                                  f"{args.tunnels} tunnels (raise ulimit -n)")
-        return None
+    count = min(args.tunnels, (fds - 256) // 2)
+    if count < args.tunnels:
+        print(f"  open-file limit {fds}: {count} tunnels, not {args.tunnels}", file=sys.stderr)
     signet = procs.start_signet(args, env, "tunnels")
     try:
         before = procs.status_kib(signet.proc.pid, "VmRSS")
         holder = subprocess.Popen(
             [sys.executable, str(BENCH / "idle_tunnels.py"), f"127.0.0.1:{signet.port}",
-             f"127.0.0.1:{env.tunnel_port}", str(args.tunnels)],
+             f"127.0.0.1:{env.tunnel_port}", str(count)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             line = holder.stdout.readline()
-            opened = json.loads(line) if line else {"open": 0, "failed": args.tunnels}
+            opened = json.loads(line) if line else {"open": 0, "failed": count}
             time.sleep(1)  # let every tunnel task reach its idle state
             with_tunnels = procs.status_kib(signet.proc.pid, "VmRSS")
         finally:
@@ -192,14 +194,22 @@ def idle_tunnels(args, env, report):
     finally:
         signet.stop()
     if opened.get("failed"):
-        report["failures"].append(f"tunnels: {opened['failed']} of {args.tunnels} failed "
+        report["failures"].append(f"tunnels: {opened['failed']} of {count} failed "
                                   f"({opened.get('first_error')})")
+    per_tunnel = (with_tunnels - before) / max(1, opened["open"])
+    extrapolated = opened["open"] < args.tunnels
     return {
         "tunnels": opened["open"],
+        "wanted": args.tunnels,
+        "open_files_limit": fds,
         "open_seconds": opened.get("seconds"),
         "signet_rss_before_mib": before / 1024,
         "signet_rss_mib": with_tunnels / 1024,
-        "kib_per_tunnel": (with_tunnels - before) / max(1, opened["open"]),
+        "kib_per_tunnel": per_tunnel,
+        # RSS at the wanted count: measured, or extrapolated when the limit kept it lower.
+        "signet_rss_at_wanted_mib": (before + per_tunnel * args.tunnels) / 1024
+        if extrapolated else with_tunnels / 1024,
+        "extrapolated": extrapolated,
     }
 
 
@@ -233,7 +243,7 @@ TARGETS = [
     ("1 GiB upload peak RSS MiB", ("upload", "signet_peak_rss_mib"), "<=", 64,
      ("upload_mib", 1024)),
     ("idle RSS MiB", ("upload", "signet_idle_rss_mib"), "<=", 20, None),
-    ("10,000 idle tunnels RSS MiB", ("tunnels", "signet_rss_mib"), "<=", 200,
+    ("10,000 idle tunnels RSS MiB", ("tunnels", "signet_rss_at_wanted_mib"), "<=", 200,
      ("tunnels", 10_000)),
 ]
 
@@ -250,7 +260,8 @@ def check_targets(report):
         met = None
         if value is not None and full_size:
             met = value >= bound if op == ">=" else value <= bound
-        out.append({"target": name, "bound": f"{op} {bound}", "measured": value, "met": met})
+        out.append({"target": name, "bound": f"{op} {bound}", "measured": value, "met": met,
+                    "full_size": full_size})
     return out
 
 

@@ -52,6 +52,10 @@ def render(report):
         lines.append(
             f"{t['tunnels']} idle CONNECT tunnels: signet RSS {t['signet_rss_mib']:.1f} MiB "
             f"(from {t['signet_rss_before_mib']:.1f}; {t['kib_per_tunnel']:.1f} KiB per tunnel)")
+        if t.get("extrapolated"):
+            lines.append(
+                f"  open-file limit {t['open_files_limit']} allowed only {t['tunnels']}: "
+                f"{t['wanted']} tunnels extrapolated to {t['signet_rss_at_wanted_mib']:.1f} MiB")
     mint = report.get("mint")
     if mint:
         lines.append(
@@ -62,7 +66,11 @@ def render(report):
     if targets:
         lines += ["", "targets:"]
         for t in targets:
-            met = {True: "met", False: "NOT met", None: "not judged (not measured at full size)"}[t["met"]]
+            met = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+            if t["measured"] is not None and not t.get("full_size", True):
+                met = "not judged: measured below the target's size"
+            if t["target"].startswith("10,000") and (report.get("tunnels") or {}).get("extrapolated"):
+                met += " (extrapolated)"
             lines.append(f"  {t['target']:<36} {t['bound']:>8}  measured "
                          f"{fmt(t['measured'], '.2f'):>8}  {met}")
     return "\n".join(lines)
