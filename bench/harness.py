@@ -313,6 +313,9 @@ def main():
         if args.tunnels > 0:
             print(f"idle tunnels: {args.tunnels}", file=sys.stderr, flush=True)
             report["tunnels"] = idle_tunnels(args, env, report)
+    except BaseException as e:
+        report["failures"].append(f"{type(e).__name__}: {e}")  # keeps the logs for a look
+        raise
     finally:
         for p in reversed(started):
             p.stop()

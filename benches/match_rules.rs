@@ -82,13 +82,7 @@ fn last_rule_with_route(b: divan::Bencher) {
         decide(&dest, &Method::PUT, "/v1/abc/items/1/2"),
         Some(RULES - 1)
     );
-    b.bench(|| {
-        decide(
-            divan::black_box(&dest),
-            &Method::PUT,
-            "/v1/abc/items/1/2",
-        )
-    });
+    b.bench(|| decide(divan::black_box(&dest), &Method::PUT, "/v1/abc/items/1/2"));
 }
 
 /// No rule matches: every pattern is tried (a tunnelled or untouched destination).

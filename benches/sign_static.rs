@@ -38,8 +38,8 @@ add_to = "query"
 "#;
 
 fn scheme(name: &str) -> Arc<Scheme> {
-    let config = Config::parse(Path::new("bench.toml"), CONFIG.to_owned(), &|_| None)
-        .expect("valid config");
+    let config =
+        Config::parse(Path::new("bench.toml"), CONFIG.to_owned(), &|_| None).expect("valid config");
     let policy = Policy::from_config(&config).expect("valid profiles");
     policy.profiles[name].clone().expect("a scheme")
 }

@@ -106,9 +106,7 @@ async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
             let service = service_fn(answer);
             match tls {
                 None => {
-                    let _ = builder
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
+                    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
                 }
                 Some(acceptor) => {
                     let Ok(stream) = acceptor.accept(tcp).await else {
