@@ -33,6 +33,9 @@ def parse_args():
     p.add_argument("-d", "--duration", type=float, default=10, help="seconds per load run (10)")
     p.add_argument("-r", "--rounds", type=int, default=2,
                    help="rounds over all scenarios, every other one in reverse order (2)")
+    p.add_argument("--rate", type=float, default=None,
+                   help="fixed request rate per second (oha -q) instead of as fast as possible: "
+                        "compares latency at equal load")
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds of unmeasured load per scenario first (min(2, duration/2))")
     p.add_argument("--upload-mib", type=int, default=1024, help="streamed upload size (1024)")
@@ -63,6 +66,8 @@ def raise_fd_limit():
 def oha(args, scenario: Scenario, env, duration):
     cmd = [args.oha, "--no-tui", "--output-format", "json", "-c", str(args.concurrency),
            "-z", f"{duration}s", "--wait-ongoing-requests-after-deadline"]
+    if getattr(args, "rate", None):
+        cmd += ["-q", str(args.rate)]
     cmd += scenario.oha_args(env)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
     if out.returncode != 0:
@@ -274,7 +279,7 @@ def main():
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "loadavg_start": os.getloadavg()},
         "settings": {"concurrency": args.concurrency, "duration_s": args.duration,
-                     "rounds": args.rounds, "upload_mib": args.upload_mib,
+                     "rounds": args.rounds, "rate": args.rate, "upload_mib": args.upload_mib,
                      "tunnels": args.tunnels, "open_files": fds},
         "failures": [],
     }
