@@ -1,0 +1,201 @@
+"""The processes bench/run starts: the origin, signet, squid and mitmproxy, each on 127.0.0.1
+with its own generated config in the work directory."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status_kib(pid, field):
+    """A `/proc/PID/status` memory field (VmRSS, VmHWM) in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+def run(cmd, **kw):
+    out = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if out.returncode:
+        raise RuntimeError(f"{' '.join(map(str, cmd))}: {out.stderr.strip()[-800:]}")
+    return out
+
+
+class Proc:
+    """A started server; `stop()` ends it (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, name, cmd, port, log, cwd=None):
+        self.name, self.port, self.log = name, port, log
+        with open(log, "wb") as f:
+            self.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=cwd,
+                                         start_new_session=True)
+        self.wait_port()
+
+    def wait_port(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        tail = Path(self.log).read_text(errors="replace")[-1500:]
+        self.stop()
+        raise RuntimeError(f"{self.name} did not come up on 127.0.0.1:{self.port}:\n{tail}")
+
+    def stop(self):
+        if self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+class Env:
+    """Ports, certificates and paths shared by the scenarios."""
+
+    def __init__(self, work, args):
+        self.work = work
+        self.args = args
+        self.http_port = free_port()
+        self.https_port = free_port()  # named by signet's MITM rule
+        self.tunnel_port = free_port()  # no rule: CONNECT is tunnelled
+        self.origin_ca = work / "origin-ca.pem"
+        self.signet_ca = work / "signet-ca.crt"
+        self.mitm_ca = work / "mitmproxy" / "mitmproxy-ca-cert.pem"
+        self.body_1k = work / "body-1k.bin"
+        self.body_1k.write_bytes(b"x" * 1024)
+        self.proxies = {}
+
+    def make_certs(self):
+        """An origin CA and a leaf for 127.0.0.1 and localhost, with openssl."""
+        w = self.work
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        run(["openssl", "req", "-x509", *ec, "-keyout", w / "origin-ca.key", "-out",
+             self.origin_ca, "-days", "2", "-subj", "/CN=signet bench origin CA",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        run(["openssl", "req", *ec, "-keyout", w / "origin.key", "-out", w / "origin.csr",
+             "-subj", "/CN=127.0.0.1"])
+        (w / "origin.ext").write_text(
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+            "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+        run(["openssl", "x509", "-req", "-in", w / "origin.csr", "-CA", self.origin_ca,
+             "-CAkey", w / "origin-ca.key", "-CAcreateserial", "-days", "2",
+             "-extfile", w / "origin.ext", "-out", w / "origin.pem"])
+
+    def signet_config(self, name, port):
+        """Bearer on the origin's HTTPS port, awsv4 under /aws there, bearer on *.mint.test;
+        nothing else has a rule, so plain HTTP and the other HTTPS port pass untouched."""
+        path = self.work / f"signet-{name}.toml"
+        path.write_text(f"""\
+[proxy]
+listen = "127.0.0.1:{port}"
+
+[ca]
+cert = "{self.signet_ca}"
+key = "{self.work / 'signet-ca.key'}"
+
+[auth.bench-bearer]
+type = "bearer"
+token = "bench-token"
+
+[auth.bench-aws]
+type = "awsv4"
+access_key = "AKIDEXAMPLE"
+secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+region = "us-east-1"
+service = "s3"
+
+[[host]]
+match = ["127.0.0.1:{self.https_port}"]
+auth = "bench-bearer"
+
+  [[host.route]]
+  path = "/aws/**"
+  auth = "bench-aws"
+
+  [host.tls]
+  ca = "{self.origin_ca}"
+
+[[host]]
+match = ["*.mint.test"]
+auth = "bench-bearer"
+""")
+        return path
+
+
+def start_origin(args, env):
+    return Proc("origin", [args.origin, "--http", str(env.http_port), "--https",
+                           f"{env.https_port},{env.tunnel_port}", "--cert",
+                           str(env.work / "origin.pem"), "--key", str(env.work / "origin.key")],
+                env.https_port, env.work / "origin.log")
+
+
+def start_signet(args, env, name):
+    port = free_port()
+    config = env.signet_config(name, port)
+    if not env.signet_ca.exists():
+        run([args.signet, "--config", config, "ca", "init"])
+    return Proc(f"signet ({name})", [args.signet, "--config", str(config), "run"], port,
+                env.work / f"signet-{name}.log")
+
+
+def start_squid(args, env):
+    port = free_port()
+    d = env.work / "squid"
+    d.mkdir()
+    os.chmod(d, 0o777)  # squid drops to its own user when started as root
+    conf = d / "squid.conf"
+    # Plain forwarding, no cache, no logs on the hot path, nothing listening beyond loopback.
+    conf.write_text(f"""\
+http_port 127.0.0.1:{port}
+http_access allow localhost
+http_access deny all
+cache deny all
+cache_mem 8 MB
+access_log none
+cache_store_log none
+cache_log {d}/cache.log
+pid_filename {d}/squid.pid
+coredump_dir {d}
+pinger_enable off
+icp_port 0
+htcp_port 0
+udp_incoming_address 127.0.0.1
+visible_hostname signet-bench
+shutdown_lifetime 0 seconds
+max_filedescriptors 65536
+""")
+    proc = Proc("squid", [args.squid, "-N", "-f", str(conf)], port, d / "stdout.log")
+    env.proxies["squid"] = port
+    return proc
+
+
+def start_mitmproxy(args, env):
+    port = free_port()
+    conf = env.work / "mitmproxy"
+    conf.mkdir()
+    proc = Proc("mitmproxy", [args.mitmdump, "-q", "--listen-host", "127.0.0.1",
+                              "--listen-port", str(port), "--set", f"confdir={conf}",
+                              "--set", f"ssl_verify_upstream_trusted_ca={env.origin_ca}",
+                              "-s", str(BENCH / "mitm_addon.py")],
+                port, env.work / "mitmproxy.log")
+    env.proxies["mitmproxy"] = port
+    return proc
