@@ -1,15 +1,23 @@
-//! Counters for `/metrics`, rendered in the Prometheus text format (0.0.4). Plain atomics and one
-//! small map: a metrics crate would add more than the handful of counters signet keeps.
+//! Counters for `/metrics`, rendered in the Prometheus text format (0.0.4). Plain atomics: a
+//! metrics crate would add more than the handful of counters signet keeps, and counting a
+//! request must not take a lock or allocate on the hot path.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The auth type names a request can be counted under (`none`: nothing added).
+const AUTH_TYPES: &[&str] = &[
+    "none", "apikey", "bearer", "basic", "digest", "oauth1", "oauth2", "hawk", "awsv4", "ntlm",
+    "edgegrid",
+];
 
 /// The proxy's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String), u64>>,
+    /// Rule labels, in rule order; requests under no rule are counted after the last one.
+    rules: Vec<String>,
+    /// One counter per (rule or no rule, auth type).
+    requests: Vec<AtomicU64>,
     upstream_errors: AtomicU64,
     challenge_replays: AtomicU64,
 }
@@ -27,14 +35,24 @@ pub struct Pulled {
 }
 
 impl Metrics {
-    /// A request handled under `rule` (a label like `host[0] (api.example.com)` or `none`) with
-    /// auth type `auth` (`none` when nothing was added).
-    pub fn request(&self, rule: &str, auth: &str) {
-        let mut map = self
-            .requests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *map.entry((rule.to_owned(), auth.to_owned())).or_default() += 1;
+    /// Counters for host rules labelled `rules` (like `host[0] (api.example.com)`), in order.
+    pub fn new(rules: Vec<String>) -> Self {
+        let slots = (rules.len() + 1) * AUTH_TYPES.len();
+        Metrics {
+            rules,
+            requests: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            ..Metrics::default()
+        }
+    }
+
+    /// A request handled under host rule `rule` (`None`: no rule) with auth type `auth`
+    /// (`none` when nothing was added).
+    pub fn request(&self, rule: Option<usize>, auth: &str) {
+        let row = rule.unwrap_or(self.rules.len()).min(self.rules.len());
+        let column = AUTH_TYPES.iter().position(|t| *t == auth).unwrap_or(0);
+        if let Some(counter) = self.requests.get(row * AUTH_TYPES.len() + column) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// An upstream request that failed (connect, TLS or protocol error: signet answered 502).
@@ -54,19 +72,20 @@ impl Metrics {
             "# HELP signet_requests_total Requests handled, by host rule and auth type.\n",
         );
         out.push_str("# TYPE signet_requests_total counter\n");
-        let map = self
-            .requests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for ((rule, auth), n) in map.iter() {
+        for (slot, counter) in self.requests.iter().enumerate() {
+            let n = counter.load(Ordering::Relaxed);
+            if n == 0 {
+                continue;
+            }
+            let (row, column) = (slot / AUTH_TYPES.len(), slot % AUTH_TYPES.len());
+            let rule = self.rules.get(row).map_or("no rule", String::as_str);
             let _ = writeln!(
                 out,
                 "signet_requests_total{{rule=\"{}\",auth=\"{}\"}} {n}",
                 escape(rule),
-                escape(auth)
+                AUTH_TYPES[column]
             );
         }
-        drop(map);
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = write!(
                 out,
@@ -116,10 +135,10 @@ mod tests {
 
     #[test]
     fn renders_labelled_and_plain_counters() {
-        let m = Metrics::default();
-        m.request("host[0] (api.example.com)", "bearer");
-        m.request("host[0] (api.example.com)", "bearer");
-        m.request("no rule", "none");
+        let m = Metrics::new(vec!["host[0] (api.example.com)".into()]);
+        m.request(Some(0), "bearer");
+        m.request(Some(0), "bearer");
+        m.request(None, "none");
         m.upstream_error();
         let text = m.render(Pulled {
             minted: 2,

@@ -39,7 +39,7 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
             .map_or("none".to_owned(), |s| s.describe());
         out.push_str(&format!(
             "{} match {:?} -> {auth}\n",
-            rule.label(),
+            crate::rules::RuleLabel(Some(rule)),
             host.patterns
         ));
         for (j, (route, compiled)) in host.routes.iter().zip(&rule.routes).enumerate() {
@@ -88,7 +88,7 @@ pub(super) fn explain(config: &Config, method: &str, url: &str) -> Result<(), Fa
     {
         None => println!("rule none: the request is forwarded untouched"),
         Some(decision) => {
-            println!("rule {}", decision.rule.label());
+            println!("rule {}", crate::rules::RuleLabel(Some(decision.rule)));
             if let Some(route) = decision.route {
                 println!("route host[{}].route[{route}]", decision.rule.index);
             }

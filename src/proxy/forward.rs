@@ -17,7 +17,7 @@ use super::respond;
 use super::upstream::{ConnectError, HttpClient, ParentProxy};
 use crate::auth::ntlm::Ntlm;
 use crate::auth::{AuthError, BodyNeed, Scheme};
-use crate::rules::Destination;
+use crate::rules::{Destination, RuleLabel};
 
 /// Forwards `req` to `dest`, adding the credentials of the rule that names `dest`.
 pub(super) async fn forward(
@@ -38,19 +38,17 @@ pub(super) async fn forward(
         Ok(decision) => decision,
         Err(e) => return respond::error(StatusCode::BAD_REQUEST, format!("{dest}: {e}")),
     };
-    let label = decision
-        .as_ref()
-        .map(|d| d.rule.label())
-        .unwrap_or_else(|| "no rule".to_owned());
+    let label = RuleLabel(decision.as_ref().map(|d| d.rule));
     let scheme = decision.as_ref().and_then(|d| d.auth).cloned();
     let upstream = decision.as_ref().map_or(0, |d| d.rule.upstream);
 
     if let Err(e) = prepare(&mut parts, &dest, upgrade) {
         return respond::error(StatusCode::BAD_REQUEST, format!("{dest}: {e}"));
     }
-    signet
-        .metrics
-        .request(&label, scheme.as_ref().map_or("none", |s| s.type_name()));
+    signet.metrics.request(
+        label.0.map(|r| r.index),
+        scheme.as_ref().map_or("none", |s| s.type_name()),
+    );
     let capture_url = signet.cookies.as_ref().and_then(|c| {
         let rule = decision.as_ref().map(|d| d.rule.index);
         c.before_send(rule, &dest, &mut parts, signet.clock.now())
@@ -81,7 +79,7 @@ pub(super) async fn forward(
         } else {
             Outgoing::Streamed(body::stream(incoming))
         };
-        let response = match send(signet, route, parts, body, &dest, &label).await {
+        let response = match send(signet, route, parts, body, &dest, label).await {
             Ok(response) => response,
             Err(answer) => return answer,
         };
@@ -134,12 +132,12 @@ pub(super) async fn forward(
         Route::choose(signet, conn, &dest, upstream, http1, scheme.ntlm())
     };
     tracing::debug!(rule = %label, auth = scheme.type_name(), method = %parts.method, %dest, "forwarding");
-    let (sent, outgoing) = match sign(signet, &scheme, parts, buffered, streamed, &label).await {
+    let (sent, outgoing) = match sign(signet, &scheme, parts, buffered, streamed, label).await {
         Ok(signed) => signed,
         Err(answer) => return answer,
     };
     let sent_head = replayable.then(|| copy_head(&sent));
-    let mut response = match send(signet, route(), sent, outgoing, &dest, &label).await {
+    let mut response = match send(signet, route(), sent, outgoing, &dest, label).await {
         Ok(response) => response,
         Err(answer) => return answer,
     };
@@ -163,11 +161,11 @@ pub(super) async fn forward(
             };
             tracing::debug!(rule = %label, auth = scheme.type_name(), %dest, "replaying with fresh credentials");
             signet.metrics.challenge_replay();
-            let (sent, outgoing) = match sign(signet, &scheme, head, body, None, &label).await {
+            let (sent, outgoing) = match sign(signet, &scheme, head, body, None, label).await {
                 Ok(signed) => signed,
                 Err(answer) => return answer,
             };
-            response = match send(signet, route(), sent, outgoing, &dest, &label).await {
+            response = match send(signet, route(), sent, outgoing, &dest, label).await {
                 Ok(response) => response,
                 Err(answer) => return answer,
             };
@@ -188,7 +186,7 @@ async fn sign(
     mut parts: http::request::Parts,
     mut buffered: Option<Bytes>,
     streamed: Option<ProxyBody>,
-    label: &str,
+    label: RuleLabel<'_>,
 ) -> Result<(http::request::Parts, Outgoing), Response<ProxyBody>> {
     if let Err(e) = scheme
         .sign(&mut parts, buffered.as_mut(), &signet.sign_context())
@@ -249,7 +247,7 @@ async fn send(
     parts: http::request::Parts,
     body: Outgoing,
     dest: &Destination,
-    label: &str,
+    label: RuleLabel<'_>,
 ) -> Result<Response<Incoming>, Response<ProxyBody>> {
     let result = match route {
         Route::Pooled(client) => match signet

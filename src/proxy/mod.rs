@@ -32,7 +32,7 @@ use crate::config::{AuthSpec, Config, ConfigError, KeyPath};
 use crate::cookies::Cookies;
 use crate::metrics::{Metrics, Pulled};
 use crate::policy::Policy;
-use crate::rules::Destination;
+use crate::rules::{Destination, RuleLabel};
 use crate::tls::{CertificateAuthority, ClientIdentity, LeafCache, TlsError, UpstreamTls};
 use body::ProxyBody;
 use parent::{ParentAuth, ParentProxy};
@@ -135,6 +135,8 @@ impl Signet {
             ));
             format!("Basic {token}").into_bytes()
         });
+        let labels = policy.table.rules().iter();
+        let metrics = Metrics::new(labels.map(|r| RuleLabel(Some(r)).to_string()).collect());
         Ok(Signet {
             policy,
             leaves,
@@ -145,7 +147,7 @@ impl Signet {
             clock,
             entropy,
             cookies: Cookies::from_config(config)?,
-            metrics: Metrics::default(),
+            metrics,
         })
     }
 

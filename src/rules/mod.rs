@@ -11,7 +11,7 @@ pub mod table;
 pub use egress::EgressPolicy;
 pub use host::{HostPattern, PortSpec, normalize_host};
 pub use path::{PathGlob, normalize_path};
-pub use table::{Decision, Destination, HostRule, Route, RouteAuth, RuleTable};
+pub use table::{Decision, Destination, HostRule, Route, RouteAuth, RuleLabel, RuleTable};
 
 /// Why a host, pattern, glob, egress entry or request path was refused.
 #[derive(Debug, thiserror::Error)]

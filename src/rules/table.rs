@@ -135,11 +135,22 @@ impl HostRule {
             .iter()
             .any(|p| p.matches(&dest.host, dest.port, default))
     }
+}
 
-    /// A short name for logs and error bodies: `host[0] (api.example.com)`.
-    pub fn label(&self) -> String {
-        let first = self.patterns.first().map(|p| p.as_str()).unwrap_or("");
-        format!("host[{}] ({first})", self.index)
+/// A short name for a request's rule in logs and error bodies: `host[0] (api.example.com)`, or
+/// `no rule`. Formatted only when printed, so the request path does not allocate for it.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleLabel<'a>(pub Option<&'a HostRule>);
+
+impl fmt::Display for RuleLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(rule) => {
+                let first = rule.patterns.first().map(|p| p.as_str()).unwrap_or("");
+                write!(f, "host[{}] ({first})", rule.index)
+            }
+            None => f.write_str("no rule"),
+        }
     }
 }
 
