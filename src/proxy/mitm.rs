@@ -34,7 +34,7 @@ pub(super) async fn serve(signet: Arc<Signet>, dest: Destination, upgraded: Upgr
     };
     let leaves = signet.clone();
     let host = dest.host.clone();
-    // Minting takes about a millisecond of CPU; keep it off the I/O threads.
+    // Minting is CPU work (a key pair and a signature): keep it off the I/O threads.
     let config = match tokio::task::spawn_blocking(move || leaves.leaves.server_config(&host)).await
     {
         Ok(Ok(config)) => config,
