@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::Failure;
+use super::{Failure, current_thread};
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::proxy::Signet;
@@ -18,11 +18,9 @@ pub(super) fn run_proxy(config: Config, listen: Option<SocketAddr>) -> Result<()
             .parse()
             .map_err(|e| Failure::User(format!("[proxy] listen: {e}")))?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async move {
+    // The start-up, the admin endpoint and Ctrl-C run on this runtime.
+    let main = current_thread()?;
+    let (signet, listener, _admin) = main.block_on(async {
         let signet = Signet::build(&config)?;
         let listener = signet.bind(addr).await?;
         let local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -42,15 +40,35 @@ pub(super) fn run_proxy(config: Config, listen: Option<SocketAddr>) -> Result<()
                 Some(tokio::spawn(Arc::new(state).serve(listener)))
             }
         };
-        let _admin = admin.map(AbortOnDrop);
-        tokio::select! {
-            () = signet.serve(listener) => Ok(()),
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("shutting down");
-                Ok(())
-            }
-        }
-    })
+        let listener = listener.into_std().map_err(|e| Failure::Runtime(e.to_string()))?;
+        Ok::<_, Failure>((signet, listener, admin.map(AbortOnDrop)))
+    })?;
+
+    // One single-threaded runtime per CPU, all accepting from the same listening socket: a
+    // client connection, its requests and its upstream connections then stay on one thread,
+    // instead of waking tasks on other threads at every step of every request.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for n in 0..workers {
+        let runtime = current_thread()?;
+        let listener = {
+            // Registers the socket with that runtime's own I/O driver.
+            let _in_runtime = runtime.enter();
+            listener
+                .try_clone()
+                .and_then(tokio::net::TcpListener::from_std)
+        };
+        let listener = listener.map_err(|e| Failure::Runtime(format!("cannot listen: {e}")))?;
+        let signet = signet.clone();
+        std::thread::Builder::new()
+            .name(format!("signet-{n}"))
+            .spawn(move || runtime.block_on(signet.serve(listener)))
+            .map_err(|e| Failure::Runtime(format!("cannot start a worker thread: {e}")))?;
+    }
+    main.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    });
+    Ok(())
 }
 
 pub(super) fn init_logging() {

@@ -8,11 +8,16 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::body::{self, ProxyBody};
+use super::pinned::ClientConn;
 use super::{Signet, mitm, respond};
 use crate::rules::Destination;
 
 /// Answers a CONNECT request.
-pub(super) async fn handle(signet: Arc<Signet>, req: Request<Incoming>) -> Response<ProxyBody> {
+pub(super) async fn handle(
+    signet: Arc<Signet>,
+    conn: &ClientConn,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
     let Some((host, port)) = req
         .uri()
         .authority()
@@ -36,9 +41,10 @@ pub(super) async fn handle(signet: Arc<Signet>, req: Request<Incoming>) -> Respo
 
     if signet.policy.intercepts(&dest) {
         let on_upgrade = hyper::upgrade::on(req);
+        let conn = conn.for_tunnel();
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(upgraded) => mitm::serve(signet, dest, upgraded).await,
+                Ok(upgraded) => mitm::serve(signet, conn, dest, upgraded).await,
                 Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
             }
         });

@@ -233,9 +233,9 @@ impl<'a> Route<'a> {
         http1: bool,
         ntlm: Option<&'a Ntlm>,
     ) -> Route<'a> {
-        match pinned::Target::choose(signet, dest, upstream, ntlm) {
+        match pinned::Target::choose(signet, conn, dest, upstream, ntlm) {
             Some(target) => Route::Pinned(signet, conn, target),
-            None => Route::Pooled(signet.client(upstream, http1)),
+            None => Route::Pooled(conn.client(upstream, http1)),
         }
     }
 }

@@ -18,7 +18,13 @@ use super::{Signet, forward, respond};
 use crate::rules::{Destination, normalize_host};
 
 /// Serves the client side of an intercepted tunnel to `dest`.
-pub(super) async fn serve(signet: Arc<Signet>, dest: Destination, upgraded: Upgraded) {
+/// `conn` is fresh: connections pinned outside the tunnel are not used inside it.
+pub(super) async fn serve(
+    signet: Arc<Signet>,
+    conn: ClientConn,
+    dest: Destination,
+    upgraded: Upgraded,
+) {
     let start = match LazyConfigAcceptor::new(Acceptor::default(), TokioIo::new(upgraded)).await {
         Ok(start) => start,
         Err(e) => {
@@ -52,7 +58,7 @@ pub(super) async fn serve(signet: Arc<Signet>, dest: Destination, upgraded: Upgr
         }
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let conn = Arc::new(ClientConn::new());
+    let conn = Arc::new(conn);
 
     let service = service_fn(move |req: Request<Incoming>| {
         let signet = signet.clone();

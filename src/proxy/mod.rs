@@ -39,6 +39,9 @@ use parent::{ParentAuth, ParentProxy};
 use pinned::ClientConn;
 use upstream::{Dialer, UpstreamClients};
 
+/// An upstream TLS profile's client configs: HTTP/2 and HTTP/1.1 offered, HTTP/1.1 only.
+type UpstreamTlsPair = (Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>);
+
 /// Why signet could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -60,7 +63,8 @@ pub enum StartError {
 pub struct Signet {
     policy: Policy,
     leaves: LeafCache,
-    upstreams: Vec<UpstreamClients>,
+    /// Per upstream TLS profile: the client configs with and without HTTP/2.
+    upstream_tls: Vec<UpstreamTlsPair>,
     dialer: Dialer,
     client_auth: Option<Vec<u8>>,
     buffer_limit: usize,
@@ -105,8 +109,7 @@ impl Signet {
 
         let both: &[&[u8]] = &[b"h2", b"http/1.1"];
         let h1: &[&[u8]] = &[b"http/1.1"];
-        let mut upstreams = vec![UpstreamClients::new(
-            &dialer,
+        let mut upstream_tls = vec![(
             UpstreamTls::client_config(None, None, both)?,
             UpstreamTls::client_config(None, None, h1)?,
         )];
@@ -120,8 +123,7 @@ impl Signet {
                 }),
                 _ => None,
             };
-            upstreams.push(UpstreamClients::new(
-                &dialer,
+            upstream_tls.push((
                 UpstreamTls::client_config(tls.ca.as_deref(), identity.as_ref(), both)?,
                 UpstreamTls::client_config(tls.ca.as_deref(), identity.as_ref(), h1)?,
             ));
@@ -140,7 +142,7 @@ impl Signet {
         Ok(Signet {
             policy,
             leaves,
-            upstreams,
+            upstream_tls,
             dialer,
             client_auth,
             buffer_limit: config.proxy.buffer_limit,
@@ -201,12 +203,21 @@ impl Signet {
             .map_err(|e| StartError::Listen(format!("cannot listen on {addr}: {e}")))
     }
 
-    /// Serves clients on `listener` until the task is dropped.
+    /// Serves clients on `listener` until the task is dropped, with upstream connection pools
+    /// of its own: a client connection and the upstream connections it uses then stay on the
+    /// runtime that accepted it (`signet run` serves one listening socket from one
+    /// single-threaded runtime per CPU).
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let upstreams: Arc<[UpstreamClients]> = self
+            .upstream_tls
+            .iter()
+            .map(|(both, h1)| UpstreamClients::new(&self.dialer, both.clone(), h1.clone()))
+            .collect();
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {
-                    tokio::spawn(self.clone().serve_client(tcp, peer));
+                    let conn = ClientConn::new(upstreams.clone());
+                    tokio::spawn(self.clone().serve_client(tcp, peer, conn));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -217,9 +228,9 @@ impl Signet {
         }
     }
 
-    async fn serve_client(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
+    async fn serve_client(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, conn: ClientConn) {
         let _ = tcp.set_nodelay(true);
-        let conn = Arc::new(pinned::ClientConn::new());
+        let conn = Arc::new(conn);
         let service = service_fn(move |req| {
             let signet = self.clone();
             let conn = conn.clone();
@@ -243,7 +254,7 @@ impl Signet {
             return respond::proxy_auth_required();
         }
         if req.method() == Method::CONNECT {
-            return connect::handle(self, req).await;
+            return connect::handle(self, conn, req).await;
         }
         let dest = match Destination::from_uri(req.uri()) {
             Ok(dest) => dest,
@@ -273,12 +284,6 @@ impl Signet {
             .get_all(PROXY_AUTHORIZATION)
             .iter()
             .any(|v| constant_time_eq(v.as_bytes(), expected))
-    }
-
-    /// The pooled client for an upstream profile; `http1` for upgrades and schemes that need it.
-    fn client(&self, upstream: usize, http1: bool) -> &upstream::HttpClient {
-        let clients = &self.upstreams[upstream];
-        if http1 { &clients.http1 } else { &clients.any }
     }
 
     fn sign_context(&self) -> SignContext<'_> {

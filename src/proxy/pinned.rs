@@ -7,7 +7,7 @@
 //! connections close with it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use http::header::{
     AUTHORIZATION, CONTENT_LENGTH, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
@@ -20,23 +20,39 @@ use hyper::client::conn::http1::SendRequest;
 
 use super::Signet;
 use super::body::{self, Outgoing, ProxyBody};
-use super::upstream::{Connector, Stream};
+use super::upstream::{Connector, HttpClient, Stream, UpstreamClients};
 use crate::auth::ntlm::{Handshake, Ntlm, Offer, Word, offer};
 use crate::rules::Destination;
 
 /// The largest 401/407 body read (and dropped) between handshake legs.
 const CHALLENGE_BODY_LIMIT: usize = 1 << 20;
 
-/// Per client connection: the upstream connections pinned to it.
-#[derive(Default)]
+/// Per client connection: the upstream connections pinned to it, and the pooled clients of
+/// the runtime that serves it.
 pub struct ClientConn {
     slots: Mutex<HashMap<PinKey, Vec<Pinned>>>,
+    upstreams: Arc<[UpstreamClients]>,
 }
 
 impl ClientConn {
-    /// A fresh context for a new client connection.
-    pub fn new() -> Self {
-        Self::default()
+    /// A fresh context for a new client connection, using `upstreams` (one per TLS profile).
+    pub fn new(upstreams: Arc<[UpstreamClients]>) -> Self {
+        ClientConn {
+            slots: Mutex::default(),
+            upstreams,
+        }
+    }
+
+    /// A fresh context for an intercepted tunnel opened on this connection: same pools, nothing
+    /// pinned.
+    pub fn for_tunnel(&self) -> Self {
+        Self::new(self.upstreams.clone())
+    }
+
+    /// The pooled client for an upstream profile; `http1` for upgrades and schemes that need it.
+    pub(super) fn client(&self, upstream: usize, http1: bool) -> &HttpClient {
+        let clients = &self.upstreams[upstream];
+        if http1 { &clients.http1 } else { &clients.any }
     }
 
     fn take(&self, key: &PinKey) -> Option<Pinned> {
@@ -89,6 +105,7 @@ impl<'a> Target<'a> {
     /// wants NTLM; `None` lets the pooled clients handle it.
     pub(super) fn choose(
         signet: &'a Signet,
+        conn: &'a ClientConn,
         dest: &Destination,
         upstream: usize,
         origin: Option<&'a Ntlm>,
@@ -110,7 +127,7 @@ impl<'a> Target<'a> {
                 upstream,
                 credentials: origin.map_or(0, |n| n as *const Ntlm as usize),
             },
-            connector: &signet.upstreams[upstream].http1_connector,
+            connector: &conn.upstreams[upstream].http1_connector,
             origin,
         })
     }
