@@ -55,6 +55,24 @@ pub struct DigestConfig {
     pub opaque: Option<String>,
 }
 
+impl DigestConfig {
+    /// User name and password, every other key at its default.
+    pub fn with_credentials(username: impl Into<String>, password: Secret) -> Self {
+        DigestConfig {
+            username: username.into(),
+            password,
+            retry: true,
+            realm: None,
+            nonce: None,
+            algorithm: None,
+            qop: None,
+            nonce_count: None,
+            client_nonce: None,
+            opaque: None,
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }

@@ -76,16 +76,11 @@ mod tests {
 
     fn digest(case: &serde_json::Value, retry: bool) -> Digest {
         Digest::new(DigestConfig {
-            username: case["username"].as_str().unwrap().into(),
-            password: Secret::new(case["password"].as_str().unwrap()),
             retry,
-            realm: None,
-            nonce: None,
-            algorithm: None,
-            qop: None,
-            nonce_count: None,
-            client_nonce: None,
-            opaque: None,
+            ..DigestConfig::with_credentials(
+                case["username"].as_str().unwrap(),
+                Secret::new(case["password"].as_str().unwrap()),
+            )
         })
         .unwrap()
     }

@@ -3,18 +3,7 @@
 use super::*;
 
 fn config() -> DigestConfig {
-    DigestConfig {
-        username: "u".into(),
-        password: Secret::new("p"),
-        retry: true,
-        realm: None,
-        nonce: None,
-        algorithm: None,
-        qop: None,
-        nonce_count: None,
-        client_nonce: None,
-        opaque: None,
-    }
+    DigestConfig::with_credentials("u", Secret::new("p"))
 }
 
 fn request(url: &str) -> http::request::Parts {

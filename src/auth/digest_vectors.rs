@@ -75,18 +75,10 @@ fn inputs<'a>(case: &'a serde_json::Value, challenge: &'a Challenge) -> Inputs<'
 }
 
 fn digest(username: &str, password: &str) -> Digest {
-    Digest::new(DigestConfig {
-        username: username.into(),
-        password: Secret::new(password),
-        retry: true,
-        realm: None,
-        nonce: None,
-        algorithm: None,
-        qop: None,
-        nonce_count: None,
-        client_nonce: None,
-        opaque: None,
-    })
+    Digest::new(DigestConfig::with_credentials(
+        username,
+        Secret::new(password),
+    ))
     .unwrap()
 }
 
