@@ -659,27 +659,25 @@ auth = { type = "apikey", key = "X-Via-Parent", value = "yes" }
     .await
 }
 
+/// A config that chains to `parent` with its Basic credentials, plus `rules`.
+fn child_of(parent: &Proxy, rules: &str) -> String {
+    format!(
+        "[proxy]\nupstream_proxy = \"http://{}\"\nupstream_proxy_auth = \"corp\"\n\n\
+         [auth.corp]\ntype = \"basic\"\nusername = \"corp\"\npassword = \"parent-pw\"\n\n{rules}",
+        parent.addr()
+    )
+}
+
 #[tokio::test]
 async fn plain_requests_go_through_the_parent_proxy_with_its_credentials() {
     let origin = Origin::plain().await;
     let parent = parent_proxy().await;
-    let proxy = Proxy::start(&format!(
-        r#"
-[proxy]
-upstream_proxy = "http://{}"
-upstream_proxy_auth = "corp"
-
-[auth.corp]
-type = "basic"
-username = "corp"
-password = "parent-pw"
-
-[[host]]
-match = ["127.0.0.1:{}"]
-auth = {{ type = "bearer", token = "child" }}
-"#,
-        parent.addr(),
-        origin.port()
+    let proxy = Proxy::start(&child_of(
+        &parent,
+        &format!(
+            "[[host]]\nmatch = [\"127.0.0.1:{}\"]\nauth = {{ type = \"bearer\", token = \"child\" }}\n",
+            origin.port()
+        ),
     ))
     .await;
     let answer = get(
@@ -700,27 +698,13 @@ async fn https_goes_through_the_parent_proxy_as_a_connect_tunnel() {
     let pki = Pki::new();
     let origin = Origin::tls(&pki).await;
     let parent = parent_proxy().await;
-    let config = format!(
-        r#"
-[proxy]
-upstream_proxy = "http://{}"
-upstream_proxy_auth = "corp"
-
-[auth.corp]
-type = "basic"
-username = "corp"
-password = "parent-pw"
-
-[[host]]
-match = ["localhost:{}"]
-auth = {{ type = "bearer", token = "child" }}
-
-  [host.tls]
-  ca = "{}"
-"#,
-        parent.addr(),
-        origin.port(),
-        pki.ca_path().display()
+    let config = child_of(
+        &parent,
+        &format!(
+            "[[host]]\nmatch = [\"localhost:{}\"]\nauth = {{ type = \"bearer\", token = \"child\" }}\n[host.tls]\nca = \"{}\"\n",
+            origin.port(),
+            pki.ca_path().display()
+        ),
     );
     let proxy = Proxy::start(&config).await;
     let target = format!("localhost:{}", origin.port());

@@ -161,8 +161,6 @@ def _quote(s, safe="", encoding=None, errors=None):
     return quote(s, safe="-_.~", encoding=encoding, errors=errors)
 
 
-
-
 class Handler(VerifierHandler):
     name = "aws_verify_server"
 
@@ -178,7 +176,6 @@ class Handler(VerifierHandler):
         except Reject as e:
             status, text = 401, f"awsv4: {e}\n"
         self.reply(status, text)
-
 
 
 def main():

@@ -97,7 +97,6 @@ class Handler(VerifierHandler):
         self.reply(status, (text + "\n"))
 
 
-
 def main():
     p = argparse.ArgumentParser(description="EdgeGrid verifier (HTTPS, 127.0.0.1)")
     p.add_argument("port", type=int)

@@ -47,8 +47,6 @@ def seen_nonce(sender_id, nonce, timestamp):
         return False
 
 
-
-
 class Handler(VerifierHandler):
     name = "hawk_server"
 
@@ -83,7 +81,6 @@ class Handler(VerifierHandler):
         except (HawkFail, LookupError) as e:
             status, text = 401, f"hawk: {type(e).__name__}: {e}\n"
         self.reply(status, text)
-
 
 
 def main():

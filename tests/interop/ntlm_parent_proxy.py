@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import spnego
 
-from verifier import read_body
+from verifier import read_body, send
 
 CONNECTIONS = itertools.count(1)
 HOP = {"proxy-authorization", "proxy-connection", "connection", "keep-alive", "transfer-encoding"}
@@ -42,14 +42,6 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"conn {getattr(self, 'conn_id', '?')}: {fmt % args}\n")
 
 
-    def send(self, status, body, headers=()):
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def authenticated(self):
         """Runs the NTLM handshake; True once the connection is authenticated."""
         if self.user is not None:
@@ -57,11 +49,11 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Proxy-Authorization")
         offer = [("Proxy-Authenticate", "NTLM"), ("Proxy-Authenticate", "Negotiate")]
         if not auth:
-            self.send(407, b"proxy authentication required\n", offer)
+            send(self, 407, b"proxy authentication required\n", offer)
             return False
         word, _, token = auth.partition(" ")
         if word.lower() not in ("ntlm", "negotiate") or not token:
-            self.send(407, b"NTLM only\n", offer)
+            send(self, 407, b"NTLM only\n", offer)
             return False
         raw = base64.b64decode(token)
         if raw[8:9] == b"\x01" or self.ctx is None:
@@ -71,10 +63,10 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # pyspnego raises its own error types for bad tokens
             self.ctx = None
             self.log_message("refused: %s", e)
-            self.send(407, f"ntlm refused: {e}\n".encode(), offer)
+            send(self, 407, f"ntlm refused: {e}\n".encode(), offer)
             return False
         if not self.ctx.complete:
-            self.send(407, b"challenge\n", [("Proxy-Authenticate", f"{word} {base64.b64encode(out).decode()}")])
+            send(self, 407, b"challenge\n", [("Proxy-Authenticate", f"{word} {base64.b64encode(out).decode()}")])
             return False
         self.user = self.ctx.client_principal
         self.log_message("authenticated %s", self.user)
@@ -85,7 +77,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         host, _, port = self.path.rpartition(":")
         if host.strip("[]") not in ("127.0.0.1", "localhost"):
-            return self.send(403, b"loopback only\n")
+            return send(self, 403, b"loopback only\n")
         upstream = socket.create_connection((host.strip("[]"), int(port)))
         self.send_response(200, "Connection established")
         self.end_headers()
@@ -110,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         url = urllib.parse.urlsplit(self.path)
         if url.scheme != "http" or url.hostname not in ("127.0.0.1", "localhost"):
-            return self.send(403, b"loopback http only\n")
+            return send(self, 403, b"loopback http only\n")
         conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=30)
         path = url.path or "/"
         if url.query:
@@ -121,7 +113,7 @@ class Handler(BaseHTTPRequestHandler):
         data = response.read()
         headers = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP | {"content-length"}]
         headers += [("X-Parent-User", self.user), ("X-Parent-Conn", str(self.conn_id))]
-        self.send(response.status, data, headers)
+        send(self, response.status, data, headers)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
 

@@ -29,7 +29,7 @@ from spnego.channel_bindings import GssChannelBindings
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from verifier import read_body
+from verifier import read_body, send
 
 CONNECTIONS = itertools.count(1)
 WORD = "NTLM"
@@ -61,14 +61,6 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"conn {getattr(self, 'conn_id', '?')}: {fmt % args}\n")
 
 
-    def send(self, status, body, headers=()):
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def handle_any(self):
         body = read_body(self)
         self.requests += 1
@@ -76,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
         if auth:
             word, _, token = auth.partition(" ")
             if word.lower() != WORD.lower() or not token:
-                return self.send(401, b"wrong scheme\n", [("WWW-Authenticate", WORD)])
+                return send(self, 401, b"wrong scheme\n", [("WWW-Authenticate", WORD)])
             raw = base64.b64decode(token)
             if raw[8:9] == b"\x01" or self.ctx is None:
                 # A NEGOTIATE starts a new handshake on this connection.
@@ -90,19 +82,19 @@ class Handler(BaseHTTPRequestHandler):
             except Exception as e:  # pyspnego raises its own error types for bad tokens
                 self.ctx = None
                 self.log_message("refused: %s", e)
-                return self.send(401, f"ntlm refused: {e}\n".encode(), [("WWW-Authenticate", WORD)])
+                return send(self, 401, f"ntlm refused: {e}\n".encode(), [("WWW-Authenticate", WORD)])
             if not self.ctx.complete:
                 value = f"{WORD} {base64.b64encode(out).decode()}"
-                return self.send(401, b"challenge\n", [("WWW-Authenticate", value)])
+                return send(self, 401, b"challenge\n", [("WWW-Authenticate", value)])
             self.user = self.ctx.client_principal
             self.handshakes += 1
         elif self.user is None:
-            return self.send(401, b"authenticate\n", [("WWW-Authenticate", WORD)])
+            return send(self, 401, b"authenticate\n", [("WWW-Authenticate", WORD)])
 
         digest = hashlib.sha256(body).hexdigest()
         expected = self.headers.get("X-Body-SHA256")
         if expected and expected != digest:
-            return self.send(400, f"body hash mismatch: got {digest} ({len(body)} bytes)\n".encode())
+            return send(self, 400, f"body hash mismatch: got {digest} ({len(body)} bytes)\n".encode())
         answer = {
             "user": self.user,
             "conn": self.conn_id,
@@ -111,7 +103,7 @@ class Handler(BaseHTTPRequestHandler):
             "len": len(body),
             "sha256": digest,
         }
-        self.send(200, json.dumps(answer).encode(), [("Content-Type", "application/json")])
+        send(self, 200, json.dumps(answer).encode(), [("Content-Type", "application/json")])
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
 

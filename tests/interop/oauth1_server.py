@@ -199,7 +199,6 @@ class Handler(VerifierHandler):
         self.reply(status, (text + "\n"))
 
 
-
 def main():
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)

@@ -21,6 +21,16 @@ def read_body(handler):
     return handler.rfile.read(length) if length else b""
 
 
+def send(handler, status, body, headers=()):
+    """Answers with `body` (bytes) and extra `headers`, keeping the connection open."""
+    handler.send_response(status)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class VerifierHandler(BaseHTTPRequestHandler):
     """Sends every method to `handle_any`; subclasses answer with `reply`."""
 
