@@ -46,6 +46,7 @@ def parse_args():
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, configs)")
     p.add_argument("--signet", default=str(ROOT / "target/release/signet"))
     p.add_argument("--origin", default=str(ROOT / "target/release/examples/bench_origin"))
+    p.add_argument("--relay", default=str(ROOT / "target/release/examples/bench_relay"))
     p.add_argument("--oha", default=shutil.which("oha") or "oha")
     p.add_argument("--mitmdump", default=str(ROOT / ".venv-bench/bin/mitmdump"))
     p.add_argument("--squid", default=shutil.which("squid") or "/usr/sbin/squid")
@@ -294,6 +295,10 @@ def main():
         signet = procs.start_signet(args, env, "main")
         started.append(signet)
         env.proxies["signet"] = signet.port
+        if "relay" in needs:
+            started.append(procs.start_relay(args, env))
+        if "relay-tls" in needs:
+            started.append(procs.start_relay_tls(args, env))
         if "squid" in needs:
             started.append(procs.start_squid(args, env))
         if "mitmproxy" in needs:
@@ -306,6 +311,10 @@ def main():
         peers = {}
         if "signet-plain" in rows and "squid-plain" in rows:
             peers["plain_vs_squid"] = rows["signet-plain"]["rps"] / rows["squid-plain"]["rps"]
+        if "signet-plain" in rows and "relay-plain" in rows:
+            peers["plain_vs_relay"] = rows["signet-plain"]["rps"] / rows["relay-plain"]["rps"]
+        if "signet-bearer" in rows and "relay-tls" in rows:
+            peers["bearer_vs_tls_relay"] = rows["signet-bearer"]["rps"] / rows["relay-tls"]["rps"]
         if "signet-bearer" in rows and "mitmproxy" in rows:
             peers["bearer_vs_mitmproxy"] = rows["signet-bearer"]["rps"] / rows["mitmproxy"]["rps"]
         report["peers"] = peers

@@ -76,6 +76,8 @@ class Env:
         self.http_port = free_port()
         self.https_port = free_port()  # named by signet's MITM rule
         self.tunnel_port = free_port()  # no rule: CONNECT is tunnelled
+        self.relay_port = free_port()  # bench_relay, in front of the HTTP port
+        self.relay_tls_port = free_port()  # bench_relay --tls, in front of the HTTPS port
         self.origin_ca = work / "origin-ca.pem"
         self.signet_ca = work / "signet-ca.crt"
         self.mitm_ca = work / "mitmproxy" / "mitmproxy-ca-cert.pem"
@@ -146,6 +148,22 @@ def start_origin(args, env):
                            f"{env.https_port},{env.tunnel_port}", "--cert",
                            str(env.work / "origin.pem"), "--key", str(env.work / "origin.key")],
                 env.https_port, env.work / "origin.log")
+
+
+def start_relay(args, env):
+    """The TCP relay in front of the origin's HTTP port: a proxy hop that does no HTTP work."""
+    return Proc("relay", [args.relay, "--listen", str(env.relay_port), "--to",
+                          str(env.http_port)], env.relay_port, env.work / "relay.log")
+
+
+def start_relay_tls(args, env):
+    """The relay that terminates TLS (with the origin's own certificate) and speaks TLS to the
+    origin's HTTPS port: an intercepting hop that does no HTTP work."""
+    w = env.work
+    tls = f"{w / 'origin.pem'},{w / 'origin.key'},{env.origin_ca}"
+    return Proc("TLS relay", [args.relay, "--listen", str(env.relay_tls_port), "--to",
+                              str(env.https_port), "--tls", tls],
+                env.relay_tls_port, w / "relay-tls.log")
 
 
 def start_signet(args, env, name):

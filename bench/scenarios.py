@@ -11,7 +11,7 @@ class Scenario:
     label: str
     baseline: str | None  # the direct run this one is divided by
     needs: str | None  # a peer proxy that must be running
-    url: str  # with {http}, {https}, {tunnel} ports
+    url: str  # with {http}, {https}, {tunnel}, {relay}, {relay_tls} ports
     proxy: str | None = None  # "signet", "squid", "mitmproxy"
     cacert: str | None = None  # "origin", "signet", "mitmproxy"
     extra: list = field(default_factory=list)
@@ -25,7 +25,8 @@ class Scenario:
             out += ["--cacert", str(ca[self.cacert])]
         out += [str(x).format(body=env.body_1k) for x in self.extra]
         out.append(self.url.format(http=env.http_port, https=env.https_port,
-                                   tunnel=env.tunnel_port))
+                                   tunnel=env.tunnel_port, relay=env.relay_port,
+                                   relay_tls=env.relay_tls_port))
         return out
 
 
@@ -40,12 +41,16 @@ def scenarios():
         Scenario("direct-http", "direct HTTP", None, None, H),
         Scenario("signet-plain", "signet plain forwarding", "direct-http", None, H,
                  proxy="signet"),
+        Scenario("relay-plain", "TCP relay (no HTTP work)", "direct-http", "relay",
+                 "http://127.0.0.1:{relay}/"),
         Scenario("squid-plain", "squid plain forwarding", "direct-http", "squid", H,
                  proxy="squid"),
         Scenario("direct-https", "direct HTTPS", None, None, S + "/auth/bench",
                  cacert="origin", extra=BEARER),
         Scenario("signet-bearer", "signet MITM + bearer", "direct-https", None,
                  S + "/auth/bench", proxy="signet", cacert="signet"),
+        Scenario("relay-tls", "TLS relay (no HTTP work)", "direct-https", "relay-tls",
+                 "https://127.0.0.1:{relay_tls}/auth/bench", cacert="origin", extra=BEARER),
         Scenario("mitmproxy", "mitmproxy MITM + header addon", "direct-https", "mitmproxy",
                  S + "/auth/bench", proxy="mitmproxy", cacert="mitmproxy"),
         Scenario("signet-tunnel", "signet CONNECT tunnel", "direct-https", None,

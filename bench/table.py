@@ -37,6 +37,10 @@ def render(report):
         lines.append("")
         if "plain_vs_squid" in peers:
             lines.append(f"signet plain / squid req/s:        {peers['plain_vs_squid']:.2f}x")
+        if "plain_vs_relay" in peers:
+            lines.append(f"signet plain / TCP relay req/s:    {peers['plain_vs_relay']:.2f}x")
+        if "bearer_vs_tls_relay" in peers:
+            lines.append(f"signet MITM+bearer / TLS relay:    {peers['bearer_vs_tls_relay']:.2f}x")
         if "bearer_vs_mitmproxy" in peers:
             lines.append(f"signet MITM+bearer / mitmproxy:    {peers['bearer_vs_mitmproxy']:.2f}x")
     if report.get("signet_peak_rss_mib") is not None:
