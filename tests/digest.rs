@@ -195,6 +195,54 @@ async fn body_past_the_limit_that_needs_a_replay_gets_413_then_is_signed_up_fron
     assert_eq!(origin.hits().len(), 2);
 }
 
+fn cookie(hit: &digest_origin::Hit) -> Option<&str> {
+    hit.headers.get("cookie").map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn cookie_set_by_the_challenge_goes_on_the_replay_and_into_the_jar() {
+    let mut spec = Spec::new(&["MD5"], "auth");
+    spec.challenge_cookie = Some("lb=node-7; Path=/");
+    let origin = DigestOrigin::start(spec).await;
+    let toml = format!(
+        "{}cookies = \"sync\"\n",
+        config(&origin, "Circle of Life", "")
+    );
+    let proxy = Proxy::start(&toml).await;
+    let url = |path: &str| format!("http://127.0.0.1:{}{path}", origin.port());
+    let answer = get(proxy.addr(), &url("/a"), &[("cookie", "own=1")]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let hits = origin.hits();
+    assert_eq!(cookie(&hits[0]), Some("own=1"));
+    assert_eq!(cookie(&hits[1]), Some("own=1; lb=node-7"), "the replay");
+
+    // A later request is signed before the server asks; the jar adds the cookie.
+    let answer = get(proxy.addr(), &url("/b"), &[]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let hits = origin.hits();
+    assert_eq!(hits.len(), 3);
+    assert_eq!(cookie(&hits[2]), Some("lb=node-7"));
+
+    proxy.running.signet.cookies().unwrap().flush();
+    let saved = std::fs::read_to_string(proxy.dir.path().join("cookies.json")).unwrap();
+    assert!(saved.contains("\"value\": \"node-7\""), "{saved}");
+}
+
+#[tokio::test]
+async fn without_a_cookie_rule_the_challenges_cookie_goes_on_the_replay_only() {
+    let mut spec = Spec::new(&["MD5"], "auth");
+    spec.challenge_cookie = Some("lb=node-7; Path=/");
+    let (origin, proxy) = start(spec).await;
+    for path in ["/a", "/b"] {
+        let url = format!("http://127.0.0.1:{}{path}", origin.port());
+        assert_eq!(get(proxy.addr(), &url, &[]).await.status, StatusCode::OK);
+    }
+    let hits = origin.hits();
+    let cookies: Vec<Option<&str>> = hits.iter().map(cookie).collect();
+    assert_eq!(cookies, [None, Some("lb=node-7"), None]);
+    assert!(proxy.running.signet.cookies().is_none());
+}
+
 /// `signet sign --challenge` prints the RFC 7616 / RFC 2617 answers from the shared vectors.
 #[test]
 fn sign_challenge_prints_the_vector_authorization() {

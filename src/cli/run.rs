@@ -65,10 +65,30 @@ pub(super) fn run_proxy(config: Config, listen: Option<SocketAddr>) -> Result<()
             .map_err(|e| Failure::Runtime(format!("cannot start a worker thread: {e}")))?;
     }
     main.block_on(async {
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         tracing::info!("shutting down");
     });
+    // The jar file is written off the worker threads; what was captured must not be lost.
+    if let Some(cookies) = signet.cookies() {
+        cookies.flush();
+    }
     Ok(())
+}
+
+/// Ctrl-C, or (on Unix) SIGTERM as service managers send it.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 pub(super) fn init_logging() {

@@ -1,13 +1,15 @@
-//! Cookies: the jar ([`jar`]), its file (JSON, written atomically with mode 0600), the Netscape
-//! cookies.txt format ([`netscape`]), and the two hooks the proxy calls per request: add jar
-//! cookies before signing, capture `Set-Cookie` from the answer.
+//! Cookies: the jar ([`jar`]), its file (JSON, written atomically with mode 0600, from a writer
+//! thread of its own), the Netscape cookies.txt format ([`netscape`]), and the hooks the proxy
+//! calls per request: add jar cookies before signing, capture `Set-Cookie` from the answers, and
+//! carry an answer's cookies over to the next request of a challenge exchange.
 
 pub mod jar;
 pub mod netscape;
+mod saver;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::header::{COOKIE, SET_COOKIE};
@@ -47,6 +49,9 @@ pub enum CookieError {
         /// The line and reason.
         source: netscape::NetscapeError,
     },
+    /// The thread that writes the jar file could not be started.
+    #[error("cannot start the cookie jar writer: {0}")]
+    Writer(std::io::Error),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -161,14 +166,12 @@ struct RuleCookies {
     from: Option<String>,
 }
 
-/// The jar as the proxy uses it: per-rule modes, the shared jar, and its file.
+/// The jar as the proxy uses it: per-rule modes, the shared jar, and the writer of its file.
 #[derive(Debug)]
 pub struct Cookies {
-    jar: Jar,
+    jar: Arc<Jar>,
     rules: Vec<Option<RuleCookies>>,
-    file: PathBuf,
-    /// Serialises saves so that two renames never race.
-    saving: Mutex<()>,
+    saver: saver::Saver,
 }
 
 impl Cookies {
@@ -187,13 +190,10 @@ impl Cookies {
         if rules.iter().all(Option::is_none) {
             return Ok(None);
         }
-        let jar = load(&config.cookies.jar)?;
-        Ok(Some(Cookies {
-            jar,
-            rules,
-            file: config.cookies.jar.clone(),
-            saving: Mutex::new(()),
-        }))
+        let jar = Arc::new(load(&config.cookies.jar)?);
+        let saver = saver::Saver::start(jar.clone(), config.cookies.jar.clone())
+            .map_err(CookieError::Writer)?;
+        Ok(Some(Cookies { jar, rules, saver }))
     }
 
     /// The jar.
@@ -226,7 +226,9 @@ impl Cookies {
         (settings.mode != CookieMode::Inject).then_some(url)
     }
 
-    /// On the answer: stores its `Set-Cookie` headers under `url` and saves the jar if it changed.
+    /// On an answer (a final one, or a challenge the proxy answers itself): stores its
+    /// `Set-Cookie` headers under `url` and, if the jar changed, asks for a save. The file is
+    /// written by another thread; [`Cookies::flush`] waits for it.
     pub fn on_response(&self, url: Option<&Url>, headers: &HeaderMap) {
         let Some(url) = url else { return };
         let mut changed = false;
@@ -240,14 +242,14 @@ impl Cookies {
             }
         }
         if changed {
-            let _guard = self
-                .saving
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Err(e) = save(&self.jar, &self.file, OffsetDateTime::now_utc()) {
-                tracing::warn!(error = %e, "cannot save the cookie jar");
-            }
+            self.saver.schedule();
         }
+    }
+
+    /// Blocks until every change captured so far is in the jar file (at shutdown, and for
+    /// tests). Not for a runtime thread.
+    pub fn flush(&self) {
+        self.saver.flush();
     }
 }
 
@@ -266,23 +268,8 @@ fn request_url(dest: &Destination, host: &str, path_and_query: &str) -> Option<U
 /// Appends `pairs` to the request's Cookie header, skipping names the client already sent;
 /// several Cookie headers (as HTTP/2 allows) are joined into one.
 fn add_missing(headers: &mut HeaderMap, pairs: &[(String, String)]) {
-    let mut parts: Vec<String> = headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect();
-    let own: Vec<String> = parts
-        .iter()
-        .map(|p| {
-            p.split_once('=')
-                .map_or(p.as_str(), |(n, _)| n)
-                .trim()
-                .to_owned()
-        })
-        .collect();
+    let mut parts = request_pairs(headers);
+    let own: Vec<String> = parts.iter().map(|p| name_of(p).to_owned()).collect();
     let before = parts.len();
     for (name, value) in pairs {
         if !own.iter().any(|n| n == name) {
@@ -292,7 +279,75 @@ fn add_missing(headers: &mut HeaderMap, pairs: &[(String, String)]) {
     if parts.len() == before {
         return;
     }
-    if let Ok(value) = HeaderValue::from_str(&parts.join("; ")) {
+    set_request_pairs(headers, &parts);
+}
+
+/// Carries the cookies that `answer` set over to the next request of the same exchange (the
+/// replay after a challenge, the next NTLM message), as a browser would: a cookie of the same
+/// name in the request is replaced, one the answer deleted is dropped. Independent of the jar:
+/// the client never sees the answers signet handles itself, so only signet can send them back.
+pub fn carry_over(parts: &mut http::request::Parts, answer: &HeaderMap) {
+    if !answer.contains_key(SET_COOKIE) {
+        return;
+    }
+    let Ok(url) = Url::parse(&parts.uri.to_string()) else {
+        return;
+    };
+    let now = OffsetDateTime::now_utc();
+    // A jar of its own applies RFC 6265 (domain, path, Secure, prefixes) to what was set.
+    let set = Jar::new();
+    let mut deleted = Vec::new();
+    for value in answer.get_all(SET_COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        match cookie_store::Cookie::parse(value, &url) {
+            Ok(c) if c.expires_by(&now) => {
+                if c.matches(&url) {
+                    deleted.push(c.name().to_owned());
+                }
+            }
+            _ => {
+                set.capture(&url, value);
+            }
+        }
+    }
+    let set = set.cookies_for(&url, Site::Same, now);
+    if set.is_empty() && deleted.is_empty() {
+        return;
+    }
+    let mut pairs = request_pairs(&parts.headers);
+    pairs.retain(|p| !deleted.iter().any(|d| d == name_of(p)));
+    for (name, value) in set {
+        let pair = format!("{name}={value}");
+        match pairs.iter_mut().find(|p| name_of(p) == name) {
+            Some(old) => *old = pair,
+            None => pairs.push(pair),
+        }
+    }
+    set_request_pairs(&mut parts.headers, &pairs);
+}
+
+/// The request's `name=value` pairs, from every Cookie header.
+fn request_pairs(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The name of a `name=value` pair.
+fn name_of(pair: &str) -> &str {
+    pair.split_once('=').map_or(pair, |(n, _)| n).trim()
+}
+
+/// Replaces the request's Cookie headers with one holding `pairs` (none when empty).
+fn set_request_pairs(headers: &mut HeaderMap, pairs: &[String]) {
+    if pairs.is_empty() {
+        headers.remove(COOKIE);
+    } else if let Ok(value) = HeaderValue::from_str(&pairs.join("; ")) {
         headers.remove(COOKIE);
         headers.insert(COOKIE, value);
     }

@@ -397,6 +397,7 @@ cookies_from = "Login.Example.com"
         HeaderValue::from_static("sid=s1; Path=/; Secure"),
     );
     cookies.on_response(url.as_ref(), &answer);
+    cookies.flush();
     assert!(dir.path().join("cookies.json").exists());
 
     let api = Destination::new(true, "api.example.net", 443).unwrap();
@@ -441,4 +442,93 @@ fn jar_path_defaults_beside_the_config() {
     )
     .unwrap();
     assert_eq!(c.cookies.jar, Path::new("/var/lib/signet/jar.json"));
+}
+
+#[test]
+fn an_answers_cookies_are_carried_over_to_the_next_request_of_the_exchange() {
+    let mut parts = request("http://app.test/dir/page", Some("own=1; lb=old; gone=x"));
+    let mut answer = HeaderMap::new();
+    for value in [
+        "lb=node-2; Path=/",
+        "new=1",
+        "gone=; Max-Age=0",
+        "elsewhere=1; Path=/other",
+        "sec=1; Secure",
+        "foreign=1; Domain=other.test",
+    ] {
+        answer.append(SET_COOKIE, HeaderValue::from_static(value));
+    }
+    carry_over(&mut parts, &answer);
+    assert_eq!(parts.headers[COOKIE], "own=1; lb=node-2; new=1");
+
+    // An answer that deletes the last cookie leaves no Cookie header.
+    let mut parts = request("http://app.test/", Some("gone=x"));
+    let mut answer = HeaderMap::new();
+    answer.insert(SET_COOKIE, HeaderValue::from_static("gone=; Max-Age=0"));
+    carry_over(&mut parts, &answer);
+    assert!(parts.headers.get(COOKIE).is_none());
+}
+
+/// The jar file's temporary file made a FIFO: opening it for writing blocks until someone reads
+/// it, as a stalled disk would block a write.
+#[cfg(unix)]
+#[test]
+fn a_stalled_disk_never_blocks_capture_and_saves_coalesce() {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cookies = Arc::new(cookies_for_config(
+        "[[host]]\nmatch = [\"app.test\"]\ncookies = \"capture\"\n",
+        dir.path(),
+    ));
+    let tmp = dir
+        .path()
+        .join(format!(".cookies.json.{}.tmp", std::process::id()));
+    let made = std::process::Command::new("mkfifo").arg(&tmp).status();
+    assert!(made.unwrap().success(), "mkfifo");
+    let from = url("http://app.test/");
+    let set = |i: usize| {
+        let mut answer = HeaderMap::new();
+        let value = HeaderValue::from_str(&format!("c{i}=v; Path=/")).unwrap();
+        answer.insert(SET_COOKIE, value);
+        answer
+    };
+
+    let (done, returned) = mpsc::channel();
+    let capturing = {
+        let (cookies, from, answer) = (cookies.clone(), from.clone(), set(0));
+        std::thread::spawn(move || {
+            cookies.on_response(Some(&from), &answer);
+            let _ = done.send(());
+        })
+    };
+    assert!(
+        returned.recv_timeout(Duration::from_secs(10)).is_ok(),
+        "on_response waited for the disk"
+    );
+    capturing.join().unwrap();
+
+    // Once the writer is stuck in its first save, fifty more changes ask for one more.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cookies.saver.saves() == 0 {
+        assert!(Instant::now() < deadline, "the writer never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for i in 1..=50 {
+        cookies.on_response(Some(&from), &set(i));
+    }
+    // Reading the FIFO lets the stuck write through (it then fails: a FIFO cannot be synced).
+    let first = std::fs::read_to_string(&tmp).unwrap();
+    assert!(first.contains("\"c0\""), "{first}");
+    cookies.flush();
+    let now = OffsetDateTime::now_utc();
+    let path = dir.path().join("cookies.json");
+    assert_eq!(load(&path).unwrap().entries(now).len(), 51);
+    assert_eq!(cookies.saver.saves(), 2);
+
+    // Dropping the jar writes what is pending.
+    cookies.on_response(Some(&from), &set(51));
+    drop(Arc::into_inner(cookies).expect("the only owner"));
+    assert_eq!(load(&path).unwrap().entries(now).len(), 52);
 }

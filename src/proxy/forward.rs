@@ -8,6 +8,7 @@ use http::header::{CONTENT_LENGTH, HOST, PROXY_AUTHORIZATION};
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use url::Url;
 
 use super::Signet;
 use super::body::{self, Buffered, Outgoing, ProxyBody};
@@ -64,7 +65,8 @@ pub(super) async fn forward(
 
     let Some(scheme) = scheme else {
         tracing::debug!(rule = %label, method = %parts.method, %dest, "forwarding untouched");
-        let route = Route::choose(signet, conn, &dest, upstream, upgrade, None);
+        let capture = capture_url.as_ref();
+        let route = Route::choose(signet, conn, &dest, upstream, upgrade, None, capture);
         let body = if parent_replays && !upgrade {
             match body::buffer(incoming, signet.buffer_limit).await {
                 Ok(Buffered::Complete(bytes)) => Outgoing::Buffered(bytes),
@@ -129,7 +131,8 @@ pub(super) async fn forward(
 
     let route = || {
         let http1 = upgrade || scheme.needs_http1();
-        Route::choose(signet, conn, &dest, upstream, http1, scheme.ntlm())
+        let capture = capture_url.as_ref();
+        Route::choose(signet, conn, &dest, upstream, http1, scheme.ntlm(), capture)
     };
     tracing::debug!(rule = %label, auth = scheme.type_name(), method = %parts.method, %dest, "forwarding");
     let (sent, outgoing) = match sign(signet, &scheme, parts, buffered, streamed, label).await {
@@ -146,8 +149,12 @@ pub(super) async fn forward(
         let (response_head, response_body) = response.into_parts();
         if scheme.wants_replay(&sent_head, &response_head).await {
             drop(response_body);
+            // The challenge's cookies count as a browser's would: kept when the rule captures.
+            if let Some(cookies) = &signet.cookies {
+                cookies.on_response(capture_url.as_ref(), &response_head.headers);
+            }
             // The body streamed past the buffer limit, so there is nothing identical to replay.
-            let Some((head, body)) = original else {
+            let Some((mut head, body)) = original else {
                 return respond::error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
@@ -159,6 +166,7 @@ pub(super) async fn forward(
                     ),
                 );
             };
+            crate::cookies::carry_over(&mut head, &response_head.headers);
             tracing::debug!(rule = %label, auth = scheme.type_name(), %dest, "replaying with fresh credentials");
             signet.metrics.challenge_replay();
             let (sent, outgoing) = match sign(signet, &scheme, head, body, None, label).await {
@@ -232,8 +240,9 @@ impl<'a> Route<'a> {
         upstream: usize,
         http1: bool,
         ntlm: Option<&'a Ntlm>,
+        capture: Option<&'a Url>,
     ) -> Route<'a> {
-        match pinned::Target::choose(signet, conn, dest, upstream, ntlm) {
+        match pinned::Target::choose(signet, conn, dest, upstream, ntlm, capture) {
             Some(target) => Route::Pinned(signet, conn, target),
             None => Route::Pooled(conn.client(upstream, http1)),
         }

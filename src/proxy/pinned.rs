@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use http::header::{
     AUTHORIZATION, CONTENT_LENGTH, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
     WWW_AUTHENTICATE,
@@ -17,6 +18,7 @@ use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
+use url::Url;
 
 use super::Signet;
 use super::body::{self, Outgoing, ProxyBody};
@@ -98,6 +100,8 @@ pub(super) struct Target<'a> {
     key: PinKey,
     connector: &'a Connector,
     origin: Option<&'a Ntlm>,
+    /// Where the origin's `Set-Cookie` goes in the jar, when the rule captures.
+    capture: Option<&'a Url>,
 }
 
 impl<'a> Target<'a> {
@@ -109,6 +113,7 @@ impl<'a> Target<'a> {
         dest: &Destination,
         upstream: usize,
         origin: Option<&'a Ntlm>,
+        capture: Option<&'a Url>,
     ) -> Option<Target<'a>> {
         let via_ntlm_parent =
             !dest.https && signet.dialer.parent().is_some_and(|p| p.ntlm().is_some());
@@ -129,12 +134,17 @@ impl<'a> Target<'a> {
             },
             connector: &conn.upstreams[upstream].http1_connector,
             origin,
+            capture,
         })
     }
 }
 
 /// Sends a request over the client's pinned connection, opening one and running the NTLM
 /// handshakes (with the origin, the parent, or both) when needed. Errors are in words.
+///
+/// A kept connection that the upstream closed just as the request went out (no answer at all)
+/// is replaced once by a new connection with a new handshake, when the body can still be sent:
+/// the race every keep-alive client meets, which the client cannot see or retry on its own.
 pub(super) async fn send(
     signet: &Signet,
     conn: &ClientConn,
@@ -142,10 +152,52 @@ pub(super) async fn send(
     parts: http::request::Parts,
     outgoing: Outgoing,
 ) -> Result<Response<Incoming>, String> {
-    let mut pinned = match conn.take(&target.key) {
-        Some(pinned) => pinned,
-        None => open(target.connector, &parts.uri).await?,
+    let mut body = match outgoing {
+        Outgoing::Buffered(bytes) => LegBody::Buffered(bytes),
+        Outgoing::Streamed(body) => LegBody::Streamed(Some(body)),
     };
+    let (pinned, kept) = match conn.take(&target.key) {
+        Some(pinned) => (pinned, true),
+        None => (open(target.connector, &parts.uri).await?, false),
+    };
+    let reason = match exchange(signet, conn, &target, &parts, &mut body, pinned, kept).await? {
+        Exchange::Answered(response) => return Ok(response),
+        Exchange::Closed(reason) => reason,
+    };
+    tracing::debug!(%reason, "kept upstream connection closed before answering; opening a new one");
+    let pinned = open(target.connector, &parts.uri).await?;
+    match exchange(signet, conn, &target, &parts, &mut body, pinned, false).await? {
+        Exchange::Answered(response) => Ok(response),
+        Exchange::Closed(reason) => Err(reason),
+    }
+}
+
+/// The request body as the legs of an exchange use it.
+enum LegBody {
+    /// Sent whole on every leg.
+    Buffered(Bytes),
+    /// Sent once, on the leg that will not be challenged; `None` once it went.
+    Streamed(Option<ProxyBody>),
+}
+
+/// How an exchange on one connection ended, short of an error.
+enum Exchange {
+    Answered(Response<Incoming>),
+    /// A kept connection closed before answering the first leg, and the request can go again.
+    Closed(String),
+}
+
+/// Runs the legs of one request on `pinned`: the handshakes it still needs, then the request.
+async fn exchange(
+    signet: &Signet,
+    conn: &ClientConn,
+    target: &Target<'_>,
+    parts: &http::request::Parts,
+    body: &mut LegBody,
+    mut pinned: Pinned,
+    kept: bool,
+) -> Result<Exchange, String> {
+    let mut parts = super::forward::copy_head(parts);
     let origin = target.origin;
     let parent = signet
         .dialer
@@ -164,13 +216,9 @@ pub(super) async fn send(
     let mut parent_state = start(parent.is_some() && !pinned.parent_authed);
     let had_body =
         parts.headers.contains_key(CONTENT_LENGTH) || parts.headers.contains_key(TRANSFER_ENCODING);
-    let (buffered, mut streamed) = match outgoing {
-        Outgoing::Buffered(bytes) => (Some(bytes), None),
-        Outgoing::Streamed(body) => (None, Some(body)),
-    };
 
     // NEGOTIATE and AUTHENTICATE per peer, plus a possible switch of word each.
-    for _ in 0..8 {
+    for leg in 0..8 {
         let mut head = super::forward::copy_head(&parts);
         if !pinned.proxied {
             head.uri = origin_form(&head.uri);
@@ -194,33 +242,60 @@ pub(super) async fn send(
             Some(parent) => super::forward::sign_for_parent(parent, &mut head)?,
             None => None,
         };
+        // Only the first leg on a kept connection meets the keep-alive race; later legs, and
+        // new connections, have shown that the upstream answers.
+        let may_retry = kept && leg == 0;
+        if let Err(e) = pinned.sender.ready().await {
+            let reason = format!("upstream connection closed: {e}");
+            // Nothing was sent and the body is still here.
+            return if may_retry {
+                Ok(Exchange::Closed(reason))
+            } else {
+                Err(reason)
+            };
+        }
         let challenged_next = [&origin_state, &parent_state]
             .iter()
             .any(|s| matches!(s, Some(Handshake::Negotiated(..))));
         // A leg that will be challenged carries the body only when it can be sent again.
-        let body = match (&buffered, challenged_next) {
-            (Some(bytes), _) => body::full(bytes.clone()),
-            (None, false) => streamed.take().unwrap_or_else(body::empty),
-            (None, true) => {
+        let (leg_body, streams) = match (&mut *body, challenged_next) {
+            (LegBody::Buffered(bytes), _) => (body::full(bytes.clone()), false),
+            (LegBody::Streamed(streamed), false) => match streamed.take() {
+                Some(streamed) => (streamed, true),
+                None => (body::empty(), false),
+            },
+            (LegBody::Streamed(_), true) => {
                 if had_body {
                     head.headers.remove(TRANSFER_ENCODING);
                     head.headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
                 }
-                body::empty()
+                (body::empty(), false)
             }
         };
-        let body_spent = buffered.is_none() && streamed.is_none();
+        let body_spent = matches!(body, LegBody::Streamed(None));
 
-        pinned
+        let response = match pinned
             .sender
-            .ready()
+            .try_send_request(Request::from_parts(head, leg_body))
             .await
-            .map_err(|e| format!("upstream connection closed: {e}"))?;
-        let response = pinned
-            .sender
-            .send_request(Request::from_parts(head, body))
-            .await
-            .map_err(|e| format!("upstream error: {e}"))?;
+        {
+            Ok(response) => response,
+            Err(mut e) => {
+                let reason = format!("upstream error: {}", e.error());
+                // A request that never left gives its body back.
+                if let (Some(request), LegBody::Streamed(slot @ None), true) =
+                    (e.take_message(), &mut *body, streams)
+                {
+                    *slot = Some(request.into_body());
+                }
+                let resendable = !matches!(body, LegBody::Streamed(None));
+                return if may_retry && resendable && closed_unanswered(e.error()) {
+                    Ok(Exchange::Closed(reason))
+                } else {
+                    Err(reason)
+                };
+            }
+        };
 
         let status = response.status();
         if let Some(digest) = digest_parent
@@ -231,8 +306,8 @@ pub(super) async fn send(
                 || body_spent
                 || !digest.digest_challenged(digest_sent.as_ref(), response.headers())
             {
-                conn.put(target.key, pinned);
-                return Ok(response);
+                conn.put(target.key.clone(), pinned);
+                return Ok(Exchange::Answered(response));
             }
             digest_answered = true;
             read_challenge_body(response, &pinned)
@@ -251,8 +326,8 @@ pub(super) async fn send(
                 // Not challenged: whatever was answered is now authenticated.
                 pinned.origin_authed |= origin_state.is_some();
                 pinned.parent_authed |= parent_state.is_some();
-                conn.put(target.key, pinned);
-                return Ok(response);
+                conn.put(target.key.clone(), pinned);
+                return Ok(Exchange::Answered(response));
             }
         };
         let goes_on = !body_spent
@@ -275,12 +350,43 @@ pub(super) async fn send(
             } else {
                 pinned.parent_authed = false;
             }
-            conn.put(target.key, pinned);
-            return Ok(response);
+            conn.put(target.key.clone(), pinned);
+            return Ok(Exchange::Answered(response));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            // The origin's challenge may set cookies (a load balancer's affinity cookie, that
+            // must come back on the next leg): kept as a browser would keep them. A parent
+            // proxy's 407 sets none for the origin.
+            if let Some(cookies) = &signet.cookies {
+                cookies.on_response(target.capture, response.headers());
+            }
+            crate::cookies::carry_over(&mut parts, response.headers());
         }
         read_challenge_body(response, &pinned).await?;
     }
     Err("the NTLM handshake did not finish".into())
+}
+
+/// Whether a send failed because the connection closed before any answer: the request was
+/// not sent, or the upstream hung up (or reset) without a response.
+fn closed_unanswered(e: &hyper::Error) -> bool {
+    if e.is_canceled() || e.is_closed() || e.is_incomplete_message() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        }
+        source = inner.source();
+    }
+    false
 }
 
 /// Reads a challenge's body so that the connection is ready for the next leg.

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +23,16 @@ TOKEN = "browser-test-token-4f9a"
 # The config names ${APP_TOKEN}; every signet command resolves it.
 ENV = {**os.environ, "APP_TOKEN": TOKEN}
 ARTIFACTS = Path(os.environ.get("SIGNET_ARTIFACTS", HERE.parent.parent / "target" / "interop-artifacts"))
+
+
+def saved(path, timeout=10.0):
+    """`path` once it exists: signet writes its jar from a thread of its own, just after the
+    answer that changed it."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} was never written"
+        time.sleep(0.01)
+    return path
 
 
 @pytest.fixture
@@ -160,7 +171,7 @@ def test_browser_logs_in_through_signet_and_curl_reuses_its_session(signet, proc
     assert "signed in with token and session" in body
 
     # The jar is on disk, private, and lists the session without its value.
-    jar = signet.workdir / "state" / "cookies.json"
+    jar = saved(signet.workdir / "state" / "cookies.json")
     assert jar.stat().st_mode & 0o777 == 0o600
     listed = subprocess.run(
         [SIGNET, "cookies", "list", "localhost", "--config", signet.config_path],

@@ -32,6 +32,8 @@ pub struct Spec {
     pub nonce_uses: Option<u32>,
     /// Answer every request with an unparsable challenge.
     pub malformed: bool,
+    /// A `Set-Cookie` value sent with every 401.
+    pub challenge_cookie: Option<&'static str>,
 }
 
 impl Spec {
@@ -44,6 +46,7 @@ impl Spec {
             qop,
             nonce_uses: None,
             malformed: false,
+            challenge_cookie: None,
         }
     }
 }
@@ -174,6 +177,11 @@ async fn handle(
                 response
                     .headers_mut()
                     .append(http::header::WWW_AUTHENTICATE, value.parse().unwrap());
+            }
+            if let Some(cookie) = spec.challenge_cookie {
+                response
+                    .headers_mut()
+                    .append(http::header::SET_COOKIE, cookie.parse().unwrap());
             }
             None
         }
