@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::auth::{BuildContext, Scheme};
+use crate::auth::{BuildContext, OsEntropy, Scheme, SystemClock};
 use crate::config::{AuthChoice, AuthSpec, Config, ConfigError, Intercept, KeyPath, Segment};
+use crate::proxy::upstream::Dialer;
 use crate::rules::{
     Destination, EgressPolicy, HostPattern, HostRule, PathGlob, Route, RouteAuth, RuleTable,
 };
@@ -28,11 +29,19 @@ pub struct Policy {
 impl Policy {
     /// Compiles patterns and globs and builds every auth scheme. Rule `N` with a `[host.tls]`
     /// table gets its own upstream profile, numbered from 1 in config order; 0 is the default.
+    /// Token requests go out as the proxy's would (through `[proxy] upstream_proxy`, whose
+    /// settings are checked here), with the system clock and random source.
     pub fn from_config(config: &Config) -> Result<Policy, ConfigError> {
+        let dialer = crate::proxy::dialer(config, Arc::new(SystemClock), Arc::new(OsEntropy))?;
+        Self::with_dialer(config, &dialer)
+    }
+
+    /// As [`Policy::from_config`], with token requests going out through `dialer`.
+    pub fn with_dialer(config: &Config, dialer: &Dialer) -> Result<Policy, ConfigError> {
         let mut profiles = BTreeMap::new();
         for (name, spec) in &config.profiles {
             let path = KeyPath::default().key("auth").key(name);
-            profiles.insert(name.clone(), build_scheme(config, spec, &path)?);
+            profiles.insert(name.clone(), build_scheme(config, spec, &path, dialer)?);
         }
 
         let mut rules = Vec::with_capacity(config.hosts.len());
@@ -44,8 +53,14 @@ impl Policy {
                     .map_err(|e| config.error(&host.path.key("match").index(i), e.to_string()))?;
                 patterns.push(pattern);
             }
-            let auth =
-                resolve(config, &profiles, &host.auth, &host.path.key("auth"))?.unwrap_or(None);
+            let auth = resolve(
+                config,
+                &profiles,
+                &host.auth,
+                &host.path.key("auth"),
+                dialer,
+            )?
+            .unwrap_or(None);
             let mut routes = Vec::with_capacity(host.routes.len());
             for route in &host.routes {
                 let path =
@@ -71,11 +86,11 @@ impl Policy {
                     }
                     None => None,
                 };
-                let auth =
-                    match resolve(config, &profiles, &route.auth, &route.key_path.key("auth"))? {
-                        None => RouteAuth::Inherit,
-                        Some(auth) => RouteAuth::Set(auth),
-                    };
+                let at = route.key_path.key("auth");
+                let auth = match resolve(config, &profiles, &route.auth, &at, dialer)? {
+                    None => RouteAuth::Inherit,
+                    Some(auth) => RouteAuth::Set(auth),
+                };
                 routes.push(Route {
                     path,
                     methods,
@@ -152,6 +167,7 @@ fn build_scheme(
     config: &Config,
     spec: &AuthSpec,
     path: &KeyPath,
+    dialer: &Dialer,
 ) -> Result<Option<Arc<Scheme>>, ConfigError> {
     let name = match path.0.as_slice() {
         [Segment::Key(auth), Segment::Key(name)] if auth == "auth" => name.clone(),
@@ -160,6 +176,7 @@ fn build_scheme(
     let bx = BuildContext {
         name: &name,
         base_dir: &config.base_dir,
+        dialer,
     };
     Scheme::build(spec, bx)
         .map(|s| s.map(Arc::new))
@@ -195,12 +212,13 @@ fn resolve(
     profiles: &BTreeMap<String, Option<Arc<Scheme>>>,
     choice: &AuthChoice,
     path: &KeyPath,
+    dialer: &Dialer,
 ) -> Result<Option<Option<Arc<Scheme>>>, ConfigError> {
     Ok(match choice {
         AuthChoice::Inherit => None,
         AuthChoice::None => Some(None),
         AuthChoice::Profile(name) => Some(profiles.get(name).cloned().flatten()),
-        AuthChoice::Inline(spec) => Some(build_scheme(config, spec, path)?),
+        AuthChoice::Inline(spec) => Some(build_scheme(config, spec, path, dialer)?),
     })
 }
 

@@ -95,6 +95,16 @@ fn config_errors_name_file_line_column_and_key_and_exit_1() {
             "missing field `password`",
         ),
         ("[proxy\n", ":1:", ""),
+        (
+            "[proxy]\nupstream_proxy = \"ftp://x\"\n",
+            ":2:1: proxy.upstream_proxy",
+            "only http:// parent proxies",
+        ),
+        (
+            "[proxy]\nupstream_proxy = \"not a url\"\n",
+            ":2:1: proxy.upstream_proxy",
+            "not a URL",
+        ),
     ];
     for (config, location, message) in cases {
         let out = signet(dir.path(), config, &["check"]);

@@ -28,6 +28,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::config::AuthSpec;
+use crate::proxy::upstream::Dialer;
 
 /// What building a scheme needs besides its table: its name and where its files live.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +37,8 @@ pub struct BuildContext<'a> {
     pub name: &'a str,
     /// The config's directory (token stores live here unless configured otherwise).
     pub base_dir: &'a Path,
+    /// How token endpoints are reached: as upstreams are, through the parent proxy if any.
+    pub dialer: &'a Dialer,
 }
 
 /// A ready-to-use auth scheme.
@@ -79,7 +82,7 @@ impl Scheme {
             AuthSpec::Hawk(cfg) => Scheme::Hawk(Box::new(hawk::Hawk::new(cfg)?)),
             AuthSpec::Ntlm(cfg) => Scheme::Ntlm(Box::new(ntlm::Ntlm::new(cfg)?)),
             AuthSpec::OAuth2(cfg) => {
-                Scheme::OAuth2(oauth2::OAuth2::new(&cfg, bx.name, bx.base_dir)?)
+                Scheme::OAuth2(oauth2::OAuth2::new(&cfg, bx.name, bx.base_dir, bx.dialer)?)
             }
         }))
     }

@@ -10,8 +10,10 @@ use serde::Deserialize;
 
 use super::context::{AuthError, SignContext};
 use super::query::set_query_param;
+use crate::oauth2::client::TokenClient;
 use crate::oauth2::settings::{AddTo, Grant, Settings};
 use crate::oauth2::{SourceError, TokenSource};
+use crate::proxy::upstream::Dialer;
 use crate::secret::Secret;
 
 /// `type = "oauth2"`: Postman's OAuth 2.0 fields.
@@ -120,8 +122,14 @@ pub struct OAuth2 {
 }
 
 impl OAuth2 {
-    /// Checks the config; `name` names the store file, relative paths resolve against `base_dir`.
-    pub fn new(cfg: &OAuth2Config, name: &str, base_dir: &Path) -> Result<Self, String> {
+    /// Checks the config; `name` names the store file, relative paths resolve against `base_dir`;
+    /// token endpoints are reached through `dialer`.
+    pub fn new(
+        cfg: &OAuth2Config,
+        name: &str,
+        base_dir: &Path,
+        dialer: &Dialer,
+    ) -> Result<Self, String> {
         let settings = Settings::new(cfg, name, base_dir)?;
         if settings.add_to == AddTo::Header
             && HeaderValue::from_str(&settings.header_prefix).is_err()
@@ -129,7 +137,7 @@ impl OAuth2 {
             return Err("header_prefix: contains characters not allowed in a header".into());
         }
         Ok(OAuth2 {
-            source: Arc::new(TokenSource::new(settings)),
+            source: Arc::new(TokenSource::new(settings, TokenClient::new(dialer.clone()))),
         })
     }
 

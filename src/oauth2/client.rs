@@ -1,12 +1,15 @@
 //! The HTTP client for token endpoints: signet's own upstream connector and TLS settings (system
-//! roots), built on first use so that `check` and `explain` never load the trust store.
+//! roots), built on first use so that `check` and `explain` never load the trust store. Token
+//! endpoints are reached as proxied upstreams are: through the parent proxy when there is one.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderName, HeaderValue, Request};
+use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
@@ -33,8 +36,9 @@ pub struct Answer {
 }
 
 /// Posts forms to token endpoints.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TokenClient {
+    dialer: Dialer,
     client: Arc<OnceLock<Result<Client<Connector, ProxyBody>, String>>>,
 }
 
@@ -45,6 +49,14 @@ impl std::fmt::Debug for TokenClient {
 }
 
 impl TokenClient {
+    /// A client that opens its connections with `dialer` (direct, or through the parent proxy).
+    pub fn new(dialer: Dialer) -> Self {
+        TokenClient {
+            dialer,
+            client: Arc::default(),
+        }
+    }
+
     fn client(&self) -> Result<&Client<Connector, ProxyBody>, TokenError> {
         self.client
             .get_or_init(|| {
@@ -52,7 +64,7 @@ impl TokenClient {
                     .map_err(|e| e.to_string())?;
                 Ok(Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(Duration::from_secs(30))
-                    .build(Connector::new(Dialer::new(None), tls)))
+                    .build(Connector::new(self.dialer.clone(), tls)))
             })
             .as_ref()
             .map_err(|e| TokenError::Unreachable(e.clone()))
@@ -60,7 +72,6 @@ impl TokenClient {
 
     /// Sends `req` and reads the whole answer.
     pub async fn post(&self, req: &TokenRequest) -> Result<Answer, TokenError> {
-        let client = self.client()?;
         let mut builder = Request::post(&req.url)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(ACCEPT, "application/json");
@@ -73,13 +84,10 @@ impl TokenClient {
             builder = builder.header(name, value);
         }
         let request = builder
-            .body(body::full(req.body()))
+            .body(Bytes::from(req.body()))
             .map_err(|e| TokenError::Unreachable(format!("bad token endpoint URL: {e}")))?;
         let exchange = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|e| TokenError::Unreachable(describe(&e)))?;
+            let response = self.send(request).await?;
             let (parts, incoming) = response.into_parts();
             let limited = http_body_util::Limited::new(incoming, MAX_ANSWER);
             let body = limited
@@ -105,6 +113,24 @@ impl TokenClient {
                     REQUEST_TIMEOUT.as_secs()
                 )))
             })
+    }
+
+    /// Plain `http://` through a parent goes on a connection of its own, where the parent's 407
+    /// can be answered (NTLM authenticates that connection); the rest through the pooled client.
+    async fn send(&self, request: Request<Bytes>) -> Result<Response<Incoming>, TokenError> {
+        let (head, bytes) = request.into_parts();
+        if head.uri.scheme_str() == Some("http")
+            && let Some(parent) = self.dialer.parent()
+        {
+            return parent
+                .send_plain(head, bytes)
+                .await
+                .map_err(|e| TokenError::Unreachable(e.to_string()));
+        }
+        self.client()?
+            .request(Request::from_parts(head, body::full(bytes)))
+            .await
+            .map_err(|e| TokenError::Unreachable(describe(&e)))
     }
 }
 

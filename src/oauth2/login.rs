@@ -316,6 +316,7 @@ impl Callback {
         };
         self.source
             .store_login(token.clone())
+            .await
             .map_err(|e| LoginError::Store(e.to_string()))?;
         Ok(token)
     }

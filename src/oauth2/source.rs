@@ -63,12 +63,13 @@ pub struct Status {
 }
 
 impl TokenSource {
-    /// A source for `settings` (nothing is read or fetched yet).
-    pub fn new(settings: Settings) -> Self {
+    /// A source for `settings` that asks token endpoints with `client` (nothing is read or
+    /// fetched yet).
+    pub fn new(settings: Settings, client: TokenClient) -> Self {
         TokenSource {
             store: TokenFile::new(settings.store_path.clone()),
             settings,
-            client: TokenClient::default(),
+            client,
             state: Mutex::new(State::default()),
             fetch: tokio::sync::Mutex::new(()),
             requests_sent: std::sync::atomic::AtomicU64::new(0),
@@ -118,6 +119,8 @@ impl TokenSource {
         if let Some(c) = self.fresh(now)? {
             return Ok(c);
         }
+        // Held until the new token is in the store too: a request that takes the turn next reads
+        // the store first, and must not find the token this one replaced.
         let _turn = self.fetch.lock().await;
         // Whoever held the lock before may have fetched what this request needs.
         if let Some(c) = self.fresh(now)? {
@@ -150,7 +153,7 @@ impl TokenSource {
         match self.obtain(now).await {
             Ok(token) => {
                 let credential = self.pick(&token)?;
-                self.accept(token);
+                self.accept(token).await;
                 Ok(credential)
             }
             Err(e @ SourceError::NeedsLogin(_)) => Err(e),
@@ -191,20 +194,24 @@ impl TokenSource {
         let _turn = self.fetch.lock().await;
         self.reload()?;
         let token = self.obtain(now).await?;
-        self.accept(token);
+        self.accept(token).await;
         Ok(())
     }
 
     /// Stores a token obtained by `signet login`.
-    pub fn store_login(&self, token: Token) -> Result<(), SourceError> {
-        self.store
-            .save(&token)
-            .map_err(|e| SourceError::Store(e.to_string()))?;
-        let mut st = self.lock();
-        st.token = Some(token);
-        st.loaded = true;
-        st.rejected = false;
-        Ok(())
+    pub async fn store_login(&self, token: Token) -> Result<(), SourceError> {
+        let _turn = self.fetch.lock().await;
+        let saved = {
+            let mut st = self.lock();
+            // Under the state lock, so that tokens reach the store in the order they became
+            // current.
+            let saved = self.store.save(token.clone());
+            st.token = Some(token);
+            st.loaded = true;
+            st.rejected = false;
+            saved
+        };
+        saved.await.map_err(|e| SourceError::Store(e.to_string()))
     }
 
     /// The current token state, read from the store when nothing is in memory.
@@ -287,10 +294,8 @@ impl TokenSource {
         }
     }
 
-    fn accept(&self, token: Token) {
-        if let Err(e) = self.store.save(&token) {
-            tracing::warn!(profile = %self.settings.name, error = %e, "cannot write the token store; the token is kept in memory");
-        }
+    /// Makes `token` the current one and writes it to the store, off the runtime thread.
+    async fn accept(&self, token: Token) {
         tracing::info!(
             profile = %self.settings.name,
             expires_in_s = token.expires_at.and_then(|at| at.duration_since(SystemTime::now()).ok()).map(|d| d.as_secs()),
@@ -298,13 +303,22 @@ impl TokenSource {
             refresh_token = token.refresh_token.is_some(),
             "obtained a token"
         );
-        let mut st = self.lock();
-        st.token = Some(token);
-        st.loaded = true;
-        st.rejected = false;
-        st.failures = 0;
-        st.retry_at = None;
-        st.last_error = None;
+        let saved = {
+            let mut st = self.lock();
+            // Under the state lock, so that tokens reach the store in the order they became
+            // current.
+            let saved = self.store.save(token.clone());
+            st.token = Some(token);
+            st.loaded = true;
+            st.rejected = false;
+            st.failures = 0;
+            st.retry_at = None;
+            st.last_error = None;
+            saved
+        };
+        if let Err(e) = saved.await {
+            tracing::warn!(profile = %self.settings.name, error = %e, "cannot write the token store; the token is kept in memory");
+        }
     }
 
     /// A new token: with the refresh token when there is one, else by the profile's grant.

@@ -1,8 +1,12 @@
 //! The token store file: one JSON file per profile, mode 0600, replaced atomically so that a
-//! crash or a concurrent `signet login` never leaves half a file behind.
+//! crash or a concurrent `signet login` never leaves half a file behind. Writes run on tokio's
+//! blocking threads, in the order they were asked for.
 
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::token::{Stored, Token};
 
@@ -31,12 +35,26 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct TokenFile {
     path: PathBuf,
+    order: Arc<SaveOrder>,
+}
+
+/// Keeps the saves of one store in order, although each runs on whichever blocking thread is
+/// free: a save asked for earlier must not replace the token of one asked for later.
+#[derive(Debug, Default)]
+struct SaveOrder {
+    /// The last ticket handed out; a save's ticket is taken when it is asked for.
+    issued: AtomicU64,
+    /// The ticket of the token in the file, held while the file is written.
+    written: Mutex<u64>,
 }
 
 impl TokenFile {
     /// A store at `path` (not touched until read or written).
     pub fn new(path: PathBuf) -> Self {
-        TokenFile { path }
+        TokenFile {
+            path,
+            order: Arc::default(),
+        }
     }
 
     /// The file's path.
@@ -64,8 +82,41 @@ impl TokenFile {
         Ok(Some(stored.into()))
     }
 
+    /// Writes `token` on a blocking thread, so that a slow disk stalls no connection; the write
+    /// starts now, and the future tells how it ended. Saves take effect in the order they were
+    /// asked for: one overtaken by a later save is skipped.
+    pub fn save(&self, token: Token) -> impl Future<Output = Result<(), StoreError>> + use<> {
+        let ticket = self.order.issued.fetch_add(1, Ordering::Relaxed) + 1;
+        let file = self.clone();
+        let task = tokio::task::spawn_blocking(move || file.write_in_order(ticket, &token));
+        let path = self.path.clone();
+        async move {
+            task.await.unwrap_or_else(|e| {
+                Err(StoreError::Io {
+                    path,
+                    source: std::io::Error::other(e),
+                })
+            })
+        }
+    }
+
+    /// Writes `token` unless the file already holds the token of a later ticket.
+    fn write_in_order(&self, ticket: u64, token: &Token) -> Result<(), StoreError> {
+        let mut written = self
+            .order
+            .written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *written > ticket {
+            return Ok(());
+        }
+        self.write(token)?;
+        *written = ticket;
+        Ok(())
+    }
+
     /// Writes `token`: a temp file (0600) in the same directory, then a rename over the old one.
-    pub fn save(&self, token: &Token) -> Result<(), StoreError> {
+    fn write(&self, token: &Token) -> Result<(), StoreError> {
         let io = |source| StoreError::Io {
             path: self.path.clone(),
             source,
@@ -157,7 +208,7 @@ mod tests {
     fn round_trip_survives_a_new_store_object() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens/p.json");
-        TokenFile::new(path.clone()).save(&token()).unwrap();
+        TokenFile::new(path.clone()).write(&token()).unwrap();
         assert_eq!(TokenFile::new(path).load().unwrap(), Some(token()));
     }
 
@@ -168,8 +219,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.json");
         let store = TokenFile::new(path.clone());
-        store.save(&token()).unwrap();
-        store.save(&token()).unwrap();
+        store.write(&token()).unwrap();
+        store.write(&token()).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -184,5 +235,39 @@ mod tests {
         std::fs::write(&path, "secretvalue{").unwrap();
         let e = TokenFile::new(path).load().unwrap_err().to_string();
         assert!(e.contains("not valid") && !e.contains("secretvalue"), "{e}");
+    }
+
+    fn token_numbered(n: u64) -> Token {
+        Token {
+            access_token: Secret::new(format!("at-{n}")),
+            ..token()
+        }
+    }
+
+    #[test]
+    fn a_save_overtaken_by_a_later_one_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenFile::new(dir.path().join("p.json"));
+        let first = store.order.issued.fetch_add(1, Ordering::Relaxed) + 1;
+        let second = store.order.issued.fetch_add(1, Ordering::Relaxed) + 1;
+        // The blocking threads ran the second save before the first.
+        store.write_in_order(second, &token_numbered(2)).unwrap();
+        store.write_in_order(first, &token_numbered(1)).unwrap();
+        assert_eq!(store.load().unwrap(), Some(token_numbered(2)));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn saves_are_written_in_the_background_and_the_last_asked_for_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenFile::new(dir.path().join("p.json"));
+        // With the write lock held by this (the runtime's) thread, a save written in place would
+        // never return; queued on blocking threads, the saves wait for it in any order.
+        let held = store.order.written.lock().unwrap();
+        let saves: Vec<_> = (1..=5).map(|n| store.save(token_numbered(n))).collect();
+        drop(held);
+        for save in saves {
+            save.await.unwrap();
+        }
+        assert_eq!(store.load().unwrap(), Some(token_numbered(5)));
     }
 }

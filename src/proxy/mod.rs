@@ -28,14 +28,14 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::auth::{Clock, Entropy, OsEntropy, SignContext, SystemClock};
-use crate::config::{AuthSpec, Config, ConfigError, KeyPath};
+use crate::config::{Config, ConfigError};
 use crate::cookies::Cookies;
 use crate::metrics::{Metrics, Pulled};
 use crate::policy::Policy;
 use crate::rules::{Destination, RuleLabel};
 use crate::tls::{CertificateAuthority, ClientIdentity, LeafCache, TlsError, UpstreamTls};
 use body::ProxyBody;
-use parent::{ParentAuth, ParentProxy};
+use parent::ParentProxy;
 use pinned::ClientConn;
 use upstream::{Dialer, UpstreamClients};
 
@@ -88,24 +88,13 @@ impl Signet {
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
     ) -> Result<Signet, StartError> {
-        let policy = Policy::from_config(config)?;
+        let dialer = dialer(config, clock.clone(), entropy.clone())?;
+        let policy = Policy::with_dialer(config, &dialer)?;
         let (ca, created) = CertificateAuthority::load_or_create(&config.ca.cert, &config.ca.key)?;
         if created {
             tracing::info!(cert = %config.ca.cert.display(), "created a new CA; trust it in your clients");
         }
         let leaves = LeafCache::new(Arc::new(ca));
-
-        let parent = match &config.proxy.upstream_proxy {
-            None => None,
-            Some(url) => {
-                let path = KeyPath::default().key("proxy").key("upstream_proxy");
-                let auth = parent_auth(config)?;
-                let parent = ParentProxy::parse(url, auth, clock.clone(), entropy.clone())
-                    .map_err(|e| config.error(&path, e))?;
-                Some(Arc::new(parent))
-            }
-        };
-        let dialer = Dialer::new(parent);
 
         let both: &[&[u8]] = &[b"h2", b"http/1.1"];
         let h1: &[&[u8]] = &[b"http/1.1"];
@@ -300,34 +289,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// How to authenticate to the parent proxy, from `[proxy] upstream_proxy_auth` (its name and
-/// type were checked when the config was loaded).
-fn parent_auth(config: &Config) -> Result<ParentAuth, ConfigError> {
-    let Some(name) = &config.proxy.upstream_proxy_auth else {
-        return Ok(ParentAuth::None);
-    };
-    let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
-    let built = |e: String| config.error(&path, format!("[auth.{name}]: {e}"));
-    match config.profiles.get(name) {
-        Some(AuthSpec::Basic(basic)) => Ok(ParentAuth::Basic(crate::auth::basic::basic_header(
-            &basic.username,
-            basic.password.expose(),
-        ))),
-        Some(AuthSpec::Digest(cfg)) => Ok(ParentAuth::Digest(Arc::new(
-            crate::auth::digest::Digest::new(cfg.clone()).map_err(built)?,
-        ))),
-        Some(AuthSpec::Ntlm(cfg)) => Ok(ParentAuth::Ntlm(Arc::new(
-            crate::auth::ntlm::Ntlm::new(cfg.clone()).map_err(built)?,
-        ))),
-        Some(other) => Err(config.error(
-            &path,
-            format!(
-                "a {} profile cannot answer a parent proxy (basic, digest and ntlm can)",
-                other.type_name()
-            ),
-        )),
-        None => Err(config.error(&path, format!("no [auth.{name}] profile"))),
-    }
+/// How upstream connections are opened: directly, or through `[proxy] upstream_proxy` answered
+/// with `upstream_proxy_auth`, whose handshakes use `clock` and `entropy`. Proxied requests and
+/// token requests share it.
+pub fn dialer(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+) -> Result<Dialer, ConfigError> {
+    let parent = ParentProxy::from_config(config, clock, entropy)?;
+    Ok(Dialer::new(parent.map(Arc::new)))
 }
 
 /// A proxy started in the background, for tests and embedding.

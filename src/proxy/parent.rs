@@ -5,15 +5,25 @@
 use std::io;
 use std::sync::Arc;
 
-use http::header::PROXY_AUTHENTICATE;
-use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use bytes::Bytes;
+use http::header::{HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::body::{self, ProxyBody};
 use super::upstream::{ConnectError, authority, tcp};
 use crate::auth::digest::Digest;
 use crate::auth::ntlm::{Handshake, Ntlm, Word};
 use crate::auth::{Clock, Entropy, SignContext};
+use crate::config::{AuthSpec, Config, ConfigError, KeyPath};
+
+/// The largest 407 body read (and dropped) between authentication legs.
+const CHALLENGE_BODY_LIMIT: usize = 1 << 20;
 
 /// How signet authenticates to the parent proxy.
 pub enum ParentAuth {
@@ -55,6 +65,23 @@ impl std::fmt::Debug for ParentProxy {
 }
 
 impl ParentProxy {
+    /// The parent of `[proxy] upstream_proxy`, answered with `upstream_proxy_auth`; `None` when
+    /// there is none. Errors name the key, for `check` and `run` alike.
+    pub fn from_config(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Result<Option<ParentProxy>, ConfigError> {
+        let Some(url) = &config.proxy.upstream_proxy else {
+            return Ok(None);
+        };
+        let auth = parent_auth(config)?;
+        let path = KeyPath::default().key("proxy").key("upstream_proxy");
+        Self::parse(url, auth, clock, entropy)
+            .map(Some)
+            .map_err(|e| config.error(&path, e))
+    }
+
     /// Parses `http://host:port` (the port defaults to 3128, as for squid and most parents).
     pub fn parse(
         url: &str,
@@ -218,6 +245,140 @@ impl ParentProxy {
         Err(fail(format!(
             "authentication for CONNECT {target} did not finish"
         )))
+    }
+
+    /// Sends a plain `http://` request (absolute-form URI, body in memory) through the parent on
+    /// a connection of its own, answering the parent's 407: Basic up front, Digest once, NTLM
+    /// with the handshake on that connection. For callers without a pinned connection of their
+    /// own (token requests); a 407 that cannot be answered is an error, as for a tunnel. Errors
+    /// name the parent, never the URL (its query may carry credentials).
+    pub async fn send_plain(
+        &self,
+        head: http::request::Parts,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, ConnectError> {
+        let parent_name = self.name();
+        let fail = |what: String| ConnectError(format!("parent proxy {parent_name}: {what}"));
+        let target = head.uri.to_string();
+        let refused =
+            |status: StatusCode| fail(format!("refused the {} request: {status}", head.method));
+        let mut sender = self.open_plain().await?;
+        let mut handshake = Handshake::Start(Word::Ntlm);
+        let mut digest_answered = false;
+        // NEGOTIATE, maybe a switch of word, AUTHENTICATE: four legs are plenty.
+        for _ in 0..4 {
+            let mut request = Request::new(body::full(body.clone()));
+            *request.method_mut() = head.method.clone();
+            *request.uri_mut() = head.uri.clone();
+            *request.headers_mut() = head.headers.clone();
+            let headers = request.headers_mut();
+            if !headers.contains_key(HOST)
+                && let Some(host) = head.uri.authority()
+                && let Ok(value) = HeaderValue::from_str(host.as_str())
+            {
+                headers.insert(HOST, value);
+            }
+            let credentials = match &self.auth {
+                ParentAuth::None => None,
+                ParentAuth::Basic(value) => Some(value.clone()),
+                ParentAuth::Digest(_) => self
+                    .digest_authorization(head.method.as_str(), &target)
+                    .map_err(&fail)?,
+                ParentAuth::Ntlm(ntlm) => handshake
+                    .next_header(ntlm, None, &self.sign_context())
+                    .map_err(&fail)?,
+            };
+            if let Some(value) = &credentials {
+                headers.insert(PROXY_AUTHORIZATION, value.clone());
+            }
+            sender
+                .ready()
+                .await
+                .map_err(|e| fail(format!("connection closed: {e}")))?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            if response.status() != StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+                return Ok(response);
+            }
+            let goes_on = match &self.auth {
+                ParentAuth::Ntlm(_) => {
+                    handshake.on_challenge(response.headers(), &PROXY_AUTHENTICATE)
+                }
+                // One answer per request: a second 407 means the credentials are wrong.
+                ParentAuth::Digest(_) => {
+                    let first = !digest_answered;
+                    digest_answered = true;
+                    first && self.digest_challenged(credentials.as_ref(), response.headers())
+                }
+                ParentAuth::None | ParentAuth::Basic(_) => false,
+            };
+            if !goes_on {
+                return Err(refused(response.status()));
+            }
+            Limited::new(response.into_body(), CHALLENGE_BODY_LIMIT)
+                .collect()
+                .await
+                .map_err(|e| fail(format!("reading its 407: {e}")))?;
+            if sender.ready().await.is_err() {
+                if matches!(self.auth, ParentAuth::Ntlm(_)) {
+                    return Err(fail(
+                        "closed the connection in the middle of the NTLM handshake".into(),
+                    ));
+                }
+                // Digest does not need the same connection.
+                sender = self.open_plain().await?;
+            }
+        }
+        Err(fail(format!(
+            "authentication for the {} request did not finish",
+            head.method
+        )))
+    }
+
+    /// An HTTP/1.1 connection to the parent, for requests in absolute form.
+    async fn open_plain(&self) -> Result<SendRequest<ProxyBody>, ConnectError> {
+        let tcp = self.dial().await?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| ConnectError(format!("parent proxy {}: {e}", self.name())))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection to the parent proxy ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+/// How to authenticate to the parent proxy, from `[proxy] upstream_proxy_auth` (its name and
+/// type were checked when the config was loaded).
+fn parent_auth(config: &Config) -> Result<ParentAuth, ConfigError> {
+    let Some(name) = &config.proxy.upstream_proxy_auth else {
+        return Ok(ParentAuth::None);
+    };
+    let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
+    let built = |e: String| config.error(&path, format!("[auth.{name}]: {e}"));
+    match config.profiles.get(name) {
+        Some(AuthSpec::Basic(basic)) => Ok(ParentAuth::Basic(crate::auth::basic::basic_header(
+            &basic.username,
+            basic.password.expose(),
+        ))),
+        Some(AuthSpec::Digest(cfg)) => Ok(ParentAuth::Digest(Arc::new(
+            Digest::new(cfg.clone()).map_err(built)?,
+        ))),
+        Some(AuthSpec::Ntlm(cfg)) => Ok(ParentAuth::Ntlm(Arc::new(
+            Ntlm::new(cfg.clone()).map_err(built)?,
+        ))),
+        Some(other) => Err(config.error(
+            &path,
+            format!(
+                "a {} profile cannot answer a parent proxy (basic, digest and ntlm can)",
+                other.type_name()
+            ),
+        )),
+        None => Err(config.error(&path, format!("no [auth.{name}] profile"))),
     }
 }
 

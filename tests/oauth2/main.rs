@@ -1,6 +1,9 @@
 //! OAuth 2.0 end to end, in-process: a token endpoint and an API that only accepts the tokens it
 //! issued, signet between the client and the API, and a clock the tests move by hand.
 
+mod parent;
+#[path = "../support/parent_proxy.rs"]
+mod parent_proxy;
 mod server;
 #[path = "../support/mod.rs"]
 mod support;

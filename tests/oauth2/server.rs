@@ -69,6 +69,8 @@ pub struct AuthServer {
     pub api_addr: SocketAddr,
     pub behaviour: Arc<Mutex<Behaviour>>,
     state: Arc<Mutex<State>>,
+    /// The token endpoint speaks HTTPS.
+    tls: bool,
 }
 
 pub const CLIENT_ID: &str = "my client";
@@ -76,6 +78,15 @@ pub const CLIENT_SECRET: &str = "s3cr:t";
 
 impl AuthServer {
     pub async fn start() -> AuthServer {
+        Self::start_with(None).await
+    }
+
+    /// With the token endpoint on HTTPS, with `tls`.
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>) -> AuthServer {
+        Self::start_with(Some(tls)).await
+    }
+
+    async fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> AuthServer {
         let behaviour = Arc::new(Mutex::new(Behaviour {
             down: false,
             expires_in: serde_json::json!(3600),
@@ -83,18 +94,21 @@ impl AuthServer {
             delay: Duration::ZERO,
         }));
         let state = Arc::new(Mutex::new(State::default()));
-        let token_addr = serve(true, state.clone(), behaviour.clone()).await;
-        let api_addr = serve(false, state.clone(), behaviour.clone()).await;
+        let https = tls.is_some();
+        let token_addr = serve(true, tls, state.clone(), behaviour.clone()).await;
+        let api_addr = serve(false, None, state.clone(), behaviour.clone()).await;
         AuthServer {
             token_addr,
             api_addr,
             behaviour,
             state,
+            tls: https,
         }
     }
 
     pub fn token_url(&self) -> String {
-        format!("http://{}/token", self.token_addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/token", self.token_addr)
     }
 
     pub fn api(&self, path: &str) -> String {
@@ -119,30 +133,50 @@ impl AuthServer {
     }
 }
 
-async fn serve(token: bool, state: Arc<Mutex<State>>, b: Arc<Mutex<Behaviour>>) -> SocketAddr {
+async fn serve(
+    token: bool,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: Arc<Mutex<State>>,
+    b: Arc<Mutex<Behaviour>>,
+) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let (state, b) = (state.clone(), b.clone());
+            let (state, b, tls) = (state.clone(), b.clone(), tls.clone());
             tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let (state, b) = (state.clone(), b.clone());
-                    async move {
-                        Ok::<_, Infallible>(if token {
-                            token_endpoint(req, state, b).await
-                        } else {
-                            api(req, state).await
-                        })
+                match tls {
+                    None => connection(tcp, token, state, b).await,
+                    Some(config) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                        if let Ok(stream) = acceptor.accept(tcp).await {
+                            connection(stream, token, state, b).await;
+                        }
                     }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .await;
+                }
             });
         }
     });
     addr
+}
+
+async fn connection<I>(io: I, token: bool, state: Arc<Mutex<State>>, b: Arc<Mutex<Behaviour>>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let (state, b) = (state.clone(), b.clone());
+        async move {
+            Ok::<_, Infallible>(if token {
+                token_endpoint(req, state, b).await
+            } else {
+                api(req, state).await
+            })
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
@@ -206,7 +240,7 @@ async fn token_endpoint(
     }
     let mut st = state.lock().unwrap();
     match call.param("grant_type") {
-        Some("client_credentials") | Some("password") => {}
+        Some("client_credentials") | Some("password") | Some("authorization_code") => {}
         Some("refresh_token") => {
             let rt = call.param("refresh_token").unwrap_or_default();
             if !st.refresh.remove(rt) {
