@@ -5,7 +5,7 @@ use std::error::Error as _;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, PROXY_AUTHORIZATION};
-use http::{HeaderValue, Request, Response, StatusCode, Version};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use url::Url;
@@ -386,15 +386,25 @@ pub fn prepare(
     upgrade: bool,
 ) -> Result<(), String> {
     strip_hop_by_hop(&mut parts.headers, upgrade);
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    parts.uri = dest
-        .uri(&path_and_query)
-        .map_err(|e| format!("bad request target: {e}"))?;
-    let host = HeaderValue::try_from(dest.authority()).map_err(|_| "invalid host".to_owned())?;
+    // The URI and the Host header share one copy of the authority; the path is not copied.
+    let authority = Bytes::from(dest.authority());
+    let host =
+        HeaderValue::from_maybe_shared(authority.clone()).map_err(|_| "invalid host".to_owned())?;
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(if dest.https {
+        http::uri::Scheme::HTTPS
+    } else {
+        http::uri::Scheme::HTTP
+    });
+    uri.authority = Some(
+        http::uri::Authority::from_maybe_shared(authority)
+            .map_err(|e| format!("bad request target: {e}"))?,
+    );
+    uri.path_and_query = Some(match parts.uri.path_and_query() {
+        Some(pq) if !pq.as_str().is_empty() => pq.clone(),
+        _ => http::uri::PathAndQuery::from_static("/"),
+    });
+    parts.uri = Uri::from_parts(uri).map_err(|e| format!("bad request target: {e}"))?;
     parts.headers.insert(HOST, host);
     parts.version = Version::HTTP_11;
     Ok(())

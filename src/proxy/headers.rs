@@ -8,6 +8,18 @@ use http::header::{
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// Removed from every message; `Upgrade` (last) only when the message is not an upgrade.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
 /// Whether the request asks to switch protocols (e.g. WebSocket).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(UPGRADE)
@@ -22,6 +34,11 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// Removes hop-by-hop headers, including those the `Connection` header names, and never
 /// forwards `Proxy-Authorization`. With `upgrade`, keeps `Connection: upgrade` and `Upgrade`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none of these: one look at each name present is cheaper than a hashed
+    // removal of every hop-by-hop name. Headers that `Connection` names need it to be present.
+    if !upgrade && !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -34,15 +51,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
             headers.remove(name);
         }
     }
-    for name in [
-        CONNECTION,
-        KEEP_ALIVE,
-        PROXY_CONNECTION,
-        PROXY_AUTHORIZATION,
-        TE,
-        TRAILER,
-        TRANSFER_ENCODING,
-    ] {
+    for name in &HOP_BY_HOP[..HOP_BY_HOP.len() - 1] {
         headers.remove(name);
     }
     if upgrade {
@@ -67,6 +76,18 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1);
         assert_eq!(h["x-keep"], "yes");
+    }
+
+    #[test]
+    fn each_hop_by_hop_header_alone_is_removed() {
+        for name in HOP_BY_HOP {
+            let mut h = HeaderMap::new();
+            h.insert("x-keep", "yes".parse().unwrap());
+            h.insert(name.clone(), "x".parse().unwrap());
+            strip_hop_by_hop(&mut h, false);
+            assert_eq!(h.len(), 1, "{name} was kept");
+            assert_eq!(h["x-keep"], "yes");
+        }
     }
 
     #[test]

@@ -39,8 +39,17 @@ pub fn normalize_host(host: &str) -> Result<String, RuleError> {
             .map(|ip| ip.to_string())
             .map_err(|_| err("contains ':' but is not an IPv6 address"));
     }
-    let ascii = idna::domain_to_ascii_cow(host.as_bytes(), AsciiDenyList::URL)
-        .map_err(|_| err("not a valid domain name (UTS 46)"))?;
+    // Every request goes through here: the two common spellings skip the general path, which
+    // gives them back unchanged. std reads only canonical dotted quads (no leading zeros).
+    if host.parse::<Ipv4Addr>().is_ok() {
+        return Ok(host.to_owned());
+    }
+    let ascii = if is_plain_ascii_name(host) {
+        std::borrow::Cow::Borrowed(host)
+    } else {
+        idna::domain_to_ascii_cow(host.as_bytes(), AsciiDenyList::URL)
+            .map_err(|_| err("not a valid domain name (UTS 46)"))?
+    };
     // Stripped after the mapping so that a full-width trailing dot goes too.
     let name = ascii.strip_suffix('.').unwrap_or(&ascii);
     if name.is_empty() {
@@ -61,6 +70,14 @@ pub fn normalize_host(host: &str) -> Result<String, RuleError> {
         return Err(err("longer than DNS allows"));
     }
     Ok(name.to_owned())
+}
+
+/// Lowercase letters, digits, `-` and `.`, and no punycode label: UTS 46 maps such a name to
+/// itself, so it needs no trip through the idna crate.
+fn is_plain_ascii_name(host: &str) -> bool {
+    host.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !host.split('.').any(|label| label.starts_with("xn--"))
 }
 
 /// Reads a name whose last label is a number as an IPv4 address, the way the WHATWG URL parser
@@ -383,6 +400,26 @@ mod tests {
             "1.2.3.256",
         ] {
             assert!(normalize_host(h).is_err(), "{h}");
+        }
+    }
+
+    #[test]
+    fn shortcut_spellings_agree_with_the_general_path() {
+        // Left: takes the shortcut (canonical IPv4, plain lowercase name); right: the same host
+        // spelled so that it must go through UTS 46 and the numeric reading.
+        for (shortcut, general) in [
+            ("127.0.0.1", "127.0.0.1."),
+            ("10.20.30.40", "0xa.20.30.40"),
+            ("0.0.0.0", "0"),
+            ("api.example.com", "API.Example.com"),
+            ("a-b--c.example", "A-B--C.EXAMPLE"),
+            ("1.2.3.example", "１.2.3.example"),
+        ] {
+            assert!(
+                shortcut.parse::<Ipv4Addr>().is_ok() || is_plain_ascii_name(shortcut),
+                "{shortcut}"
+            );
+            assert_eq!(norm(shortcut), norm(general), "{shortcut} / {general}");
         }
     }
 

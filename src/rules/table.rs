@@ -50,31 +50,17 @@ impl Destination {
 
     /// `host[:port]` as it goes in a URI and Host header: the port only when not the default.
     pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(self.host.len() + 8);
+        if self.host.contains(':') {
+            let _ = write!(out, "[{}]", self.host);
         } else {
-            self.host.clone()
-        };
-        if self.port == self.default_port() {
-            host
-        } else {
-            format!("{host}:{}", self.port)
+            out.push_str(&self.host);
         }
-    }
-
-    /// The absolute URI for `path_and_query` at this destination.
-    pub fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        let scheme = if self.https { "https" } else { "http" };
-        let path = if path_and_query.is_empty() {
-            "/"
-        } else {
-            path_and_query
-        };
-        Uri::builder()
-            .scheme(scheme)
-            .authority(self.authority())
-            .path_and_query(path)
-            .build()
+        if self.port != self.default_port() {
+            let _ = write!(out, ":{}", self.port);
+        }
+        out
     }
 }
 
