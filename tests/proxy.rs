@@ -410,15 +410,20 @@ async fn intercepted_https_over_http2_is_signed() {
 }
 
 #[tokio::test]
-async fn upstream_speaks_http2_when_the_origin_offers_it() {
+async fn upstream_speaks_the_clients_http_version_when_the_origin_offers_both() {
     let pki = Pki::new();
     let origin = Origin::tls(&pki).await;
     let proxy = Proxy::start(&mitm_config(&origin, &pki, r#""none""#)).await;
     let target = format!("localhost:{}", origin.port());
-    let mut session = proxy.intercepted(&target, &[b"http/1.1"]).await;
-    let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
-    assert_eq!(session.send(req).await.status, StatusCode::OK);
-    assert_eq!(origin.last().version, http::Version::HTTP_2);
+    for (alpn, version) in [
+        (&b"http/1.1"[..], http::Version::HTTP_11),
+        (&b"h2"[..], http::Version::HTTP_2),
+    ] {
+        let mut session = proxy.intercepted(&target, &[alpn]).await;
+        let req = tls_request(&session, Method::GET, &target, "/", Bytes::new());
+        assert_eq!(session.send(req).await.status, StatusCode::OK);
+        assert_eq!(origin.last().version, version);
+    }
 }
 
 #[tokio::test]

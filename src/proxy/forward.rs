@@ -43,6 +43,9 @@ pub(super) async fn forward(
     let scheme = decision.as_ref().and_then(|d| d.auth).cloned();
     let upstream = decision.as_ref().map_or(0, |d| d.rule.upstream);
 
+    // Upstream, signet speaks the client's HTTP version (when the origin offers it): HTTP/2
+    // only for clients that chose it inside an intercepted tunnel.
+    let http1 = upgrade || parts.version != Version::HTTP_2;
     if let Err(e) = prepare(&mut parts, &dest, upgrade) {
         return respond::error(StatusCode::BAD_REQUEST, format!("{dest}: {e}"));
     }
@@ -66,7 +69,7 @@ pub(super) async fn forward(
     let Some(scheme) = scheme else {
         tracing::debug!(rule = %label, method = %parts.method, %dest, "forwarding untouched");
         let capture = capture_url.as_ref();
-        let route = Route::choose(signet, conn, &dest, upstream, upgrade, None, capture);
+        let route = Route::choose(signet, conn, &dest, upstream, http1, None, capture);
         let body = if parent_replays && !upgrade {
             match body::buffer(incoming, signet.buffer_limit).await {
                 Ok(Buffered::Complete(bytes)) => Outgoing::Buffered(bytes),
@@ -130,7 +133,7 @@ pub(super) async fn forward(
         (replayable && streamed.is_none()).then(|| (copy_head(&parts), buffered.clone()));
 
     let route = || {
-        let http1 = upgrade || scheme.needs_http1();
+        let http1 = http1 || scheme.needs_http1();
         let capture = capture_url.as_ref();
         Route::choose(signet, conn, &dest, upstream, http1, scheme.ntlm(), capture)
     };
