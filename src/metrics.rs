@@ -32,6 +32,8 @@ pub struct Pulled {
     pub cache_hits: u64,
     /// Token requests sent to token endpoints.
     pub token_fetches: u64,
+    /// Upstream HTTP/1.1 connections waiting for a client connection.
+    pub idle_connections: u64,
 }
 
 impl Metrics {
@@ -117,6 +119,13 @@ impl Metrics {
             "Intercepted handshakes served with a cached leaf certificate.",
             pulled.cache_hits,
         );
+        let _ = write!(
+            out,
+            "# HELP signet_upstream_idle_connections Upstream HTTP/1.1 connections waiting for a \
+             client.\n# TYPE signet_upstream_idle_connections gauge\n\
+             signet_upstream_idle_connections {}\n",
+            pulled.idle_connections
+        );
         out
     }
 }
@@ -144,6 +153,7 @@ mod tests {
             minted: 2,
             cache_hits: 5,
             token_fetches: 3,
+            idle_connections: 4,
         });
         assert!(text.contains(
             "signet_requests_total{rule=\"host[0] (api.example.com)\",auth=\"bearer\"} 2\n"
@@ -153,6 +163,8 @@ mod tests {
         assert!(text.contains("signet_leaf_certs_minted_total 2\n"));
         assert!(text.contains("signet_leaf_cache_hits_total 5\n"));
         assert!(text.contains("signet_token_fetches_total 3\n"));
+        assert!(text.contains("# TYPE signet_upstream_idle_connections gauge\n"));
+        assert!(text.contains("signet_upstream_idle_connections 4\n"));
     }
 
     #[test]

@@ -6,17 +6,13 @@
 mod ntlm_origin;
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use http::StatusCode;
 
 use ntlm_origin::{AFFINITY, DOMAIN, NtlmOrigin, Offers, PASSWORD, Quirks, USER};
-use support::{Pki, Proxy, tls_request};
+use support::{Pki, Proxy, client, request, tls_request};
 
 fn config(origin_port: u16, password: &str, extra: &str) -> String {
     format!(
@@ -35,37 +31,6 @@ workstation = "WS1"
 match = ["127.0.0.1:{origin_port}"]
 auth = "corp"
 "#
-    )
-}
-
-/// A client connection to signet on which several requests can be sent.
-async fn client(proxy: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-    let tcp = TcpStream::connect(proxy).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    sender
-}
-
-async fn request(
-    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    method: &str,
-    url: &str,
-    body: Bytes,
-) -> (StatusCode, Bytes) {
-    sender.ready().await.unwrap();
-    let req = Request::builder()
-        .method(method)
-        .uri(url)
-        .header("host", url.split('/').nth(2).unwrap())
-        .body(Full::new(body))
-        .unwrap();
-    let response = sender.send_request(req).await.unwrap();
-    let status = response.status();
-    (
-        status,
-        response.into_body().collect().await.unwrap().to_bytes(),
     )
 }
 

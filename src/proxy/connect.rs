@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::body::{self, ProxyBody};
-use super::pinned::ClientConn;
+use super::client_conn::ClientConn;
 use super::{Signet, mitm, respond};
 use crate::rules::Destination;
 

@@ -12,8 +12,10 @@ use url::Url;
 
 use super::Signet;
 use super::body::{self, Buffered, Outgoing, ProxyBody};
+use super::bound::{self, BoundKey};
+use super::client_conn::ClientConn;
 use super::headers::{is_upgrade, strip_hop_by_hop};
-use super::pinned::{self, ClientConn};
+use super::pinned;
 use super::respond;
 use super::upstream::{ConnectError, HttpClient, ParentProxy};
 use crate::auth::ntlm::Ntlm;
@@ -45,7 +47,13 @@ pub(super) async fn forward(
 
     // Upstream, signet speaks the client's HTTP version (when the origin offers it): HTTP/2
     // only for clients that chose it inside an intercepted tunnel.
-    let http1 = upgrade || parts.version != Version::HTTP_2;
+    let wire = if upgrade {
+        Wire::Upgrade
+    } else if parts.version == Version::HTTP_2 {
+        Wire::Any
+    } else {
+        Wire::Http1
+    };
     if let Err(e) = prepare(&mut parts, &dest, upgrade) {
         return respond::error(StatusCode::BAD_REQUEST, format!("{dest}: {e}"));
     }
@@ -69,7 +77,7 @@ pub(super) async fn forward(
     let Some(scheme) = scheme else {
         tracing::debug!(rule = %label, method = %parts.method, %dest, "forwarding untouched");
         let capture = capture_url.as_ref();
-        let route = Route::choose(signet, conn, &dest, upstream, http1, None, capture);
+        let route = Route::choose(signet, conn, &dest, upstream, wire, None, capture);
         let body = if parent_replays && !upgrade {
             match body::buffer(incoming, signet.buffer_limit).await {
                 Ok(Buffered::Complete(bytes)) => Outgoing::Buffered(bytes),
@@ -133,9 +141,12 @@ pub(super) async fn forward(
         (replayable && streamed.is_none()).then(|| (copy_head(&parts), buffered.clone()));
 
     let route = || {
-        let http1 = http1 || scheme.needs_http1();
+        let wire = match wire {
+            Wire::Any if scheme.needs_http1() => Wire::Http1,
+            wire => wire,
+        };
         let capture = capture_url.as_ref();
-        Route::choose(signet, conn, &dest, upstream, http1, scheme.ntlm(), capture)
+        Route::choose(signet, conn, &dest, upstream, wire, scheme.ntlm(), capture)
     };
     tracing::debug!(rule = %label, auth = scheme.type_name(), method = %parts.method, %dest, "forwarding");
     let (sent, outgoing) = match sign(signet, &scheme, parts, buffered, streamed, label).await {
@@ -229,10 +240,23 @@ async fn sign(
     Ok((parts, body))
 }
 
-/// Where a request goes: a pooled client, or a connection pinned to the client's (NTLM).
+/// Where a request goes: the HTTP/1.1 connection bound to the client's, a pooled client
+/// (HTTP/2, upgrades, a parent proxy), or a connection pinned to the client's (NTLM).
 enum Route<'a> {
+    Bound(&'a ClientConn, usize, BoundKey),
     Pooled(&'a HttpClient),
     Pinned(&'a Signet, &'a ClientConn, pinned::Target<'a>),
+}
+
+/// Which HTTP an upstream request needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    /// HTTP/2 if the origin offers it (the client spoke HTTP/2).
+    Any,
+    /// HTTP/1.1.
+    Http1,
+    /// HTTP/1.1, and the connection may be taken over (WebSocket and the like).
+    Upgrade,
 }
 
 impl<'a> Route<'a> {
@@ -241,14 +265,17 @@ impl<'a> Route<'a> {
         conn: &'a ClientConn,
         dest: &Destination,
         upstream: usize,
-        http1: bool,
+        wire: Wire,
         ntlm: Option<&'a Ntlm>,
         capture: Option<&'a Url>,
     ) -> Route<'a> {
-        match pinned::Target::choose(signet, conn, dest, upstream, ntlm, capture) {
-            Some(target) => Route::Pinned(signet, conn, target),
-            None => Route::Pooled(conn.client(upstream, http1)),
+        if let Some(target) = pinned::Target::choose(signet, conn, dest, upstream, ntlm, capture) {
+            return Route::Pinned(signet, conn, target);
         }
+        if wire == Wire::Http1 && signet.dialer.parent().is_none() {
+            return Route::Bound(conn, upstream, BoundKey::new(dest));
+        }
+        Route::Pooled(conn.client(upstream, wire != Wire::Any))
     }
 }
 
@@ -262,6 +289,7 @@ async fn send(
     label: RuleLabel<'_>,
 ) -> Result<Response<Incoming>, Response<ProxyBody>> {
     let result = match route {
+        Route::Bound(conn, upstream, key) => bound::send(conn, upstream, key, parts, body).await,
         Route::Pooled(client) => match signet
             .dialer
             .parent()

@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::server::Acceptor;
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::pinned::ClientConn;
+use super::client_conn::ClientConn;
 use super::{Signet, forward, respond};
 use crate::rules::{Destination, normalize_host};
 

@@ -6,6 +6,8 @@
 //! - [`upstream`]: connections and pooled clients towards origins.
 
 pub mod body;
+mod bound;
+mod client_conn;
 mod connect;
 pub mod forward;
 mod headers;
@@ -17,7 +19,7 @@ pub mod upstream;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use http::header::PROXY_AUTHORIZATION;
@@ -35,8 +37,9 @@ use crate::policy::Policy;
 use crate::rules::{Destination, RuleLabel};
 use crate::tls::{CertificateAuthority, ClientIdentity, LeafCache, TlsError, UpstreamTls};
 use body::ProxyBody;
+use bound::IdleConnections;
+use client_conn::ClientConn;
 use parent::ParentProxy;
-use pinned::ClientConn;
 use upstream::{Dialer, UpstreamClients};
 
 /// An upstream TLS profile's client configs: HTTP/2 and HTTP/1.1 offered, HTTP/1.1 only.
@@ -65,6 +68,8 @@ pub struct Signet {
     leaves: LeafCache,
     /// Per upstream TLS profile: the client configs with and without HTTP/2.
     upstream_tls: Vec<UpstreamTlsPair>,
+    /// The idle lists of every serving runtime, for the metrics.
+    idle: Mutex<Vec<Arc<IdleConnections>>>,
     dialer: Dialer,
     client_auth: Option<Vec<u8>>,
     buffer_limit: usize,
@@ -132,6 +137,7 @@ impl Signet {
             policy,
             leaves,
             upstream_tls,
+            idle: Mutex::default(),
             dialer,
             client_auth,
             buffer_limit: config.proxy.buffer_limit,
@@ -140,6 +146,12 @@ impl Signet {
             cookies: Cookies::from_config(config)?,
             metrics,
         })
+    }
+
+    /// Upstream HTTP/1.1 connections that no client connection holds, over all runtimes.
+    pub fn idle_upstream_connections(&self) -> usize {
+        let lists = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        lists.iter().map(|idle| idle.len()).sum()
     }
 
     /// The rules in force.
@@ -176,6 +188,7 @@ impl Signet {
             minted: self.leaves.minted(),
             cache_hits: self.leaves.hits(),
             token_fetches: self.policy.token_requests_sent(),
+            idle_connections: self.idle_upstream_connections() as u64,
         })
     }
 
@@ -202,6 +215,11 @@ impl Signet {
             .iter()
             .map(|(both, h1)| UpstreamClients::new(&self.dialer, both.clone(), h1.clone()))
             .collect();
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(upstreams.iter().map(|u| u.idle.clone()));
+        tokio::spawn(close_idle_connections(upstreams.clone()));
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {
@@ -280,6 +298,18 @@ impl Signet {
             now: self.clock.now(),
             fixed_nonce: None,
             entropy: self.entropy.as_ref(),
+        }
+    }
+}
+
+/// Closes this runtime's idle upstream connections once they outlive the idle timeout, even
+/// when no client comes to look at them.
+async fn close_idle_connections(upstreams: Arc<[UpstreamClients]>) {
+    let mut every = tokio::time::interval(upstream::IDLE_TIMEOUT / 3);
+    loop {
+        every.tick().await;
+        for clients in upstreams.iter() {
+            clients.idle.prune();
         }
     }
 }

@@ -5,9 +5,8 @@
 //!
 //! Each client connection owns a [`ClientConn`]; when it closes, its pinned upstream
 //! connections close with it.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//!
+//! [`ClientConn`]: super::client_conn::ClientConn
 
 use bytes::Bytes;
 use http::header::{
@@ -22,62 +21,18 @@ use url::Url;
 
 use super::Signet;
 use super::body::{self, Outgoing, ProxyBody};
-use super::upstream::{Connector, HttpClient, Stream, UpstreamClients};
+use super::client_conn::ClientConn;
+use super::upstream::{Connector, open_http1};
 use crate::auth::ntlm::{Handshake, Ntlm, Offer, Word, offer};
 use crate::rules::Destination;
 
 /// The largest 401/407 body read (and dropped) between handshake legs.
 const CHALLENGE_BODY_LIMIT: usize = 1 << 20;
 
-/// Per client connection: the upstream connections pinned to it, and the pooled clients of
-/// the runtime that serves it.
-pub struct ClientConn {
-    slots: Mutex<HashMap<PinKey, Vec<Pinned>>>,
-    upstreams: Arc<[UpstreamClients]>,
-}
-
-impl ClientConn {
-    /// A fresh context for a new client connection, using `upstreams` (one per TLS profile).
-    pub fn new(upstreams: Arc<[UpstreamClients]>) -> Self {
-        ClientConn {
-            slots: Mutex::default(),
-            upstreams,
-        }
-    }
-
-    /// A fresh context for an intercepted tunnel opened on this connection: same pools, nothing
-    /// pinned.
-    pub fn for_tunnel(&self) -> Self {
-        Self::new(self.upstreams.clone())
-    }
-
-    /// The pooled client for an upstream profile; `http1` for upgrades and schemes that need it.
-    pub(super) fn client(&self, upstream: usize, http1: bool) -> &HttpClient {
-        let clients = &self.upstreams[upstream];
-        if http1 { &clients.http1 } else { &clients.any }
-    }
-
-    fn take(&self, key: &PinKey) -> Option<Pinned> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let list = slots.get_mut(key)?;
-        while let Some(pinned) = list.pop() {
-            if !pinned.sender.is_closed() {
-                return Some(pinned);
-            }
-        }
-        None
-    }
-
-    fn put(&self, key: PinKey, pinned: Pinned) {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.entry(key).or_default().push(pinned);
-    }
-}
-
 /// Which pinned connection a request needs: the destination (or the parent, for plain
 /// requests through it), the TLS profile, and the NTLM credentials it authenticated with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct PinKey {
+pub(super) struct PinKey {
     target: String,
     https: bool,
     upstream: usize,
@@ -85,8 +40,8 @@ struct PinKey {
 }
 
 /// One upstream HTTP/1.1 connection and what it has been authenticated for.
-struct Pinned {
-    sender: SendRequest<ProxyBody>,
+pub(super) struct Pinned {
+    pub(super) sender: SendRequest<ProxyBody>,
     /// Requests go in absolute form to the parent proxy.
     proxied: bool,
     /// The origin's TLS certificate, for channel binding.
@@ -132,7 +87,7 @@ impl<'a> Target<'a> {
                 upstream,
                 credentials: origin.map_or(0, |n| n as *const Ntlm as usize),
             },
-            connector: &conn.upstreams[upstream].http1_connector,
+            connector: &conn.upstreams(upstream).http1_connector,
             origin,
             capture,
         })
@@ -156,7 +111,7 @@ pub(super) async fn send(
         Outgoing::Buffered(bytes) => LegBody::Buffered(bytes),
         Outgoing::Streamed(body) => LegBody::Streamed(Some(body)),
     };
-    let (pinned, kept) = match conn.take(&target.key) {
+    let (pinned, kept) = match conn.take_pinned(&target.key) {
         Some(pinned) => (pinned, true),
         None => (open(target.connector, &parts.uri).await?, false),
     };
@@ -306,7 +261,7 @@ async fn exchange(
                 || body_spent
                 || !digest.digest_challenged(digest_sent.as_ref(), response.headers())
             {
-                conn.put(target.key.clone(), pinned);
+                conn.put_pinned(target.key.clone(), pinned);
                 return Ok(Exchange::Answered(response));
             }
             digest_answered = true;
@@ -326,7 +281,7 @@ async fn exchange(
                 // Not challenged: whatever was answered is now authenticated.
                 pinned.origin_authed |= origin_state.is_some();
                 pinned.parent_authed |= parent_state.is_some();
-                conn.put(target.key.clone(), pinned);
+                conn.put_pinned(target.key.clone(), pinned);
                 return Ok(Exchange::Answered(response));
             }
         };
@@ -350,7 +305,7 @@ async fn exchange(
             } else {
                 pinned.parent_authed = false;
             }
-            conn.put(target.key.clone(), pinned);
+            conn.put_pinned(target.key.clone(), pinned);
             return Ok(Exchange::Answered(response));
         }
         if status == StatusCode::UNAUTHORIZED {
@@ -407,35 +362,11 @@ async fn read_challenge_body(response: Response<Incoming>, pinned: &Pinned) -> R
 
 /// Opens an HTTP/1.1 connection for `uri` and remembers the origin's certificate.
 async fn open(connector: &Connector, uri: &Uri) -> Result<Pinned, String> {
-    let io = connector
-        .clone()
-        .connect(uri.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    let (proxied, server_cert) = match io.inner() {
-        Stream::Plain { proxied, .. } => (*proxied, None),
-        Stream::Tls(tls) => (
-            false,
-            tls.get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|cert| cert.to_vec()),
-        ),
-    };
-    let (sender, connection) = hyper::client::conn::http1::Builder::new()
-        .handshake(io)
-        .await
-        .map_err(|e| format!("upstream HTTP/1.1 handshake failed: {e}"))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.with_upgrades().await {
-            tracing::debug!(error = %e, "pinned upstream connection ended with an error");
-        }
-    });
+    let opened = open_http1(connector, uri).await?;
     Ok(Pinned {
-        sender,
-        proxied,
-        server_cert,
+        sender: opened.sender,
+        proxied: opened.proxied,
+        server_cert: opened.server_cert,
         origin_authed: false,
         parent_authed: false,
     })

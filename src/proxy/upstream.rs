@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Uri;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -19,9 +20,12 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::body::ProxyBody;
+use super::bound::IdleConnections;
 pub use super::parent::ParentProxy;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an unused upstream connection is kept.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Why an upstream connection could not be made, in words for the client's 502 body.
 #[derive(Debug, thiserror::Error)]
@@ -240,6 +244,50 @@ impl tower::Service<Uri> for Connector {
     }
 }
 
+/// A new HTTP/1.1 upstream connection, its task running on the current runtime.
+pub struct Http1Conn {
+    /// Sends requests on it.
+    pub sender: SendRequest<ProxyBody>,
+    /// It leads to a parent proxy (requests go in absolute form).
+    pub proxied: bool,
+    /// The origin's TLS certificate, when over TLS (for NTLM channel binding).
+    pub server_cert: Option<Vec<u8>>,
+}
+
+/// Opens an HTTP/1.1 connection for `uri` through `connector` (upgrades allowed on it).
+pub async fn open_http1(connector: &Connector, uri: &Uri) -> Result<Http1Conn, String> {
+    let io = connector
+        .clone()
+        .connect(uri.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (proxied, server_cert) = match io.inner() {
+        Stream::Plain { proxied, .. } => (*proxied, None),
+        Stream::Tls(tls) => (
+            false,
+            tls.get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|cert| cert.to_vec()),
+        ),
+    };
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake(io)
+        .await
+        .map_err(|e| format!("upstream HTTP/1.1 handshake failed: {e}"))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.with_upgrades().await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(Http1Conn {
+        sender,
+        proxied,
+        server_cert,
+    })
+}
+
 /// A pooled client for one upstream TLS profile.
 pub type HttpClient = Client<Connector, ProxyBody>;
 
@@ -251,8 +299,10 @@ pub struct UpstreamClients {
     pub any: HttpClient,
     /// HTTP/1.1 only.
     pub http1: HttpClient,
-    /// Opens the HTTP/1.1-only connections that are pinned to a client connection (NTLM).
+    /// Opens the HTTP/1.1-only connections that are bound or pinned to a client connection.
     pub http1_connector: Connector,
+    /// HTTP/1.1 connections waiting for a client connection to bind them.
+    pub idle: Arc<IdleConnections>,
 }
 
 impl UpstreamClients {
@@ -264,13 +314,14 @@ impl UpstreamClients {
     ) -> Self {
         let build = |tls| {
             Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_idle_timeout(IDLE_TIMEOUT)
                 .build(Connector::new(dialer.clone(), tls))
         };
         UpstreamClients {
             any: build(h2_and_h1),
             http1: build(h1_only.clone()),
             http1_connector: Connector::new(dialer.clone(), h1_only),
+            idle: Arc::new(IdleConnections::new(IDLE_TIMEOUT)),
         }
     }
 }

@@ -334,6 +334,37 @@ async fn read_answer(response: Response<Incoming>) -> Answer {
     }
 }
 
+/// A client connection to signet on which several requests can be sent.
+pub async fn client(proxy: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let tcp = TcpStream::connect(proxy).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+pub async fn request(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    method: &str,
+    url: &str,
+    body: Bytes,
+) -> (StatusCode, Bytes) {
+    sender.ready().await.unwrap();
+    let req = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("host", url.split('/').nth(2).unwrap())
+        .body(Full::new(body))
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    let status = response.status();
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
 /// Sends an absolute-form `http://` request through the proxy, as curl -x does.
 pub async fn via_proxy(proxy: SocketAddr, req: Request<Full<Bytes>>) -> Answer {
     let tcp = TcpStream::connect(proxy).await.unwrap();
