@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -22,6 +23,8 @@ use support::{Proxy, client, request};
 struct RawOrigin {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    /// Connections the proxy closed.
+    closed: Arc<AtomicUsize>,
 }
 
 impl RawOrigin {
@@ -29,15 +32,25 @@ impl RawOrigin {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
-        let count = connections.clone();
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (count, ended) = (connections.clone(), closed.clone());
         tokio::spawn(async move {
             loop {
                 let (socket, _) = listener.accept().await.unwrap();
                 let number = count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(socket, number, close_after_each));
+                let ended = ended.clone();
+                tokio::spawn(async move {
+                    if !serve(socket, number, close_after_each).await {
+                        ended.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
             }
         });
-        RawOrigin { addr, connections }
+        RawOrigin {
+            addr,
+            connections,
+            closed,
+        }
     }
 
     fn url(&self) -> String {
@@ -47,17 +60,36 @@ impl RawOrigin {
     fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
+
+    fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
+    }
 }
 
-async fn serve(socket: tokio::net::TcpStream, number: usize, close_after_each: bool) {
+/// Waits (up to 5 s) until `done` holds.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Serves one connection; `false` when the proxy closed it, `true` when the origin hung up.
+async fn serve(socket: tokio::net::TcpStream, number: usize, close_after_each: bool) -> bool {
     let mut socket = BufReader::new(socket);
     loop {
         let mut length = 0usize;
         let mut line = String::new();
+        if socket.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return false;
+        }
+        // `/challenge` answers 401 offering Negotiate, as an intranet server does.
+        let challenge = line.starts_with("GET /challenge ");
         loop {
             line.clear();
             if socket.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
+                return false;
             }
             if line == "\r\n" {
                 break;
@@ -71,15 +103,20 @@ async fn serve(socket: tokio::net::TcpStream, number: usize, close_after_each: b
         let mut body = vec![0; length];
         socket.read_exact(&mut body).await.unwrap();
         let answer = [format!("{number}:").into_bytes(), body].concat();
+        let status = if challenge {
+            "401 Unauthorized\r\nwww-authenticate: Negotiate"
+        } else {
+            "200 OK"
+        };
         let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n",
             answer.len()
         );
         let socket = socket.get_mut();
         socket.write_all(head.as_bytes()).await.unwrap();
         socket.write_all(&answer).await.unwrap();
         if close_after_each {
-            return;
+            return true;
         }
     }
 }
@@ -111,13 +148,65 @@ async fn the_next_client_connection_takes_over_the_idle_upstream_connection() {
         assert_eq!(answer, "0:");
         drop(c);
         // The proxy lets go of the upstream connection when it sees the client leave.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while proxy.running.signet.idle_upstream_connections() == 0 {
-            assert!(std::time::Instant::now() < deadline, "never went idle");
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        eventually("never went idle", || {
+            proxy.running.signet.idle_upstream_connections() == 1
+        })
+        .await;
     }
     assert_eq!(origin.connections(), 1);
+}
+
+/// Opens a client connection, sends one GET with `headers`, and closes it.
+async fn one_request(proxy: &Proxy, url: &str, headers: &[(&str, &str)]) -> Bytes {
+    let mut c = client(proxy.addr()).await;
+    c.ready().await.unwrap();
+    let mut req = Request::get(url).header("host", url.split('/').nth(2).unwrap());
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let response = c
+        .send_request(req.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
+const NTLM_NEGOTIATE: &str = "NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==";
+
+#[tokio::test]
+async fn a_connection_that_carried_ntlm_or_negotiate_is_never_handed_to_another_client() {
+    let origin = RawOrigin::start(false).await;
+    let proxy = Proxy::start(NO_RULES).await;
+    let plain = origin.url();
+    let challenge = format!("{plain}challenge");
+    let cases: [(&str, &[(&str, &str)]); 3] = [
+        // The client's own NTLM credential, passed through untouched.
+        (&plain, &[("authorization", NTLM_NEGOTIATE)]),
+        // A server that offers Negotiate (the client would answer on this connection).
+        (&challenge, &[]),
+        // Nothing connection-bound: this one goes idle and is reused below.
+        (&plain, &[]),
+    ];
+    for (i, (url, headers)) in cases.into_iter().enumerate() {
+        let answer = one_request(&proxy, url, headers).await;
+        assert_eq!(
+            answer,
+            format!("{i}:"),
+            "request {i} went out on another connection"
+        );
+        if i < 2 {
+            eventually("a private connection outlived its client", || {
+                origin.closed() == i + 1
+            })
+            .await;
+        }
+    }
+    eventually("never went idle", || {
+        proxy.running.signet.idle_upstream_connections() == 1
+    })
+    .await;
+    assert_eq!(one_request(&proxy, &plain, &[]).await, "2:");
+    assert_eq!(origin.connections(), 3);
 }
 
 #[tokio::test]

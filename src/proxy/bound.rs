@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use http::{Request, Response, Uri};
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 
@@ -116,6 +117,9 @@ impl IdleConnections {
 /// Sends a request (absolute URI, Host set) over the client connection's bound upstream
 /// connection, an idle one, or a new one; binds the connection used for the next request.
 ///
+/// A connection that carried NTLM or Negotiate (the client's own, passed through) stays with
+/// this client connection and closes with it.
+///
 /// A reused connection that the upstream closed before the request left (the keep-alive race)
 /// is replaced once by a new one: the request was not sent, so sending it again is safe for
 /// every method. Errors are in words, for the client's 502.
@@ -127,9 +131,11 @@ pub(super) async fn send(
     body: Outgoing,
 ) -> Result<Response<Incoming>, String> {
     let clients = conn.upstreams(upstream);
-    let reused = conn
-        .take_bound(upstream, &key)
-        .or_else(|| clients.idle.take(&key));
+    let (reused, mut private) = match conn.take_bound(upstream, &key) {
+        Some(taken) => (Some(taken.sender), taken.private),
+        None => (clients.idle.take(&key), false),
+    };
+    private |= connection_auth(parts.headers.get(AUTHORIZATION));
     let (mut sender, mut fresh) = match reused {
         Some(sender) => (sender, false),
         None => (
@@ -150,7 +156,12 @@ pub(super) async fn send(
         } else {
             match sender.try_send_request(req).await {
                 Ok(response) => {
-                    conn.bind(upstream, key, sender);
+                    private |= response
+                        .headers()
+                        .get_all(WWW_AUTHENTICATE)
+                        .iter()
+                        .any(|offer| connection_auth(Some(offer)));
+                    conn.bind(upstream, key, sender, private);
                     return Ok(response);
                 }
                 Err(mut e) => match e.take_message() {
@@ -165,6 +176,19 @@ pub(super) async fn send(
             .sender;
         fresh = true;
     }
+}
+
+/// Whether a credential (or a challenge) names a scheme that authenticates the connection
+/// rather than the request (NTLM, Negotiate): a connection that carried one belongs to this
+/// client, as browsers and squid treat it, or the next client would be logged in as this one.
+fn connection_auth(value: Option<&HeaderValue>) -> bool {
+    let Some(value) = value else { return false };
+    let scheme = value
+        .as_bytes()
+        .split(|b| *b == b' ')
+        .next()
+        .unwrap_or_default();
+    scheme.eq_ignore_ascii_case(b"NTLM") || scheme.eq_ignore_ascii_case(b"Negotiate")
 }
 
 /// `/path?query` of an absolute URI, as sent straight to an origin.

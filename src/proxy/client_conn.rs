@@ -25,6 +25,14 @@ struct Bound {
     upstream: usize,
     key: BoundKey,
     sender: SendRequest<ProxyBody>,
+    /// It carried connection-bound credentials: it is closed, never handed to another client.
+    private: bool,
+}
+
+/// A bound connection taken for a request, and whether it is private to this client.
+pub(super) struct Taken {
+    pub(super) sender: SendRequest<ProxyBody>,
+    pub(super) private: bool,
 }
 
 impl ClientConn {
@@ -54,33 +62,46 @@ impl ClientConn {
         if http1 { &clients.http1 } else { &clients.any }
     }
 
-    /// The bound connection when it leads to `key`; one that leads elsewhere goes idle.
-    pub(super) fn take_bound(
-        &self,
-        upstream: usize,
-        key: &BoundKey,
-    ) -> Option<SendRequest<ProxyBody>> {
+    /// The bound connection when it leads to `key`; one that leads elsewhere is let go.
+    pub(super) fn take_bound(&self, upstream: usize, key: &BoundKey) -> Option<Taken> {
         let held = lock(&self.bound).take()?;
         if held.upstream == upstream && held.key == *key {
-            return Some(held.sender);
+            return Some(Taken {
+                sender: held.sender,
+                private: held.private,
+            });
         }
-        self.upstreams[held.upstream]
-            .idle
-            .put(held.key, held.sender);
+        self.release(held);
         None
     }
 
-    /// Binds `sender` for the client's next request.
-    pub(super) fn bind(&self, upstream: usize, key: BoundKey, sender: SendRequest<ProxyBody>) {
+    /// Binds `sender` for the client's next request; `private` when it carried
+    /// connection-bound credentials.
+    pub(super) fn bind(
+        &self,
+        upstream: usize,
+        key: BoundKey,
+        sender: SendRequest<ProxyBody>,
+        private: bool,
+    ) {
         let previous = lock(&self.bound).replace(Bound {
             upstream,
             key,
             sender,
+            private,
         });
         if let Some(previous) = previous {
-            self.upstreams[previous.upstream]
+            self.release(previous);
+        }
+    }
+
+    /// A bound connection this client no longer uses goes idle for the next client, unless it
+    /// is private: then dropping the sender closes it.
+    fn release(&self, held: Bound) {
+        if !held.private {
+            self.upstreams[held.upstream]
                 .idle
-                .put(previous.key, previous.sender);
+                .put(held.key, held.sender);
         }
     }
 
@@ -110,9 +131,7 @@ impl Drop for ClientConn {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(held) = held {
-            self.upstreams[held.upstream]
-                .idle
-                .put(held.key, held.sender);
+            self.release(held);
         }
     }
 }

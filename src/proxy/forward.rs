@@ -241,7 +241,8 @@ async fn sign(
 }
 
 /// Where a request goes: the HTTP/1.1 connection bound to the client's, a pooled client
-/// (HTTP/2, upgrades, a parent proxy), or a connection pinned to the client's (NTLM).
+/// (HTTP/2, upgrades, plain HTTP through a parent proxy), or a connection pinned to the
+/// client's (NTLM).
 enum Route<'a> {
     Bound(&'a ClientConn, usize, BoundKey),
     Pooled(&'a HttpClient),
@@ -272,7 +273,8 @@ impl<'a> Route<'a> {
         if let Some(target) = pinned::Target::choose(signet, conn, dest, upstream, ntlm, capture) {
             return Route::Pinned(signet, conn, target);
         }
-        if wire == Wire::Http1 && signet.dialer.parent().is_none() {
+        // Plain requests through a parent go to the parent in absolute form: pooled.
+        if wire == Wire::Http1 && (dest.https || signet.dialer.parent().is_none()) {
             return Route::Bound(conn, upstream, BoundKey::new(dest));
         }
         Route::Pooled(conn.client(upstream, wire != Wire::Any))
