@@ -15,13 +15,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderValue, Request, Response, Uri};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 
 use super::body::{Outgoing, ProxyBody};
 use super::client_conn::ClientConn;
-use super::upstream::open_http1;
+use super::upstream::{open_http1, origin_form};
 use crate::rules::Destination;
 
 /// Idle connections kept per destination; more are closed.
@@ -170,7 +170,8 @@ pub(super) async fn send(
                 },
             }
         }
-        tracing::debug!(%absolute, "kept upstream connection closed; opening a new one");
+        // The authority only: the query may carry a credential a rule added.
+        tracing::debug!(upstream = %key.authority, "kept upstream connection closed; opening a new one");
         sender = open_http1(&clients.http1_connector, &absolute)
             .await?
             .sender;
@@ -189,12 +190,6 @@ fn connection_auth(value: Option<&HeaderValue>) -> bool {
         .next()
         .unwrap_or_default();
     scheme.eq_ignore_ascii_case(b"NTLM") || scheme.eq_ignore_ascii_case(b"Negotiate")
-}
-
-/// `/path?query` of an absolute URI, as sent straight to an origin.
-fn origin_form(uri: &Uri) -> Uri {
-    uri.path_and_query()
-        .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()))
 }
 
 #[cfg(test)]

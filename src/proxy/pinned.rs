@@ -22,7 +22,7 @@ use url::Url;
 use super::Signet;
 use super::body::{self, Outgoing, ProxyBody};
 use super::client_conn::ClientConn;
-use super::upstream::{Connector, open_http1};
+use super::upstream::{Connector, open_http1, origin_form};
 use crate::auth::ntlm::{Handshake, Ntlm, Offer, Word, offer};
 use crate::rules::Destination;
 
@@ -370,10 +370,4 @@ async fn open(connector: &Connector, uri: &Uri) -> Result<Pinned, String> {
         origin_authed: false,
         parent_authed: false,
     })
-}
-
-/// `/path?query` of an absolute URI, as sent straight to an origin.
-fn origin_form(uri: &Uri) -> Uri {
-    uri.path_and_query()
-        .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()))
 }

@@ -288,6 +288,12 @@ pub async fn open_http1(connector: &Connector, uri: &Uri) -> Result<Http1Conn, S
     })
 }
 
+/// `/path?query` of an absolute URI, as sent straight to an origin.
+pub fn origin_form(uri: &Uri) -> Uri {
+    uri.path_and_query()
+        .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()))
+}
+
 /// A pooled client for one upstream TLS profile.
 pub type HttpClient = Client<Connector, ProxyBody>;
 
