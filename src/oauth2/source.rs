@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use super::client::TokenClient;
 use super::grant::{Ask, token_request};
 use super::settings::{Grant, Settings};
-use super::store::TokenFile;
+use super::store::{StoreError, TokenFile};
 use super::token::{Token, TokenError, parse_token_response};
 use crate::secret::Secret;
 
@@ -201,17 +201,9 @@ impl TokenSource {
     /// Stores a token obtained by `signet login`.
     pub async fn store_login(&self, token: Token) -> Result<(), SourceError> {
         let _turn = self.fetch.lock().await;
-        let saved = {
-            let mut st = self.lock();
-            // Under the state lock, so that tokens reach the store in the order they became
-            // current.
-            let saved = self.store.save(token.clone());
-            st.token = Some(token);
-            st.loaded = true;
-            st.rejected = false;
-            saved
-        };
-        saved.await.map_err(|e| SourceError::Store(e.to_string()))
+        self.install(token)
+            .await
+            .map_err(|e| SourceError::Store(e.to_string()))
     }
 
     /// The current token state, read from the store when nothing is in memory.
@@ -226,6 +218,21 @@ impl TokenSource {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes `token` the current one (clearing any failure) and starts writing it to the
+    /// store. Under the state lock, so that tokens reach the store in the order they became
+    /// current.
+    fn install(&self, token: Token) -> impl Future<Output = Result<(), StoreError>> + use<> {
+        let mut st = self.lock();
+        let saved = self.store.save(token.clone());
+        st.token = Some(token);
+        st.loaded = true;
+        st.rejected = false;
+        st.failures = 0;
+        st.retry_at = None;
+        st.last_error = None;
+        saved
     }
 
     fn ensure_loaded(&self) -> Result<(), SourceError> {
@@ -303,20 +310,7 @@ impl TokenSource {
             refresh_token = token.refresh_token.is_some(),
             "obtained a token"
         );
-        let saved = {
-            let mut st = self.lock();
-            // Under the state lock, so that tokens reach the store in the order they became
-            // current.
-            let saved = self.store.save(token.clone());
-            st.token = Some(token);
-            st.loaded = true;
-            st.rejected = false;
-            st.failures = 0;
-            st.retry_at = None;
-            st.last_error = None;
-            saved
-        };
-        if let Err(e) = saved.await {
+        if let Err(e) = self.install(token).await {
             tracing::warn!(profile = %self.settings.name, error = %e, "cannot write the token store; the token is kept in memory");
         }
     }
