@@ -365,6 +365,13 @@ pub async fn request(
     )
 }
 
+/// The `Authorization` header an origin saw.
+pub fn authorization(seen: &Seen) -> Option<String> {
+    seen.headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
 /// Sends an absolute-form `http://` request through the proxy, as curl -x does.
 pub async fn via_proxy(proxy: SocketAddr, req: Request<Full<Bytes>>) -> Answer {
     let tcp = TcpStream::connect(proxy).await.unwrap();
