@@ -138,6 +138,21 @@ async fn a_client_connections_requests_share_one_upstream_connection() {
 }
 
 #[tokio::test]
+async fn a_client_switching_destinations_keeps_one_upstream_connection_per_destination() {
+    let (a, b) = (RawOrigin::start(false).await, RawOrigin::start(false).await);
+    let proxy = Proxy::start(NO_RULES).await;
+    let mut c = client(proxy.addr()).await;
+    for _ in 0..3 {
+        for origin in [&a, &b] {
+            let (status, answer) = request(&mut c, "GET", &origin.url(), Bytes::new()).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(answer, "0:");
+        }
+    }
+    assert_eq!((a.connections(), b.connections()), (1, 1));
+}
+
+#[tokio::test]
 async fn the_next_client_connection_takes_over_the_idle_upstream_connection() {
     let origin = RawOrigin::start(false).await;
     let proxy = Proxy::start(NO_RULES).await;
