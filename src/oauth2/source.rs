@@ -116,6 +116,9 @@ impl TokenSource {
         if let Grant::Fixed(token) = &self.settings.grant {
             return Ok(token.clone());
         }
+        if !self.lock().loaded {
+            self.reload().await?;
+        }
         if let Some(c) = self.fresh(now)? {
             return Ok(c);
         }
@@ -128,7 +131,7 @@ impl TokenSource {
         }
         // `signet login` or `signet token --refresh` in another process may have stored a newer
         // token (and, with rotation, consumed the refresh token held here).
-        self.reload()?;
+        self.reload().await?;
         if let Some(c) = self.fresh(now)? {
             return Ok(c);
         }
@@ -192,7 +195,7 @@ impl TokenSource {
             ));
         }
         let _turn = self.fetch.lock().await;
-        self.reload()?;
+        self.reload().await?;
         let token = self.obtain(now).await?;
         self.accept(token).await;
         Ok(())
@@ -235,18 +238,27 @@ impl TokenSource {
         saved
     }
 
+    /// Reads the store on first use (`signet token`, outside the proxy: in place).
     fn ensure_loaded(&self) -> Result<(), SourceError> {
         if self.lock().loaded {
             return Ok(());
         }
-        self.reload()
+        let loaded = self.store.load();
+        self.take_loaded(loaded)
     }
 
-    fn reload(&self) -> Result<(), SourceError> {
-        let loaded = self
-            .store
-            .load()
+    /// Reads the store on a blocking thread, so that a slow disk stalls no connection.
+    async fn reload(&self) -> Result<(), SourceError> {
+        let store = self.store.clone();
+        let loaded = tokio::task::spawn_blocking(move || store.load())
+            .await
             .map_err(|e| SourceError::Store(e.to_string()))?;
+        self.take_loaded(loaded)
+    }
+
+    /// Takes what the store held, unless the same token is already in memory.
+    fn take_loaded(&self, loaded: Result<Option<Token>, StoreError>) -> Result<(), SourceError> {
+        let loaded = loaded.map_err(|e| SourceError::Store(e.to_string()))?;
         let mut st = self.lock();
         st.loaded = true;
         if let Some(token) = loaded {
@@ -264,7 +276,6 @@ impl TokenSource {
 
     /// The credential when the current token needs no renewal at `now`.
     fn fresh(&self, now: SystemTime) -> Result<Option<Secret>, SourceError> {
-        self.ensure_loaded()?;
         let st = self.lock();
         let skew = if self.settings.auto_refresh {
             self.settings.skew

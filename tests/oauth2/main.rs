@@ -5,6 +5,7 @@ mod parent;
 #[path = "../support/parent_proxy.rs"]
 mod parent_proxy;
 mod server;
+mod slow_store;
 #[path = "../support/mod.rs"]
 mod support;
 
