@@ -54,8 +54,9 @@ async fn start(server: &AuthServer, extra: &str) -> Setup {
     start_in(server, extra, dir).await
 }
 
-async fn start_in(server: &AuthServer, extra: &str, dir: tempfile::TempDir) -> Setup {
-    let toml = format!(
+/// The config of [`start`]: one oauth2 profile `api` for the server's API, with `extra` keys.
+fn profile_toml(server: &AuthServer, extra: &str) -> String {
+    format!(
         r#"
 [auth.api]
 type = "oauth2"
@@ -72,9 +73,12 @@ auth = "api"
 "#,
         server.token_url(),
         server.api_addr
-    );
+    )
+}
+
+async fn start_in(server: &AuthServer, extra: &str, dir: tempfile::TempDir) -> Setup {
     let path = dir.path().join("signet.toml");
-    std::fs::write(&path, toml).unwrap();
+    std::fs::write(&path, profile_toml(server, extra)).unwrap();
     let config = Config::load(&path).unwrap();
     let clock = ManualClock::new();
     let signet = Signet::build_with(&config, Arc::new(clock.clone()), Arc::new(OsEntropy)).unwrap();

@@ -8,7 +8,7 @@ use signet::auth::OsEntropy;
 use signet::config::Config;
 use signet::proxy::{Running, Signet};
 
-use super::server::{AuthServer, CLIENT_ID, CLIENT_SECRET};
+use super::server::AuthServer;
 use super::support::{Origin, get};
 
 #[tokio::test]
@@ -20,24 +20,7 @@ async fn a_token_store_that_blocks_on_read_stalls_no_other_connection() {
     let store = dir.path().join("api.json");
     let made = std::process::Command::new("mkfifo").arg(&store).status();
     assert!(made.unwrap().success(), "mkfifo");
-    let toml = format!(
-        r#"
-[auth.api]
-type = "oauth2"
-grant_type = "client_credentials"
-access_token_url = "{}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-token_store = "{}"
-
-[[host]]
-match = ["{}"]
-auth = "api"
-"#,
-        server.token_url(),
-        store.display(),
-        server.api_addr
-    );
+    let toml = super::profile_toml(&server, &format!("token_store = \"{}\"", store.display()));
     let path = dir.path().join("signet.toml");
     std::fs::write(&path, toml).unwrap();
     let config = Config::load(&path).unwrap();
