@@ -176,21 +176,11 @@ impl ParentProxy {
         let fail = |what: String| ConnectError(format!("parent proxy {parent_name}: {what}"));
         let io_err = |e: io::Error| fail(e.to_string());
         let mut stream = self.dial().await?;
-        let mut handshake = Handshake::Start(Word::Ntlm);
-        let mut digest_answered = false;
+        let mut legs = Legs::new(self);
         // NEGOTIATE, maybe a switch of word, AUTHENTICATE: four legs are plenty.
         for _ in 0..4 {
             let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-            let credentials = match &self.auth {
-                ParentAuth::None => None,
-                ParentAuth::Basic(value) => Some(value.clone()),
-                ParentAuth::Digest(_) => self
-                    .digest_authorization("CONNECT", &target)
-                    .map_err(fail)?,
-                ParentAuth::Ntlm(ntlm) => handshake
-                    .next_header(ntlm, None, &self.sign_context())
-                    .map_err(&fail)?,
-            };
+            let credentials = legs.credentials("CONNECT", &target).map_err(&fail)?;
             if let Some(value) = &credentials {
                 request.push_str("Proxy-Authorization: ");
                 request.push_str(value.to_str().unwrap_or_default());
@@ -210,36 +200,19 @@ impl ParentProxy {
                     answer.status, answer.reason
                 ))
             };
-            if answer.status != 407 {
+            if answer.status != 407 || !legs.answerable(credentials.as_ref(), &answer.headers) {
                 return Err(refused());
             }
-            match &self.auth {
-                ParentAuth::Ntlm(_) => {
-                    if !handshake.on_challenge(&answer.headers, &PROXY_AUTHENTICATE) {
-                        return Err(refused());
-                    }
-                    if answer.close {
-                        return Err(fail(
-                            "closed the connection in the middle of the NTLM handshake".into(),
-                        ));
-                    }
-                    skip_body(&mut stream, &answer).await.map_err(io_err)?;
+            if matches!(self.auth, ParentAuth::Ntlm(_)) {
+                if answer.close {
+                    return Err(fail(
+                        "closed the connection in the middle of the NTLM handshake".into(),
+                    ));
                 }
-                ParentAuth::Digest(_) => {
-                    // One answer per tunnel: a second 407 means the credentials are wrong.
-                    if digest_answered
-                        || !self.digest_challenged(credentials.as_ref(), &answer.headers)
-                    {
-                        return Err(refused());
-                    }
-                    digest_answered = true;
-                    // Digest does not need the same connection: open a new one if this one
-                    // cannot be reused.
-                    if answer.close || skip_body(&mut stream, &answer).await.is_err() {
-                        stream = self.dial().await?;
-                    }
-                }
-                ParentAuth::None | ParentAuth::Basic(_) => return Err(refused()),
+                skip_body(&mut stream, &answer).await.map_err(io_err)?;
+            } else if answer.close || skip_body(&mut stream, &answer).await.is_err() {
+                // Digest does not need the same connection: a new one if this one is done.
+                stream = self.dial().await?;
             }
         }
         Err(fail(format!(
@@ -263,8 +236,7 @@ impl ParentProxy {
         let refused =
             |status: StatusCode| fail(format!("refused the {} request: {status}", head.method));
         let mut sender = self.open_plain().await?;
-        let mut handshake = Handshake::Start(Word::Ntlm);
-        let mut digest_answered = false;
+        let mut legs = Legs::new(self);
         // NEGOTIATE, maybe a switch of word, AUTHENTICATE: four legs are plenty.
         for _ in 0..4 {
             let mut request = Request::new(body::full(body.clone()));
@@ -278,16 +250,9 @@ impl ParentProxy {
             {
                 headers.insert(HOST, value);
             }
-            let credentials = match &self.auth {
-                ParentAuth::None => None,
-                ParentAuth::Basic(value) => Some(value.clone()),
-                ParentAuth::Digest(_) => self
-                    .digest_authorization(head.method.as_str(), &target)
-                    .map_err(&fail)?,
-                ParentAuth::Ntlm(ntlm) => handshake
-                    .next_header(ntlm, None, &self.sign_context())
-                    .map_err(&fail)?,
-            };
+            let credentials = legs
+                .credentials(head.method.as_str(), &target)
+                .map_err(&fail)?;
             if let Some(value) = &credentials {
                 headers.insert(PROXY_AUTHORIZATION, value.clone());
             }
@@ -302,19 +267,7 @@ impl ParentProxy {
             if response.status() != StatusCode::PROXY_AUTHENTICATION_REQUIRED {
                 return Ok(response);
             }
-            let goes_on = match &self.auth {
-                ParentAuth::Ntlm(_) => {
-                    handshake.on_challenge(response.headers(), &PROXY_AUTHENTICATE)
-                }
-                // One answer per request: a second 407 means the credentials are wrong.
-                ParentAuth::Digest(_) => {
-                    let first = !digest_answered;
-                    digest_answered = true;
-                    first && self.digest_challenged(credentials.as_ref(), response.headers())
-                }
-                ParentAuth::None | ParentAuth::Basic(_) => false,
-            };
-            if !goes_on {
+            if !legs.answerable(credentials.as_ref(), response.headers()) {
                 return Err(refused(response.status()));
             }
             Limited::new(response.into_body(), CHALLENGE_BODY_LIMIT)
@@ -349,6 +302,53 @@ impl ParentProxy {
             }
         });
         Ok(sender)
+    }
+}
+
+/// One request's exchange with the parent's 407s, whatever carries it (a CONNECT, a plain
+/// request): the credentials for each leg, and whether a 407 can be answered.
+struct Legs<'a> {
+    parent: &'a ParentProxy,
+    handshake: Handshake,
+    digest_answered: bool,
+}
+
+impl<'a> Legs<'a> {
+    fn new(parent: &'a ParentProxy) -> Self {
+        Legs {
+            parent,
+            handshake: Handshake::Start(Word::Ntlm),
+            digest_answered: false,
+        }
+    }
+
+    /// The `Proxy-Authorization` for the next leg of `method` on `target`, if any.
+    fn credentials(&mut self, method: &str, target: &str) -> Result<Option<HeaderValue>, String> {
+        let parent = self.parent;
+        match &parent.auth {
+            ParentAuth::None => Ok(None),
+            ParentAuth::Basic(value) => Ok(Some(value.clone())),
+            ParentAuth::Digest(_) => parent.digest_authorization(method, target),
+            ParentAuth::Ntlm(ntlm) => {
+                self.handshake
+                    .next_header(ntlm, None, &parent.sign_context())
+            }
+        }
+    }
+
+    /// Whether the parent's 407 (its `headers`, after `sent` went) asks for a leg signet can
+    /// send: the next NTLM message, or one Digest answer (a second 407 means the credentials
+    /// are wrong).
+    fn answerable(&mut self, sent: Option<&HeaderValue>, headers: &HeaderMap) -> bool {
+        match &self.parent.auth {
+            ParentAuth::Ntlm(_) => self.handshake.on_challenge(headers, &PROXY_AUTHENTICATE),
+            ParentAuth::Digest(_) => {
+                let first = !self.digest_answered;
+                self.digest_answered = true;
+                first && self.parent.digest_challenged(sent, headers)
+            }
+            ParentAuth::None | ParentAuth::Basic(_) => false,
+        }
     }
 }
 
