@@ -15,14 +15,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderValue, Request, Response};
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 
 use super::body::{Outgoing, ProxyBody};
 use super::client_conn::ClientConn;
 use super::upstream::{open_http1, origin_form};
-use crate::rules::Destination;
 
 /// Idle connections kept per destination; more are closed.
 const MAX_IDLE_PER_DESTINATION: usize = 64;
@@ -30,17 +30,17 @@ const MAX_IDLE_PER_DESTINATION: usize = 64;
 /// Where a bound connection leads (within one upstream TLS profile).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BoundKey {
-    authority: String,
+    authority: Authority,
     https: bool,
 }
 
 impl BoundKey {
-    /// The key for requests to `dest`.
-    pub fn new(dest: &Destination) -> Self {
-        BoundKey {
-            authority: dest.authority(),
-            https: dest.https,
-        }
+    /// The key for a request's absolute URI (as `prepare` made it); `None` without a host.
+    fn of(uri: &Uri) -> Option<Self> {
+        Some(BoundKey {
+            authority: uri.authority()?.clone(),
+            https: uri.scheme() == Some(&Scheme::HTTPS),
+        })
     }
 }
 
@@ -126,10 +126,10 @@ impl IdleConnections {
 pub(super) async fn send(
     conn: &ClientConn,
     upstream: usize,
-    key: BoundKey,
     parts: http::request::Parts,
     body: Outgoing,
 ) -> Result<Response<Incoming>, String> {
+    let key = BoundKey::of(&parts.uri).ok_or("request has no host")?;
     let clients = conn.upstreams(upstream);
     let (reused, mut private) = match conn.take_bound(upstream, &key) {
         Some(taken) => (Some(taken.sender), taken.private),
@@ -198,7 +198,7 @@ mod tests {
 
     fn key(authority: &str) -> BoundKey {
         BoundKey {
-            authority: authority.into(),
+            authority: authority.parse().unwrap(),
             https: false,
         }
     }

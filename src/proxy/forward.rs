@@ -12,7 +12,7 @@ use url::Url;
 
 use super::Signet;
 use super::body::{self, Buffered, Outgoing, ProxyBody};
-use super::bound::{self, BoundKey};
+use super::bound;
 use super::client_conn::ClientConn;
 use super::headers::{is_upgrade, strip_hop_by_hop};
 use super::pinned;
@@ -244,7 +244,7 @@ async fn sign(
 /// (HTTP/2, upgrades, plain HTTP through a parent proxy), or a connection pinned to the
 /// client's (NTLM).
 enum Route<'a> {
-    Bound(&'a ClientConn, usize, BoundKey),
+    Bound(&'a ClientConn, usize),
     Pooled(&'a HttpClient),
     Pinned(&'a Signet, &'a ClientConn, pinned::Target<'a>),
 }
@@ -275,7 +275,7 @@ impl<'a> Route<'a> {
         }
         // Plain requests through a parent go to the parent in absolute form: pooled.
         if wire == Wire::Http1 && (dest.https || signet.dialer.parent().is_none()) {
-            return Route::Bound(conn, upstream, BoundKey::new(dest));
+            return Route::Bound(conn, upstream);
         }
         Route::Pooled(conn.client(upstream, wire != Wire::Any))
     }
@@ -291,7 +291,7 @@ async fn send(
     label: RuleLabel<'_>,
 ) -> Result<Response<Incoming>, Response<ProxyBody>> {
     let result = match route {
-        Route::Bound(conn, upstream, key) => bound::send(conn, upstream, key, parts, body).await,
+        Route::Bound(conn, upstream) => bound::send(conn, upstream, parts, body).await,
         Route::Pooled(client) => match signet
             .dialer
             .parent()
