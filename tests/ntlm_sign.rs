@@ -1,5 +1,5 @@
 //! `signet sign --challenge` for an ntlm rule: the AUTHENTICATE message of [MS-NLMP] section
-//! 4.2.4 (../shared/vectors/ntlm), reproduced from the command line.
+//! 4.2.4 (tests/vectors/ntlm), reproduced from the command line.
 
 use base64::Engine;
 use std::process::Output;
@@ -7,7 +7,7 @@ use std::process::Output;
 fn vectors() -> serde_json::Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/ntlm/ms-nlmp-4.2.json"
+        "/tests/vectors/ntlm/ms-nlmp-4.2.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

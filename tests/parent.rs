@@ -1,6 +1,6 @@
 //! signet behind a parent proxy that wants NTLM: the handshake for a CONNECT tunnel uses the
 //! clock and random source signet was built with, so the AUTHENTICATE message is exactly the
-//! one of [MS-NLMP] section 4.2.4 (../shared/vectors/ntlm).
+//! one of [MS-NLMP] section 4.2.4 (tests/vectors/ntlm).
 
 mod support;
 
@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 fn vectors() -> serde_json::Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/ntlm/ms-nlmp-4.2.json"
+        "/tests/vectors/ntlm/ms-nlmp-4.2.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -6,7 +6,7 @@ import json, pathlib, sys, time, urllib.request, urllib.error
 from oauthlib import oauth1
 
 PORT = int(sys.argv[1])
-key = json.load(open(pathlib.Path(__file__).resolve().parents[3] / 'shared/vectors/oauth1/oauth1-vectors.json'))['rsa_sha1_cases'][0]['private_key_pkcs8_pem']
+key = json.load(open(pathlib.Path(__file__).resolve().parents[1] / 'vectors/oauth1/oauth1-vectors.json'))['rsa_sha1_cases'][0]['private_key_pkcs8_pem']
 BASE = f'http://127.0.0.1:{PORT}'
 
 def send(method, url, body=None, headers=None):

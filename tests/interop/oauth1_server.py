@@ -11,7 +11,7 @@ Credentials (use these in signet's config):
   consumer_key = "signet-consumer"   consumer_secret = "consumer-secret"
   token        = "signet-token"      token_secret    = "token-secret"
   RSA-*: the public half of RSA_KEY_PEM (a private key, public key or certificate); by default the
-         published OAuth test key in ../shared/vectors/oauth1/oauth1-vectors.json.
+         published OAuth test key in tests/vectors/oauth1/oauth1-vectors.json.
 
 oauthlib does not check `oauth_body_hash`; this server does, with the signature method's hash
 (SHA-1 for *-SHA1, SHA-256 for *-SHA256, SHA-512 for *-SHA512) over the raw body.
@@ -44,7 +44,7 @@ FORM = "application/x-www-form-urlencoded"
 def load_public_key(path):
     if path is None:
         here = os.path.dirname(os.path.abspath(__file__))
-        vectors = os.path.join(here, "..", "..", "..", "shared", "vectors", "oauth1", "oauth1-vectors.json")
+        vectors = os.path.join(here, "..", "vectors", "oauth1", "oauth1-vectors.json")
         with open(vectors) as f:
             pem = json.load(f)["rsa_sha1_cases"][0]["certificate_pem"].encode()
     else:

@@ -7,7 +7,7 @@ import pytest
 from conftest import HERE, PYTHON, ROOT, free_port
 
 METHODS = ["HMAC-SHA1", "HMAC-SHA256", "HMAC-SHA512", "RSA-SHA1", "RSA-SHA256", "RSA-SHA512", "PLAINTEXT"]
-VECTORS = ROOT.parent / "shared" / "vectors" / "oauth1" / "oauth1-vectors.json"
+VECTORS = ROOT / "tests" / "vectors" / "oauth1" / "oauth1-vectors.json"
 
 
 @pytest.fixture

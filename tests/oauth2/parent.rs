@@ -95,7 +95,7 @@ async fn the_login_code_exchange_answers_an_ntlm_parent_on_one_connection() {
     let vectors: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/vectors/ntlm/ms-nlmp-4.2.json"
+            "/tests/vectors/ntlm/ms-nlmp-4.2.json"
         ))
         .unwrap(),
     )

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 pub const SIGNET: &str = env!("CARGO_BIN_EXE_signet");
 
 pub fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
 pub fn signet(dir: &Path, config: &str, args: &[&str]) -> Output {
