@@ -13,7 +13,7 @@ fn main() {
 fn rsa_key() -> String {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/oauth1/oauth1-vectors.json"
+        "/tests/vectors/oauth1/oauth1-vectors.json"
     );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

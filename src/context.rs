@@ -1,4 +1,5 @@
-//! What a signer draws on besides the request: the time, randomness, and how it fails.
+//! What signers and handshakes draw on besides the request: the time and randomness, injected
+//! so that tests and `signet sign --at/--nonce` can fix them.
 
 use std::time::SystemTime;
 
@@ -83,42 +84,6 @@ impl<'a> SignContext<'a> {
         self.fill(&mut buf);
         buf.iter().map(|b| format!("{b:02x}")).collect()
     }
-}
-
-/// A scheme could not sign a request.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    /// The request cannot be signed as it is (the message says why).
-    #[error("{0}")]
-    Unsignable(String),
-    /// The scheme needs the whole body but it was larger than the buffer limit.
-    #[error(
-        "the request body is larger than the {limit}-byte buffer limit and {scheme} must hash it"
-    )]
-    BodyTooLarge {
-        /// The scheme's type name.
-        scheme: &'static str,
-        /// The limit in bytes.
-        limit: usize,
-    },
-    /// A key or other credential in the config is unusable (the message says why).
-    #[error("{0}")]
-    BadCredential(String),
-    /// No token could be had from the token endpoint (the message carries the OAuth error).
-    #[error("{0}")]
-    TokenEndpoint(String),
-}
-
-/// How much of the request body a scheme needs to see before it can sign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyNeed {
-    /// The body streams through untouched.
-    None,
-    /// The whole body must be buffered; past the limit the request is refused with 413.
-    Required,
-    /// Buffer the body if it fits within the limit; otherwise sign without it (e.g. AWS's
-    /// `UNSIGNED-PAYLOAD`).
-    Preferred,
 }
 
 /// The time source. Injected so that signers and token lifetimes can be tested at fixed times.

@@ -5,17 +5,13 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The auth type names a request can be counted under (`none`: nothing added).
-const AUTH_TYPES: &[&str] = &[
-    "none", "apikey", "bearer", "basic", "digest", "oauth1", "oauth2", "hawk", "awsv4", "ntlm",
-    "edgegrid",
-];
-
 /// The proxy's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Rule labels, in rule order; requests under no rule are counted after the last one.
     rules: Vec<String>,
+    /// The auth type names a request can be counted under, by index.
+    auth_types: &'static [&'static str],
     /// One counter per (rule or no rule, auth type).
     requests: Vec<AtomicU64>,
     upstream_errors: AtomicU64,
@@ -37,22 +33,24 @@ pub struct Pulled {
 }
 
 impl Metrics {
-    /// Counters for host rules labelled `rules` (like `host[0] (api.example.com)`), in order.
-    pub fn new(rules: Vec<String>) -> Self {
-        let slots = (rules.len() + 1) * AUTH_TYPES.len();
+    /// Counters for host rules labelled `rules` (like `host[0] (api.example.com)`), in order,
+    /// and the auth types `auth_types`.
+    pub fn new(rules: Vec<String>, auth_types: &'static [&'static str]) -> Self {
+        let slots = (rules.len() + 1) * auth_types.len();
         Metrics {
             rules,
+            auth_types,
             requests: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             ..Metrics::default()
         }
     }
 
-    /// A request handled under host rule `rule` (`None`: no rule) with auth type `auth`
-    /// (`none` when nothing was added).
-    pub fn request(&self, rule: Option<usize>, auth: &str) {
+    /// A request handled under host rule `rule` (`None`: no rule) with the auth type at index
+    /// `auth` of the names given to [`Metrics::new`].
+    pub fn request(&self, rule: Option<usize>, auth: usize) {
         let row = rule.unwrap_or(self.rules.len()).min(self.rules.len());
-        let column = AUTH_TYPES.iter().position(|t| *t == auth).unwrap_or(0);
-        if let Some(counter) = self.requests.get(row * AUTH_TYPES.len() + column) {
+        let column = auth.min(self.auth_types.len().saturating_sub(1));
+        if let Some(counter) = self.requests.get(row * self.auth_types.len() + column) {
             counter.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -79,13 +77,13 @@ impl Metrics {
             if n == 0 {
                 continue;
             }
-            let (row, column) = (slot / AUTH_TYPES.len(), slot % AUTH_TYPES.len());
+            let (row, column) = (slot / self.auth_types.len(), slot % self.auth_types.len());
             let rule = self.rules.get(row).map_or("no rule", String::as_str);
             let _ = writeln!(
                 out,
                 "signet_requests_total{{rule=\"{}\",auth=\"{}\"}} {n}",
                 escape(rule),
-                AUTH_TYPES[column]
+                self.auth_types[column]
             );
         }
         let mut counter = |name: &str, help: &str, value: u64| {
@@ -144,10 +142,13 @@ mod tests {
 
     #[test]
     fn renders_labelled_and_plain_counters() {
-        let m = Metrics::new(vec!["host[0] (api.example.com)".into()]);
-        m.request(Some(0), "bearer");
-        m.request(Some(0), "bearer");
-        m.request(None, "none");
+        let m = Metrics::new(
+            vec!["host[0] (api.example.com)".into()],
+            &["none", "bearer"],
+        );
+        m.request(Some(0), 1);
+        m.request(Some(0), 1);
+        m.request(None, 0);
         m.upstream_error();
         let text = m.render(Pulled {
             minted: 2,

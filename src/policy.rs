@@ -1,51 +1,58 @@
-//! What applies to a request, built once from the config: host rules with their auth schemes,
-//! the egress policy and the interception mode. The proxy, `explain`, `sign` and `check` share it.
+//! What applies to a request, built once from the config: host rules with their auth schemes
+//! (and the OAuth 2.0 token sources behind them), the upstream TLS profile of each rule, the
+//! egress policy and the interception mode. The proxy, `explain`, `sign` and `check` share it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::Method;
 
-use crate::auth::{BuildContext, OsEntropy, Scheme, SystemClock};
-use crate::config::{AuthChoice, AuthSpec, Config, ConfigError, Intercept, KeyPath, Segment};
-use crate::proxy::upstream::Dialer;
-use crate::rules::{
-    Destination, EgressPolicy, HostPattern, HostRule, PathGlob, Route, RouteAuth, RuleTable,
+use crate::auth::{BuildContext, BuildError, Scheme};
+use crate::config::{
+    AuthChoice, AuthSpec, Config, ConfigError, HostTls, Intercept, KeyPath, Segment,
 };
+use crate::net::Dialer;
+use crate::oauth2::{Sources, TokenSource};
+use crate::rules::{
+    Decision, Destination, EgressPolicy, HostPattern, HostRule, PathGlob, Route, RouteAuth,
+    RuleError, RuleTable,
+};
+use crate::tls::TlsProfileId;
 
 /// The rules in force.
 #[derive(Debug)]
 pub struct Policy {
     /// Host rules in config order.
-    pub table: RuleTable,
+    pub table: RuleTable<Arc<Scheme>>,
     /// `[proxy] allow` / `deny`.
     pub egress: EgressPolicy,
     /// `[proxy] intercept`.
     pub intercept: Intercept,
-    /// Named profiles, built (for `check`).
+    /// Named profiles, built (for `check`); `None` for `type = "none"`.
     pub profiles: BTreeMap<String, Option<Arc<Scheme>>>,
+    /// Per rule, the upstream TLS profile that serves it.
+    tls: Vec<TlsProfileId>,
+    /// The `[host.tls]` tables, in [`TlsProfileId`] order from 1.
+    tls_tables: Vec<HostTls>,
+    /// The token sources of every `oauth2` table, by profile name or key path.
+    sources: Vec<(String, Arc<TokenSource>)>,
+    none: Scheme,
 }
 
 impl Policy {
-    /// Compiles patterns and globs and builds every auth scheme. Rule `N` with a `[host.tls]`
-    /// table gets its own upstream profile, numbered from 1 in config order; 0 is the default.
-    /// Token requests go out as the proxy's would (through `[proxy] upstream_proxy`, whose
-    /// settings are checked here), with the system clock and random source.
-    pub fn from_config(config: &Config) -> Result<Policy, ConfigError> {
-        let dialer = crate::proxy::dialer(config, Arc::new(SystemClock), Arc::new(OsEntropy))?;
-        Self::with_dialer(config, &dialer)
-    }
-
-    /// As [`Policy::from_config`], with token requests going out through `dialer`.
+    /// Compiles patterns and globs and builds every auth scheme, with token requests going out
+    /// through `dialer`. Rule `N` with a `[host.tls]` table gets its own upstream TLS profile,
+    /// numbered from 1 in config order; 0 is the default.
     pub fn with_dialer(config: &Config, dialer: &Dialer) -> Result<Policy, ConfigError> {
+        let sources = Sources::new(dialer.clone());
         let mut profiles = BTreeMap::new();
         for (name, spec) in &config.profiles {
             let path = KeyPath::default().key("auth").key(name);
-            profiles.insert(name.clone(), build_scheme(config, spec, &path, dialer)?);
+            profiles.insert(name.clone(), build_scheme(config, spec, &path, &sources)?);
         }
 
         let mut rules = Vec::with_capacity(config.hosts.len());
-        let mut tls_profiles = 0;
+        let (mut tls, mut tls_tables) = (Vec::new(), Vec::new());
         for (index, host) in config.hosts.iter().enumerate() {
             let mut patterns = Vec::with_capacity(host.patterns.len());
             for (i, p) in host.patterns.iter().enumerate() {
@@ -58,7 +65,7 @@ impl Policy {
                 &profiles,
                 &host.auth,
                 &host.path.key("auth"),
-                dialer,
+                &sources,
             )?
             .unwrap_or(None);
             let mut routes = Vec::with_capacity(host.routes.len());
@@ -87,7 +94,7 @@ impl Policy {
                     None => None,
                 };
                 let at = route.key_path.key("auth");
-                let auth = match resolve(config, &profiles, &route.auth, &at, dialer)? {
+                let auth = match resolve(config, &profiles, &route.auth, &at, &sources)? {
                     None => RouteAuth::Inherit,
                     Some(auth) => RouteAuth::Set(auth),
                 };
@@ -97,18 +104,18 @@ impl Policy {
                     auth,
                 });
             }
-            let upstream = if host.tls.is_some() {
-                tls_profiles += 1;
-                tls_profiles
-            } else {
-                0
-            };
+            tls.push(match &host.tls {
+                Some(table) => {
+                    tls_tables.push(table.clone());
+                    TlsProfileId(tls_tables.len())
+                }
+                None => TlsProfileId::DEFAULT,
+            });
             rules.push(HostRule {
                 index,
                 patterns,
                 auth,
                 routes,
-                upstream,
             });
         }
 
@@ -120,7 +127,46 @@ impl Policy {
             egress,
             intercept: config.proxy.intercept,
             profiles,
+            tls,
+            tls_tables,
+            sources: sources.into_built(),
+            none: Scheme::none(),
         })
+    }
+
+    /// The rule, route and auth for a request (see [`RuleTable::decide`]).
+    pub fn decide(
+        &self,
+        dest: &Destination,
+        method: &Method,
+        path: &str,
+    ) -> Result<Option<Decision<'_, Arc<Scheme>>>, RuleError> {
+        self.table.decide(dest, method, path)
+    }
+
+    /// The scheme a decision applies: the rule's, or the one that adds nothing.
+    pub fn scheme<'a>(&'a self, decision: Option<&Decision<'a, Arc<Scheme>>>) -> &'a Scheme {
+        decision.and_then(|d| d.auth).map_or(&self.none, |s| s)
+    }
+
+    /// The upstream TLS profile serving `rule` (the default without a rule).
+    pub fn tls_profile(&self, rule: Option<&HostRule<Arc<Scheme>>>) -> TlsProfileId {
+        rule.and_then(|r| self.tls.get(r.index))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The `[host.tls]` tables, the first being [`TlsProfileId`] 1.
+    pub fn tls_tables(&self) -> &[HostTls] {
+        &self.tls_tables
+    }
+
+    /// The token source of the `oauth2` profile `name`.
+    pub fn token_source(&self, name: &str) -> Option<&Arc<TokenSource>> {
+        self.sources
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, source)| source)
     }
 
     /// Every auth scheme in force, each once (profiles, and inline tables of hosts and routes).
@@ -144,13 +190,7 @@ impl Policy {
 
     /// Token requests sent by every OAuth 2.0 scheme so far.
     pub fn token_requests_sent(&self) -> u64 {
-        self.schemes()
-            .into_iter()
-            .filter_map(|s| match s.as_ref() {
-                Scheme::OAuth2(o) => Some(o.source().requests_sent()),
-                _ => None,
-            })
-            .sum()
+        self.sources.iter().map(|(_, s)| s.requests_sent()).sum()
     }
 
     /// Whether a CONNECT to `host:port` is intercepted (TLS terminated) rather than tunnelled.
@@ -167,8 +207,11 @@ fn build_scheme(
     config: &Config,
     spec: &AuthSpec,
     path: &KeyPath,
-    dialer: &Dialer,
+    sources: &Sources,
 ) -> Result<Option<Arc<Scheme>>, ConfigError> {
+    if matches!(spec, AuthSpec::None(_)) {
+        return Ok(None);
+    }
     let name = match path.0.as_slice() {
         [Segment::Key(auth), Segment::Key(name)] if auth == "auth" => name.clone(),
         _ => path.to_string(),
@@ -176,34 +219,17 @@ fn build_scheme(
     let bx = BuildContext {
         name: &name,
         base_dir: &config.base_dir,
-        dialer,
+        tokens: sources,
     };
-    Scheme::build(spec, bx)
-        .map(|s| s.map(Arc::new))
-        .map_err(|message| {
-            let message = message
-                .strip_prefix(&format!("{}: ", spec.type_name()))
-                .unwrap_or(&message)
-                .to_owned();
-            let at = match offending_key(&message) {
-                Some(key) => path.key(&key),
+    Scheme::build(spec, &bx)
+        .map(|s| Some(Arc::new(s)))
+        .map_err(|BuildError { key, reason }| {
+            let at = match key {
+                Some(key) => path.key(key),
                 None => path.clone(),
             };
-            config.error(&at, message)
+            config.error(&at, reason)
         })
-}
-
-/// The key a scheme's error names: "key: reason" or a backticked `key` in the text.
-fn offending_key(message: &str) -> Option<String> {
-    if let Some((key, _)) = message.split_once(": ")
-        && !key.is_empty()
-        && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-    {
-        return Some(key.to_owned());
-    }
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(message[start..start + len].to_owned())
 }
 
 /// `Ok(None)` for "inherit"; `Ok(Some(None))` for no auth.
@@ -212,30 +238,12 @@ fn resolve(
     profiles: &BTreeMap<String, Option<Arc<Scheme>>>,
     choice: &AuthChoice,
     path: &KeyPath,
-    dialer: &Dialer,
+    sources: &Sources,
 ) -> Result<Option<Option<Arc<Scheme>>>, ConfigError> {
     Ok(match choice {
         AuthChoice::Inherit => None,
         AuthChoice::None => Some(None),
         AuthChoice::Profile(name) => Some(profiles.get(name).cloned().flatten()),
-        AuthChoice::Inline(spec) => Some(build_scheme(config, spec, path, dialer)?),
+        AuthChoice::Inline(spec) => Some(build_scheme(config, spec, path, sources)?),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::offending_key;
-
-    #[test]
-    fn finds_the_key_a_scheme_error_names() {
-        assert_eq!(
-            offending_key("token: has a newline").as_deref(),
-            Some("token")
-        );
-        assert_eq!(
-            offending_key("`access_key` is empty").as_deref(),
-            Some("access_key")
-        );
-        assert_eq!(offending_key("a Basic user name cannot contain ':'"), None);
-    }
 }

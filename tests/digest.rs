@@ -248,7 +248,7 @@ async fn without_a_cookie_rule_the_challenges_cookie_goes_on_the_replay_only() {
 fn sign_challenge_prints_the_vector_authorization() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/http-digest/digest-vectors.json"
+        "/tests/vectors/http-digest/digest-vectors.json"
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

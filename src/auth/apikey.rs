@@ -5,6 +5,9 @@ use serde::Deserialize;
 
 use super::query::set_query_param;
 use crate::secret::Secret;
+use bytes::Bytes;
+
+use super::{AuthError, BuildContext, BuildError, SignContext, Signer};
 
 /// Where an API key goes (Postman's "Add to").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -44,16 +47,18 @@ enum Placement {
 
 impl ApiKey {
     /// Checks the name and value once.
-    pub fn new(cfg: ApiKeyConfig) -> Result<Self, String> {
+    pub fn new(cfg: ApiKeyConfig) -> Result<Self, BuildError> {
         if cfg.key.is_empty() {
-            return Err("key: must not be empty".into());
+            return Err(BuildError::at("key", "must not be empty"));
         }
         let placement = match cfg.add_to {
             ApiKeyPlacement::Header => {
-                let name = HeaderName::try_from(cfg.key.as_str())
-                    .map_err(|_| format!("key: {:?} is not a valid header name", cfg.key))?;
-                let mut value = HeaderValue::try_from(cfg.value.expose())
-                    .map_err(|_| "value: contains characters not allowed in a header".to_owned())?;
+                let name = HeaderName::try_from(cfg.key.as_str()).map_err(|_| {
+                    BuildError::at("key", format!("{:?} is not a valid header name", cfg.key))
+                })?;
+                let mut value = HeaderValue::try_from(cfg.value.expose()).map_err(|_| {
+                    BuildError::at("value", "contains characters not allowed in a header")
+                })?;
                 value.set_sensitive(true);
                 Placement::Header(name, value)
             }
@@ -82,6 +87,27 @@ impl ApiKey {
             Placement::Header(name, _) => format!("apikey header {name}"),
             Placement::Query(key, _) => format!("apikey query parameter {key}"),
         }
+    }
+}
+
+impl Signer for ApiKey {
+    type Config = ApiKeyConfig;
+
+    fn build(cfg: ApiKeyConfig, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
+        ApiKey::new(cfg)
+    }
+
+    async fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        _body: Option<&mut Bytes>,
+        _cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        ApiKey::sign(self, req)
+    }
+
+    fn describe(&self) -> String {
+        ApiKey::describe(self)
     }
 }
 
@@ -132,7 +158,8 @@ mod tests {
             value: Secret::new("v"),
             add_to: ApiKeyPlacement::Header,
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("key:"));
     }
 }

@@ -20,11 +20,38 @@ use http::request::Parts;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::auth::context::{AuthError, BodyNeed, SignContext};
+use bytes::Bytes;
+
+use super::{AuthError, BodyNeed, BuildContext, BuildError, SignContext, Signer};
 use crate::secret::Secret;
 
 #[path = "awsv4_scope.rs"]
 mod scope;
+
+impl Signer for AwsV4 {
+    type Config = AwsV4Config;
+
+    fn build(cfg: AwsV4Config, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
+        AwsV4::new(cfg)
+    }
+
+    fn body_need(&self, req: &Parts) -> BodyNeed {
+        AwsV4::body_need(self, req)
+    }
+
+    async fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        body: Option<&mut Bytes>,
+        cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        AwsV4::sign(self, req, body, cx)
+    }
+
+    fn describe(&self) -> String {
+        AwsV4::describe(self)
+    }
+}
 
 #[cfg(test)]
 #[path = "awsv4_vectors.rs"]
@@ -150,18 +177,19 @@ pub(crate) struct Signed {
 
 impl AwsV4 {
     /// Validates the config.
-    pub fn new(mut cfg: AwsV4Config) -> Result<Self, String> {
+    pub fn new(mut cfg: AwsV4Config) -> Result<Self, BuildError> {
         // `session_token = "${AWS_SESSION_TOKEN:-}"` with the variable unset means no token.
         cfg.session_token = cfg.session_token.filter(|t| !t.expose().is_empty());
         if cfg.access_key.expose().is_empty() {
-            return Err("awsv4: `access_key` is empty".into());
+            return Err(BuildError::at("access_key", "`access_key` is empty"));
         }
         if cfg.secret_key.expose().is_empty() {
-            return Err("awsv4: `secret_key` is empty".into());
+            return Err(BuildError::at("secret_key", "`secret_key` is empty"));
         }
         if !(1..=MAX_EXPIRES).contains(&cfg.expires) {
-            return Err(format!(
-                "awsv4: `expires` must be between 1 and {MAX_EXPIRES} seconds"
+            return Err(BuildError::at(
+                "expires",
+                format!("`expires` must be between 1 and {MAX_EXPIRES} seconds"),
             ));
         }
         let aws_name = |v: &str| {
@@ -170,7 +198,10 @@ impl AwsV4 {
         };
         for (key, value) in [("region", &cfg.region), ("service", &cfg.service)] {
             if let Some(v) = value.as_deref().filter(|v| !aws_name(v)) {
-                return Err(format!("awsv4: `{key}` is not an AWS name: {v:?}"));
+                return Err(BuildError::at(
+                    key,
+                    format!("`{key}` is not an AWS name: {v:?}"),
+                ));
             }
         }
         Ok(AwsV4 { cfg })
@@ -266,32 +297,8 @@ pub(crate) fn sign_parts(req: &mut Parts, path: &[u8], p: &Params) -> Result<Sig
     let amz_date = amz_date(p.time)?;
     let scope = format!("{}/{}/{}/aws4_request", &amz_date[..8], p.region, p.service);
 
-    for name in [
-        "authorization",
-        X_AMZ_DATE,
-        X_AMZ_SECURITY_TOKEN,
-        X_AMZ_CONTENT_SHA256,
-    ] {
-        req.headers.remove(name);
-    }
-    if !req.headers.contains_key(HOST)
-        && let Some(authority) = req.uri.authority()
-    {
-        let value = HeaderValue::from_str(authority.as_str()).map_err(bad_value)?;
-        req.headers.insert(HOST, value);
-    }
-    // The client's query minus any presigning of its own, each parameter re-encoded the way
-    // SigV4 canonicalises it, so that the request on the wire reads the same to verifiers that
-    // take it as sent (botocore, moto) and to those that decode and re-encode it (AWS).
-    let mut query = String::new();
-    for (k, v) in query_pairs(req.uri.query().unwrap_or("")) {
-        if !QUERY_AUTH_PARAMS
-            .iter()
-            .any(|a| a.as_bytes().eq_ignore_ascii_case(&k))
-        {
-            push_param(&mut query, &uri_encode(&k, false, false), &v);
-        }
-    }
+    reset_headers(req)?;
+    let mut query = client_query(req);
     // S3 signs the path as sent; sending it in canonical form makes "as sent" unambiguous.
     let wire_path = if p.normalize {
         None
@@ -317,49 +324,11 @@ pub(crate) fn sign_parts(req: &mut Parts, path: &[u8], p: &Params) -> Result<Sig
         .collect::<Vec<_>>()
         .join(";");
 
-    let mut late_params = String::new();
-    if let Some(expires) = p.presign_expires {
-        let credential = format!("{}/{scope}", p.access_key);
-        let mut params = vec![
-            ("X-Amz-Algorithm", ALGORITHM),
-            ("X-Amz-Credential", &credential),
-            ("X-Amz-Date", &amz_date),
-        ];
-        let expires = expires.to_string();
-        params.extend([
-            ("X-Amz-Expires", &*expires),
-            ("X-Amz-SignedHeaders", &signed_headers),
-        ]);
-        for (k, v) in params {
-            push_param(&mut query, k, v.as_bytes());
-        }
-        if let Some(token) = p.session_token {
-            let q = if p.sign_token {
-                &mut query
-            } else {
-                &mut late_params
-            };
-            push_param(q, "X-Amz-Security-Token", token.as_bytes());
-        }
-    }
-
-    let mut creq = Vec::with_capacity(512);
-    creq.extend_from_slice(req.method.as_str().as_bytes());
-    creq.push(b'\n');
-    creq.extend_from_slice(canonical_uri(path, p.normalize).as_bytes());
-    creq.push(b'\n');
-    creq.extend_from_slice(canonical_query(&query).as_bytes());
-    creq.push(b'\n');
-    for (name, value) in &headers {
-        creq.extend_from_slice(name.as_bytes());
-        creq.push(b':');
-        creq.extend_from_slice(value);
-        creq.push(b'\n');
-    }
-    creq.push(b'\n');
-    creq.extend_from_slice(signed_headers.as_bytes());
-    creq.push(b'\n');
-    creq.extend_from_slice(p.payload_hash.as_bytes());
+    let late_params = match p.presign_expires {
+        Some(expires) => presign_params(&mut query, p, &scope, &amz_date, expires, &signed_headers),
+        None => String::new(),
+    };
+    let creq = canonical_request(&req.method, path, p, &query, &headers, &signed_headers);
 
     let string_to_sign = format!(
         "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
@@ -394,6 +363,103 @@ pub(crate) fn sign_parts(req: &mut Parts, path: &[u8], p: &Params) -> Result<Sig
         string_to_sign,
         signature,
     })
+}
+
+/// Drops the signature headers a client may have sent, and adds Host when absent.
+fn reset_headers(req: &mut Parts) -> Result<(), AuthError> {
+    for name in [
+        "authorization",
+        X_AMZ_DATE,
+        X_AMZ_SECURITY_TOKEN,
+        X_AMZ_CONTENT_SHA256,
+    ] {
+        req.headers.remove(name);
+    }
+    if !req.headers.contains_key(HOST)
+        && let Some(authority) = req.uri.authority()
+    {
+        let value = HeaderValue::from_str(authority.as_str()).map_err(bad_value)?;
+        req.headers.insert(HOST, value);
+    }
+    Ok(())
+}
+
+/// The client's query minus any presigning of its own, each parameter re-encoded the way SigV4
+/// canonicalises it, so that the request on the wire reads the same to verifiers that take it
+/// as sent (botocore, moto) and to those that decode and re-encode it (AWS).
+fn client_query(req: &Parts) -> String {
+    let mut query = String::new();
+    for (k, v) in query_pairs(req.uri.query().unwrap_or("")) {
+        if !QUERY_AUTH_PARAMS
+            .iter()
+            .any(|a| a.as_bytes().eq_ignore_ascii_case(&k))
+        {
+            push_param(&mut query, &uri_encode(&k, false, false), &v);
+        }
+    }
+    query
+}
+
+/// Adds the presigning parameters to `query`; returns those that go after the signature (an
+/// unsigned session token).
+fn presign_params(
+    query: &mut String,
+    p: &Params,
+    scope: &str,
+    amz_date: &str,
+    expires: u64,
+    signed_headers: &str,
+) -> String {
+    let credential = format!("{}/{scope}", p.access_key);
+    let expires = expires.to_string();
+    for (k, v) in [
+        ("X-Amz-Algorithm", ALGORITHM),
+        ("X-Amz-Credential", &credential),
+        ("X-Amz-Date", amz_date),
+        ("X-Amz-Expires", &expires),
+        ("X-Amz-SignedHeaders", signed_headers),
+    ] {
+        push_param(query, k, v.as_bytes());
+    }
+    let mut late_params = String::new();
+    if let Some(token) = p.session_token {
+        let q = if p.sign_token {
+            query
+        } else {
+            &mut late_params
+        };
+        push_param(q, "X-Amz-Security-Token", token.as_bytes());
+    }
+    late_params
+}
+
+/// The canonical request: method, URI, query, headers, signed headers, payload hash.
+fn canonical_request(
+    method: &http::Method,
+    path: &[u8],
+    p: &Params,
+    query: &str,
+    headers: &[(String, Vec<u8>)],
+    signed_headers: &str,
+) -> Vec<u8> {
+    let mut creq = Vec::with_capacity(512);
+    creq.extend_from_slice(method.as_str().as_bytes());
+    creq.push(b'\n');
+    creq.extend_from_slice(canonical_uri(path, p.normalize).as_bytes());
+    creq.push(b'\n');
+    creq.extend_from_slice(canonical_query(query).as_bytes());
+    creq.push(b'\n');
+    for (name, value) in headers {
+        creq.extend_from_slice(name.as_bytes());
+        creq.push(b':');
+        creq.extend_from_slice(value);
+        creq.push(b'\n');
+    }
+    creq.push(b'\n');
+    creq.extend_from_slice(signed_headers.as_bytes());
+    creq.push(b'\n');
+    creq.extend_from_slice(p.payload_hash.as_bytes());
+    creq
 }
 
 /// Appends `name=value`; `name` must already be encoded.

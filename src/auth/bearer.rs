@@ -5,6 +5,9 @@ use http::header::AUTHORIZATION;
 use serde::Deserialize;
 
 use crate::secret::Secret;
+use bytes::Bytes;
+
+use super::{AuthError, BuildContext, BuildError, SignContext, Signer};
 
 /// `type = "bearer"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,14 +33,14 @@ pub struct Bearer {
 
 impl Bearer {
     /// Builds the header once.
-    pub fn new(cfg: BearerConfig) -> Result<Self, String> {
+    pub fn new(cfg: BearerConfig) -> Result<Self, BuildError> {
         let text = if cfg.prefix.is_empty() {
             cfg.token.expose().to_owned()
         } else {
             format!("{} {}", cfg.prefix, cfg.token.expose())
         };
         let mut header = HeaderValue::try_from(text)
-            .map_err(|_| "token: contains characters not allowed in a header".to_owned())?;
+            .map_err(|_| BuildError::at("token", "contains characters not allowed in a header"))?;
         header.set_sensitive(true);
         Ok(Bearer {
             prefix: cfg.prefix,
@@ -53,6 +56,28 @@ impl Bearer {
     /// One line for `explain`, without the token.
     pub fn describe(&self) -> String {
         format!("bearer prefix={:?}", self.prefix)
+    }
+}
+
+impl Signer for Bearer {
+    type Config = BearerConfig;
+
+    fn build(cfg: BearerConfig, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
+        Bearer::new(cfg)
+    }
+
+    async fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        _body: Option<&mut Bytes>,
+        _cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        Bearer::sign(self, req);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        Bearer::describe(self)
     }
 }
 
@@ -101,7 +126,8 @@ mod tests {
             token: Secret::new("a\nb"),
             prefix: "Bearer".into(),
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("token:"));
         assert!(!err.contains("a\nb"));
     }

@@ -9,8 +9,11 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 
-use crate::auth::context::{AuthError, SignContext};
+use bytes::Bytes;
+
+use super::{AuthError, BodyNeed, BuildContext, BuildError, SignContext, Signer};
 use crate::secret::Secret;
+use http::request::Parts;
 
 #[path = "digest_challenge.rs"]
 mod challenge;
@@ -19,6 +22,43 @@ mod response;
 
 #[path = "digest_proxy.rs"]
 mod proxy;
+
+impl Signer for Digest {
+    type Config = DigestConfig;
+
+    fn build(cfg: DigestConfig, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
+        Digest::new(cfg)
+    }
+
+    fn body_need(&self, req: &Parts) -> BodyNeed {
+        Digest::body_need(self, req)
+    }
+
+    async fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        body: Option<&mut Bytes>,
+        cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        Digest::sign(self, req, body, cx)
+    }
+
+    fn may_replay(&self) -> bool {
+        Digest::may_replay(self)
+    }
+
+    fn wants_replay(&self, sent: &Parts, answer: &http::response::Parts) -> bool {
+        Digest::wants_replay(self, sent, answer)
+    }
+
+    fn accept_challenge(&self, sent: &Parts, challenge: &str) -> Option<Result<(), AuthError>> {
+        Some(Digest::accept_challenge(self, sent, challenge).map_err(AuthError::Unsignable))
+    }
+
+    fn describe(&self) -> String {
+        Digest::describe(self)
+    }
+}
 
 #[cfg(test)]
 #[path = "digest_vectors.rs"]
@@ -160,9 +200,12 @@ impl std::fmt::Debug for Digest {
 
 impl Digest {
     /// Checks the config; `nonce_count` must be hexadecimal.
-    pub fn new(cfg: DigestConfig) -> Result<Self, String> {
+    pub fn new(cfg: DigestConfig) -> Result<Self, BuildError> {
         if cfg.username.chars().any(char::is_control) {
-            return Err("username: a Digest user name cannot contain control characters".into());
+            return Err(BuildError::at(
+                "username",
+                "a Digest user name cannot contain control characters",
+            ));
         }
         let first_nc = match &cfg.nonce_count {
             None => 1,
@@ -170,7 +213,10 @@ impl Digest {
                 .ok()
                 .filter(|n| *n > 0)
                 .ok_or_else(|| {
-                    format!("nonce_count: {hex:?} is not a positive hexadecimal number (e.g. \"00000001\")")
+                    BuildError::at(
+                        "nonce_count",
+                        format!("{hex:?} is not a positive hexadecimal number (e.g. \"00000001\")"),
+                    )
                 })?,
         };
         for (key, value) in [
@@ -183,7 +229,7 @@ impl Digest {
                 .as_deref()
                 .is_some_and(|v| v.chars().any(char::is_control))
             {
-                return Err(format!("{key}: cannot contain control characters"));
+                return Err(BuildError::at(key, "cannot contain control characters"));
             }
         }
         Ok(Digest {

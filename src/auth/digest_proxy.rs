@@ -61,7 +61,7 @@ mod tests {
     fn rfc2617_case() -> serde_json::Value {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/vectors/http-digest/digest-vectors.json"
+            "/tests/vectors/http-digest/digest-vectors.json"
         );
         let doc: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

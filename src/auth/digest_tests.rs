@@ -114,7 +114,8 @@ fn bad_nonce_count_is_a_config_error() {
         nonce_count: Some("xyz".into()),
         ..config()
     })
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.starts_with("nonce_count"), "{err}");
 }
 

@@ -9,7 +9,7 @@ use crate::auth::OsEntropy;
 fn cases() -> Vec<serde_json::Value> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/http-digest/digest-vectors.json"
+        "/tests/vectors/http-digest/digest-vectors.json"
     );
     let text = std::fs::read_to_string(path).expect("vectors present");
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -13,8 +13,33 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::auth::context::{AuthError, BodyNeed, SignContext};
+use super::{AuthError, BodyNeed, BuildContext, BuildError, SignContext, Signer};
 use crate::secret::Secret;
+
+impl Signer for EdgeGrid {
+    type Config = EdgeGridConfig;
+
+    fn build(cfg: EdgeGridConfig, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
+        EdgeGrid::new(cfg)
+    }
+
+    fn body_need(&self, req: &Parts) -> BodyNeed {
+        EdgeGrid::body_need(self, req)
+    }
+
+    async fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        body: Option<&mut Bytes>,
+        cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        EdgeGrid::sign(self, req, body, cx)
+    }
+
+    fn describe(&self) -> String {
+        EdgeGrid::describe(self)
+    }
+}
 
 #[cfg(test)]
 #[path = "edgegrid_vectors.rs"]
@@ -64,20 +89,21 @@ impl fmt::Debug for EdgeGrid {
 
 impl EdgeGrid {
     /// Checks the config and builds the signer.
-    pub fn new(cfg: EdgeGridConfig) -> Result<Self, String> {
+    pub fn new(cfg: EdgeGridConfig) -> Result<Self, BuildError> {
         for (key, value) in [
             ("access_token", &cfg.access_token),
             ("client_token", &cfg.client_token),
             ("client_secret", &cfg.client_secret),
         ] {
             if value.expose().is_empty() {
-                return Err(format!("edgegrid: `{key}` must not be empty"));
+                return Err(BuildError::at(key, format!("`{key}` must not be empty")));
             }
             // Tokens go into the header verbatim; `;` or a control character would corrupt it.
             if key != "client_secret" && value.expose().chars().any(|c| c == ';' || c.is_control())
             {
-                return Err(format!(
-                    "edgegrid: `{key}` contains `;` or a control character"
+                return Err(BuildError::at(
+                    key,
+                    format!("`{key}` contains `;` or a control character"),
                 ));
             }
         }
@@ -85,16 +111,18 @@ impl EdgeGrid {
             if let Some(v) = value
                 && (v.is_empty() || v.chars().any(|c| c == ';' || c.is_control()))
             {
-                return Err(format!(
-                    "edgegrid: `{key}` is empty or contains `;` or a control character"
+                return Err(BuildError::at(
+                    key,
+                    format!("`{key}` is empty or contains `;` or a control character"),
                 ));
             }
         }
         let mut headers = Vec::with_capacity(cfg.headers_to_sign.len());
         for name in &cfg.headers_to_sign {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(format!(
-                    "edgegrid: `headers_to_sign` has an invalid header name {name:?}"
+                return Err(BuildError::at(
+                    "headers_to_sign",
+                    format!("`headers_to_sign` has an invalid header name {name:?}"),
                 ));
             }
             headers.push(name.to_ascii_lowercase());
@@ -358,6 +386,11 @@ mod tests {
         let cfg =
             toml::from_str("access_token = \"a;b\"\nclient_token = \"c\"\nclient_secret = \"s\"")
                 .unwrap();
-        assert!(EdgeGrid::new(cfg).unwrap_err().contains("access_token"));
+        assert!(
+            EdgeGrid::new(cfg)
+                .unwrap_err()
+                .to_string()
+                .contains("access_token")
+        );
     }
 }

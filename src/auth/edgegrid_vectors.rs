@@ -1,4 +1,4 @@
-//! Akamai's own EdgeGrid test data (../shared/vectors/akamai-edgegrid), every case.
+//! Akamai's own EdgeGrid test data (tests/vectors/akamai-edgegrid), every case.
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
@@ -11,7 +11,7 @@ use crate::secret::Secret;
 fn vectors(file: &str) -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/akamai-edgegrid/"
+        "/tests/vectors/akamai-edgegrid/"
     );
     let text = std::fs::read_to_string(format!("{path}{file}")).expect("vector file");
     serde_json::from_str(&text).expect("vector JSON")

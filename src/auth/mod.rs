@@ -1,18 +1,20 @@
-//! Auth schemes: one file per scheme behind one [`Scheme`] enum built from the config.
+//! Signers: one file per scheme, each a [`Signer`], listed once in the registry at the bottom
+//! of this file, which generates the config enum ([`AuthSpec`]), the built enum ([`Scheme`]),
+//! the type names (read by config errors and metrics) and the dispatch.
 //!
-//! Every scheme answers three questions for the proxy: how much of the body it must see
-//! ([`Scheme::body_need`]), how to add its credentials ([`Scheme::sign`]), and whether it needs a
-//! pinned HTTP/1.1 upstream connection ([`Scheme::needs_http1`]). Time and randomness come in a
-//! [`SignContext`] so that signers reproduce published vectors exactly.
+//! A signer is a pure function of the request head, the body it asked for and a
+//! [`SignContext`] (time and randomness), so that it reproduces published vectors exactly. It
+//! never reaches for a socket: the `oauth2` signer gets its tokens from a [`TokenProvider`].
+//! Adding a scheme is one file and one registry line.
 
 pub mod apikey;
 pub mod awsv4;
 pub mod basic;
 pub mod bearer;
-pub mod context;
 pub mod digest;
 pub mod edgegrid;
 pub mod hawk;
+pub mod none;
 pub mod ntlm;
 pub mod ntlm_msg;
 #[cfg(test)]
@@ -21,206 +23,310 @@ pub mod oauth1;
 pub mod oauth2;
 pub mod query;
 
-pub use context::{AuthError, BodyNeed, Clock, Entropy, OsEntropy, SignContext, SystemClock};
+pub use crate::context::{Clock, Entropy, OsEntropy, SignContext, SystemClock};
+pub use oauth2::{TokenFailure, TokenProvider, TokenProviders};
 
+use std::fmt;
+use std::future::Future;
 use std::path::Path;
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 
-use crate::config::AuthSpec;
-use crate::proxy::upstream::Dialer;
+/// Compatibility path for `auth::context::…`.
+pub mod context {
+    pub use super::{AuthError, BodyNeed};
+    pub use crate::context::{Clock, Entropy, OsEntropy, SignContext, SystemClock};
+}
 
-/// What building a scheme needs besides its table: its name and where its files live.
-#[derive(Debug, Clone, Copy)]
+/// A scheme could not sign a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The request cannot be signed as it is (the message says why).
+    #[error("{0}")]
+    Unsignable(String),
+    /// The scheme needs the whole body but it was larger than the buffer limit.
+    #[error(
+        "the request body is larger than the {limit}-byte buffer limit and {scheme} must hash it"
+    )]
+    BodyTooLarge {
+        /// The scheme's type name.
+        scheme: &'static str,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A key or other credential in the config is unusable (the message says why).
+    #[error("{0}")]
+    BadCredential(String),
+    /// No token could be had from the token endpoint (the message carries the OAuth error).
+    #[error("{0}")]
+    TokenEndpoint(String),
+}
+
+/// A scheme's table cannot be built: which key, and why. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    /// The offending key inside the auth table, when one is to blame.
+    pub key: Option<&'static str>,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.key {
+            Some(key) if !self.reason.starts_with('`') => write!(f, "{key}: {}", self.reason),
+            _ => f.write_str(&self.reason),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl BuildError {
+    /// `key` is wrong: `reason`.
+    pub fn at(key: &'static str, reason: impl Into<String>) -> Self {
+        BuildError {
+            key: Some(key),
+            reason: reason.into(),
+        }
+    }
+
+    /// The table as a whole is wrong: `reason`.
+    pub fn table(reason: impl Into<String>) -> Self {
+        BuildError {
+            key: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// How much of the request body a scheme needs to see before it can sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyNeed {
+    /// The body streams through untouched.
+    None,
+    /// The whole body must be buffered; past the limit the request is refused with 413.
+    Required,
+    /// Buffer the body if it fits within the limit; otherwise sign without it (e.g. AWS's
+    /// `UNSIGNED-PAYLOAD`).
+    Preferred,
+}
+
+/// What building a scheme needs besides its table.
+#[derive(Clone, Copy)]
 pub struct BuildContext<'a> {
     /// The profile name, or the key path of an inline table.
     pub name: &'a str,
     /// The config's directory (token stores live here unless configured otherwise).
     pub base_dir: &'a Path,
-    /// How token endpoints are reached: as upstreams are, through the parent proxy if any.
-    pub dialer: &'a Dialer,
+    /// Where the `oauth2` scheme gets its tokens.
+    pub tokens: &'a dyn TokenProviders,
 }
 
-/// A ready-to-use auth scheme.
-#[derive(Debug)]
-pub enum Scheme {
-    /// `apikey`.
-    ApiKey(apikey::ApiKey),
-    /// `bearer`.
-    Bearer(bearer::Bearer),
-    /// `basic`.
-    Basic(basic::Basic),
-    /// `digest`.
-    Digest(Box<digest::Digest>),
-    /// `oauth1`.
-    OAuth1(Box<oauth1::OAuth1>),
-    /// `edgegrid`.
-    EdgeGrid(edgegrid::EdgeGrid),
-    /// `awsv4`.
-    AwsV4(Box<awsv4::AwsV4>),
-    /// `hawk`.
-    Hawk(Box<hawk::Hawk>),
-    /// `ntlm`.
-    Ntlm(Box<ntlm::Ntlm>),
-    /// `oauth2`.
-    OAuth2(oauth2::OAuth2),
-}
+/// One auth scheme: built once from its config table, then asked to sign each request.
+pub trait Signer: Sized + Send + Sync + fmt::Debug {
+    /// The scheme's table in the config (Postman's field names).
+    type Config: DeserializeOwned + Clone + fmt::Debug;
 
-impl Scheme {
-    /// Builds a scheme from its config table. `Ok(None)` is `type = "none"`. The error text names
-    /// the offending key and never a secret.
-    pub fn build(spec: &AuthSpec, bx: BuildContext<'_>) -> Result<Option<Scheme>, String> {
-        Ok(Some(match spec.clone() {
-            AuthSpec::None => return Ok(None),
-            AuthSpec::ApiKey(cfg) => Scheme::ApiKey(apikey::ApiKey::new(cfg)?),
-            AuthSpec::Bearer(cfg) => Scheme::Bearer(bearer::Bearer::new(cfg)?),
-            AuthSpec::Basic(cfg) => Scheme::Basic(basic::Basic::new(cfg)?),
-            AuthSpec::Digest(cfg) => Scheme::Digest(Box::new(digest::Digest::new(cfg)?)),
-            AuthSpec::OAuth1(cfg) => Scheme::OAuth1(Box::new(oauth1::OAuth1::new(*cfg)?)),
-            AuthSpec::EdgeGrid(cfg) => Scheme::EdgeGrid(edgegrid::EdgeGrid::new(cfg)?),
-            AuthSpec::AwsV4(cfg) => Scheme::AwsV4(Box::new(awsv4::AwsV4::new(cfg)?)),
-            AuthSpec::Hawk(cfg) => Scheme::Hawk(Box::new(hawk::Hawk::new(cfg)?)),
-            AuthSpec::Ntlm(cfg) => Scheme::Ntlm(Box::new(ntlm::Ntlm::new(cfg)?)),
-            AuthSpec::OAuth2(cfg) => {
-                Scheme::OAuth2(oauth2::OAuth2::new(&cfg, bx.name, bx.base_dir, bx.dialer)?)
-            }
-        }))
-    }
-
-    /// The type name, as in the config.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Scheme::ApiKey(_) => "apikey",
-            Scheme::Bearer(_) => "bearer",
-            Scheme::Basic(_) => "basic",
-            Scheme::Digest(_) => "digest",
-            Scheme::OAuth1(_) => "oauth1",
-            Scheme::EdgeGrid(_) => "edgegrid",
-            Scheme::AwsV4(_) => "awsv4",
-            Scheme::Hawk(_) => "hawk",
-            Scheme::Ntlm(_) => "ntlm",
-            Scheme::OAuth2(_) => "oauth2",
-        }
-    }
+    /// Checks the table and builds the scheme.
+    fn build(cfg: Self::Config, bx: &BuildContext<'_>) -> Result<Self, BuildError>;
 
     /// How much of the body the scheme must see before signing this request.
-    pub fn body_need(&self, req: &http::request::Parts) -> BodyNeed {
-        match self {
-            // NTLM buffers on its own pinned path (see `proxy::pinned`).
-            Scheme::ApiKey(_)
-            | Scheme::Bearer(_)
-            | Scheme::Basic(_)
-            | Scheme::Ntlm(_)
-            | Scheme::OAuth2(_) => BodyNeed::None,
-            Scheme::Digest(s) => s.body_need(req),
-            Scheme::OAuth1(s) => s.body_need(req),
-            Scheme::EdgeGrid(s) => s.body_need(req),
-            Scheme::AwsV4(s) => s.body_need(req),
-            Scheme::Hawk(s) => s.body_need(req),
-        }
+    fn body_need(&self, _req: &http::request::Parts) -> BodyNeed {
+        BodyNeed::None
     }
 
-    /// Whether requests under this scheme must use HTTP/1.1 on a connection pinned to the client.
-    pub fn needs_http1(&self) -> bool {
-        matches!(self, Scheme::Ntlm(_))
-    }
-
-    /// The NTLM credentials, when this scheme authenticates connections rather than requests.
-    pub fn ntlm(&self) -> Option<&ntlm::Ntlm> {
-        match self {
-            Scheme::Ntlm(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// Whether an upstream answer can make this scheme replay the request (Digest and NTLM
-    /// challenges, an OAuth 2.0 refresh). The proxy then keeps the body, within the buffer limit,
-    /// so that the replay carries the identical bytes.
-    pub fn may_replay(&self) -> bool {
-        match self {
-            Scheme::Digest(s) => s.may_replay(),
-            Scheme::Ntlm(_) => true,
-            Scheme::OAuth2(s) => s.may_replay(),
-            _ => false,
-        }
-    }
-
-    /// Looks at the upstream's answer to a request this scheme signed; `true` asks the proxy to
-    /// sign the original request again and send it once more. Called at most once per request.
-    pub async fn wants_replay(
-        &self,
-        sent: &http::request::Parts,
-        response: &http::response::Parts,
-    ) -> bool {
-        match self {
-            Scheme::Digest(s) => s.wants_replay(sent, response),
-            Scheme::OAuth2(s) => s.wants_replay(sent, response),
-            _ => false,
-        }
-    }
-
-    /// Takes `challenge` (a `WWW-Authenticate` value) as the upstream's answer to `sent`, so that
-    /// the next [`Scheme::sign`] answers it (`signet sign --challenge`).
-    pub fn accept_challenge(
-        &self,
-        sent: &http::request::Parts,
-        challenge: &str,
-    ) -> Result<(), String> {
-        match self {
-            Scheme::Digest(s) => s.accept_challenge(sent, challenge),
-            other => Err(format!(
-                "--challenge needs a challenge-response rule (digest, ntlm); this one is {}",
-                other.type_name()
-            )),
-        }
-    }
-
-    /// Adds the credentials. `req.uri` is absolute and names the real destination; `body` is the
-    /// buffered body when [`Scheme::body_need`] asked for it and it fit the limit.
-    pub async fn sign(
+    /// Adds the credentials. `req.uri` is absolute and names the real destination; `body` is
+    /// the buffered body when [`Signer::body_need`] asked for it and it fit the limit.
+    fn sign(
         &self,
         req: &mut http::request::Parts,
         body: Option<&mut Bytes>,
         cx: &SignContext<'_>,
-    ) -> Result<(), AuthError> {
-        match self {
-            Scheme::ApiKey(s) => s.sign(req),
-            Scheme::Bearer(s) => {
-                s.sign(req);
-                Ok(())
-            }
-            Scheme::Basic(s) => {
-                s.sign(req);
-                Ok(())
-            }
-            Scheme::Digest(s) => s.sign(req, body, cx),
-            Scheme::OAuth1(s) => s.sign(req, body, cx),
-            Scheme::EdgeGrid(s) => s.sign(req, body, cx),
-            Scheme::AwsV4(s) => s.sign(req, body, cx),
-            Scheme::Hawk(s) => s.sign(req, body, cx),
-            // Outside the proxy (`signet sign`), the first message of the handshake.
-            Scheme::Ntlm(s) => {
-                let (_, value) = s.negotiate(ntlm::Word::Ntlm);
-                req.headers.insert(http::header::AUTHORIZATION, value);
-                Ok(())
-            }
-            Scheme::OAuth2(s) => s.sign(req, cx).await,
-        }
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Whether an upstream answer can make this scheme replay the request (a challenge, a
+    /// refresh). The proxy then keeps the body, within the buffer limit, so that the replay
+    /// carries the identical bytes.
+    fn may_replay(&self) -> bool {
+        false
+    }
+
+    /// Looks at the upstream's answer to a request this scheme signed; `true` asks for the
+    /// original request to be signed again and sent once more. Called at most once a request.
+    fn wants_replay(&self, _sent: &http::request::Parts, _answer: &http::response::Parts) -> bool {
+        false
+    }
+
+    /// Takes `challenge` (a `WWW-Authenticate` value) as the upstream's answer to `sent`, so
+    /// that the next [`Signer::sign`] answers it (`signet sign --challenge`); `false` when the
+    /// scheme answers no challenges.
+    fn accept_challenge(
+        &self,
+        _sent: &http::request::Parts,
+        _challenge: &str,
+    ) -> Option<Result<(), AuthError>> {
+        None
+    }
+
+    /// The NTLM credentials, when the scheme authenticates connections rather than requests:
+    /// its requests then need an HTTP/1.1 connection pinned to the client's.
+    fn connection_auth(&self) -> Option<&ntlm::Ntlm> {
+        None
     }
 
     /// One line for `explain` and `check`, without secrets.
-    pub fn describe(&self) -> String {
-        match self {
-            Scheme::ApiKey(s) => s.describe(),
-            Scheme::Bearer(s) => s.describe(),
-            Scheme::Basic(s) => s.describe(),
-            Scheme::Digest(s) => s.describe(),
-            Scheme::OAuth1(s) => s.describe(),
-            Scheme::EdgeGrid(s) => s.describe(),
-            Scheme::AwsV4(s) => s.describe(),
-            Scheme::Hawk(s) => s.describe(),
-            Scheme::Ntlm(s) => s.describe(),
-            Scheme::OAuth2(s) => s.describe(),
+    fn describe(&self) -> String;
+}
+
+/// Generates the registry from one line per scheme: `Variant ["type", "alias"…] signer::Type`.
+macro_rules! schemes {
+    ($($variant:ident [$name:literal $(, $alias:literal)*] $signer:ty,)+) => {
+        /// One auth table, by `type`, as written in the config. Type names are Postman's.
+        #[derive(Debug, Clone)]
+        pub enum AuthSpec {
+            $(
+                #[doc = concat!("`", $name, "`.")]
+                $variant(Box<<$signer as Signer>::Config>),
+            )+
         }
+
+        /// A ready-to-use auth scheme.
+        #[derive(Debug)]
+        pub enum Scheme {
+            $(
+                #[doc = concat!("`", $name, "`.")]
+                $variant(Box<$signer>),
+            )+
+        }
+
+        /// Every type name the config accepts.
+        pub const TYPE_NAMES: &[&str] = &[$($name, $($alias,)*)+];
+
+        /// One name per scheme, in [`Scheme::index`] order (metrics count by it).
+        pub const SCHEME_NAMES: &[&str] = &[$($name,)+];
+
+        impl AuthSpec {
+            /// Parses the table of `type = kind`; `None` when no scheme has that name.
+            pub fn parse(
+                kind: &str,
+                table: toml::Value,
+            ) -> Option<Result<AuthSpec, serde_path_to_error::Error<toml::de::Error>>> {
+                Some(match kind {
+                    $($name $(| $alias)* => serde_path_to_error::deserialize(table)
+                        .map(|cfg| AuthSpec::$variant(Box::new(cfg))),)+
+                    _ => return None,
+                })
+            }
+
+            /// The type name (the first of its spellings).
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(AuthSpec::$variant(_) => $name,)+
+                }
+            }
+        }
+
+        impl Scheme {
+            /// Builds the scheme of `spec`.
+            pub fn build(spec: &AuthSpec, bx: &BuildContext<'_>) -> Result<Scheme, BuildError> {
+                Ok(match spec {
+                    $(AuthSpec::$variant(cfg) => {
+                        Scheme::$variant(Box::new(<$signer>::build((**cfg).clone(), bx)?))
+                    })+
+                })
+            }
+
+            /// The position of the scheme's name in [`SCHEME_NAMES`].
+            pub fn index(&self) -> usize {
+                #[allow(clippy::enum_variant_names)]
+                enum Index { $($variant,)+ }
+                match self {
+                    $(Scheme::$variant(_) => Index::$variant as usize,)+
+                }
+            }
+
+            /// The type name, as in the config.
+            pub fn type_name(&self) -> &'static str {
+                SCHEME_NAMES[self.index()]
+            }
+
+            /// See [`Signer::body_need`].
+            pub fn body_need(&self, req: &http::request::Parts) -> BodyNeed {
+                match self { $(Scheme::$variant(s) => <$signer as Signer>::body_need(s, req),)+ }
+            }
+
+            /// See [`Signer::sign`].
+            pub async fn sign(
+                &self,
+                req: &mut http::request::Parts,
+                body: Option<&mut Bytes>,
+                cx: &SignContext<'_>,
+            ) -> Result<(), AuthError> {
+                match self { $(Scheme::$variant(s) => <$signer as Signer>::sign(s, req, body, cx).await,)+ }
+            }
+
+            /// See [`Signer::may_replay`].
+            pub fn may_replay(&self) -> bool {
+                match self { $(Scheme::$variant(s) => <$signer as Signer>::may_replay(s),)+ }
+            }
+
+            /// See [`Signer::wants_replay`].
+            pub fn wants_replay(
+                &self,
+                sent: &http::request::Parts,
+                answer: &http::response::Parts,
+            ) -> bool {
+                match self { $(Scheme::$variant(s) => <$signer as Signer>::wants_replay(s, sent, answer),)+ }
+            }
+
+            /// See [`Signer::accept_challenge`].
+            pub fn accept_challenge(
+                &self,
+                sent: &http::request::Parts,
+                challenge: &str,
+            ) -> Option<Result<(), AuthError>> {
+                match self { $(Scheme::$variant(s) => <$signer as Signer>::accept_challenge(s, sent, challenge),)+ }
+            }
+
+            /// See [`Signer::connection_auth`].
+            pub fn ntlm(&self) -> Option<&ntlm::Ntlm> {
+                match self { $(Scheme::$variant(s) => <$signer as Signer>::connection_auth(s),)+ }
+            }
+
+            /// Whether requests under this scheme must use HTTP/1.1 on a connection pinned to
+            /// the client's.
+            pub fn needs_http1(&self) -> bool {
+                self.ntlm().is_some()
+            }
+
+            /// See [`Signer::describe`].
+            pub fn describe(&self) -> String {
+                match self { $(Scheme::$variant(s) => <$signer as Signer>::describe(s),)+ }
+            }
+        }
+    };
+}
+
+// The registry: one line per scheme, in the order type names are listed in messages.
+schemes! {
+    None ["none", "noauth"] none::NoAuth,
+    ApiKey ["apikey"] apikey::ApiKey,
+    Bearer ["bearer"] bearer::Bearer,
+    Basic ["basic"] basic::Basic,
+    Digest ["digest"] digest::Digest,
+    OAuth1 ["oauth1"] oauth1::OAuth1,
+    OAuth2 ["oauth2"] oauth2::OAuth2,
+    Hawk ["hawk"] hawk::Hawk,
+    AwsV4 ["awsv4"] awsv4::AwsV4,
+    Ntlm ["ntlm"] ntlm::Ntlm,
+    EdgeGrid ["edgegrid"] edgegrid::EdgeGrid,
+}
+
+impl Scheme {
+    /// The scheme that adds nothing: requests under no rule, or `auth = "none"`.
+    pub fn none() -> Scheme {
+        Scheme::None(Box::new(none::NoAuth))
     }
 }

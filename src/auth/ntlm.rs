@@ -2,7 +2,7 @@
 //! proxies (`407` / `Proxy-Authenticate`). NTLMv1 is never offered.
 //!
 //! NTLM authenticates a connection, not a request: the proxy runs the three messages on one
-//! pinned upstream connection (see `proxy::pinned`). This file holds the credentials and the
+//! pinned upstream connection (see `upstream::exchange`). This file holds the credentials and the
 //! handshake state, and turns challenges into header values; the message bytes are built in
 //! [`super::ntlm_msg`].
 
@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::ntlm_msg::{self, Challenge, ClientInput};
-use super::{AuthError, SignContext};
+use super::{AuthError, BuildContext, BuildError, SignContext, Signer};
 use crate::secret::Secret;
 
 /// `type = "ntlm"`.
@@ -53,6 +53,8 @@ impl Word {
     }
 }
 
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// NTLM credentials, ready to answer challenges.
 pub struct Ntlm {
     user: String,
@@ -61,6 +63,7 @@ pub struct Ntlm {
     /// NTOWFv2; the password itself is not kept.
     response_key: [u8; 16],
     retry: bool,
+    id: u64,
 }
 
 impl std::fmt::Debug for Ntlm {
@@ -76,13 +79,13 @@ impl std::fmt::Debug for Ntlm {
 
 impl Ntlm {
     /// Checks the config and derives the NTLMv2 key.
-    pub fn new(cfg: NtlmConfig) -> Result<Self, String> {
+    pub fn new(cfg: NtlmConfig) -> Result<Self, BuildError> {
         let (domain, user) = match (&cfg.domain, cfg.username.split_once('\\')) {
             (None, Some((domain, user))) => (domain.to_owned(), user.to_owned()),
             (domain, _) => (domain.clone().unwrap_or_default(), cfg.username.clone()),
         };
         if user.is_empty() {
-            return Err("username: empty".into());
+            return Err(BuildError::at("username", "empty"));
         }
         let nt_hash = ntlm_msg::nt_hash(cfg.password.expose());
         Ok(Ntlm {
@@ -91,7 +94,14 @@ impl Ntlm {
             domain,
             workstation: cfg.workstation.unwrap_or_default(),
             retry: cfg.retry,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// Tells these credentials apart from other `ntlm` profiles' (a connection authenticated
+    /// with one serves only requests under the same one).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Whether a challenge is answered at all (`retry = false` sends only the first message).
@@ -222,7 +232,7 @@ impl Handshake {
         ntlm: &Ntlm,
         server_cert: Option<&[u8]>,
         cx: &SignContext<'_>,
-    ) -> Result<Option<HeaderValue>, String> {
+    ) -> Result<Option<HeaderValue>, AuthError> {
         match std::mem::replace(self, Handshake::Answered) {
             Handshake::Start(word) => {
                 let (message, value) = ntlm.negotiate(word);
@@ -231,8 +241,7 @@ impl Handshake {
             }
             Handshake::Challenged(word, negotiate, challenge) => ntlm
                 .authenticate(word, &negotiate, &challenge, server_cert, cx)
-                .map(Some)
-                .map_err(|e| e.to_string()),
+                .map(Some),
             other => {
                 *self = other;
                 Ok(None)
@@ -301,6 +310,39 @@ fn signature_hash(cert_der: &[u8]) -> SigHash {
         // RSA-PSS names its hash in the parameters; PSS with SHA-384/512 is rare enough that
         // SHA-256 (the RFC 5929 default) is used, as for every other algorithm.
         _ => SigHash::Sha256,
+    }
+}
+
+impl Signer for Ntlm {
+    type Config = NtlmConfig;
+
+    fn build(cfg: NtlmConfig, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
+        Ntlm::new(cfg)
+    }
+
+    /// Outside the proxy (`signet sign`), the first message of the handshake; the proxy runs
+    /// the handshake itself on a pinned connection (see [`Signer::connection_auth`]).
+    async fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        _body: Option<&mut bytes::Bytes>,
+        _cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        let (_, value) = self.negotiate(Word::Ntlm);
+        req.headers.insert(http::header::AUTHORIZATION, value);
+        Ok(())
+    }
+
+    fn may_replay(&self) -> bool {
+        true
+    }
+
+    fn connection_auth(&self) -> Option<&Ntlm> {
+        Some(self)
+    }
+
+    fn describe(&self) -> String {
+        Ntlm::describe(self)
     }
 }
 

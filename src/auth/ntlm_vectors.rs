@@ -1,4 +1,4 @@
-//! The NTLMv2 values of [MS-NLMP] section 4.2.4 (../shared/vectors/ntlm), every one.
+//! The NTLMv2 values of [MS-NLMP] section 4.2.4 (tests/vectors/ntlm), every one.
 //!
 //! signet neither signs nor seals messages, but the signing and sealing keys and the sealed
 //! example are checked too: they exercise the same primitives (HMAC-MD5, MD5, RC4) on the
@@ -20,7 +20,7 @@ use crate::secret::Secret;
 fn vectors() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/ntlm/ms-nlmp-4.2.json"
+        "/tests/vectors/ntlm/ms-nlmp-4.2.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).expect("vector file")).expect("JSON")
 }

@@ -14,13 +14,38 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, percent_encod
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
+use rsa::signature::{SignatureEncoding, Signer as _};
 use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::auth::context::{AuthError, BodyNeed, SignContext};
+use super::{AuthError, BodyNeed, BuildContext, BuildError, SignContext, Signer};
 use crate::secret::Secret;
+
+impl Signer for OAuth1 {
+    type Config = OAuth1Config;
+
+    fn build(cfg: OAuth1Config, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
+        OAuth1::new(cfg)
+    }
+
+    fn body_need(&self, req: &Parts) -> BodyNeed {
+        OAuth1::body_need(self, req)
+    }
+
+    async fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        body: Option<&mut Bytes>,
+        cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        OAuth1::sign(self, req, body, cx)
+    }
+
+    fn describe(&self) -> String {
+        OAuth1::describe(self)
+    }
+}
 
 #[cfg(test)]
 #[path = "oauth1_vectors.rs"]
@@ -205,22 +230,27 @@ fn has_bad_char(s: &str) -> bool {
 
 impl OAuth1 {
     /// Checks the config, parses the RSA key, and builds the signer.
-    pub fn new(cfg: OAuth1Config) -> Result<Self, String> {
+    pub fn new(cfg: OAuth1Config) -> Result<Self, BuildError> {
         if cfg.consumer_key.expose().is_empty() {
-            return Err("oauth1: `consumer_key` must not be empty".into());
+            return Err(BuildError::at(
+                "consumer_key",
+                "`consumer_key` must not be empty",
+            ));
         }
         let rsa = if cfg.signature_method.is_rsa() {
             let pem = cfg.private_key.as_ref().ok_or_else(|| {
-                format!(
-                    "oauth1: {} needs `private_key`",
-                    cfg.signature_method.as_str()
+                BuildError::at(
+                    "private_key",
+                    format!("{} needs `private_key`", cfg.signature_method.as_str()),
                 )
             })?;
             let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem.expose().trim())
                 .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(pem.expose().trim()))
                 .map_err(|_| {
-                    "oauth1: `private_key` is not a PEM RSA private key (PKCS#1 or PKCS#8)"
-                        .to_owned()
+                    BuildError::at(
+                        "private_key",
+                        "`private_key` is not a PEM RSA private key (PKCS#1 or PKCS#8)",
+                    )
                 })?;
             Some(match cfg.signature_method {
                 SignatureMethod::RsaSha1 => RsaKey::Sha1(SigningKey::new(key)),
@@ -231,7 +261,10 @@ impl OAuth1 {
             None
         };
         if cfg.realm.as_deref().is_some_and(has_bad_char) {
-            return Err("oauth1: `realm` must not contain `\"`, `\\` or control characters".into());
+            return Err(BuildError::at(
+                "realm",
+                "`realm` must not contain `\"`, `\\` or control characters",
+            ));
         }
         let fixed = [
             ("consumer_key", cfg.consumer_key.expose()),
@@ -245,8 +278,11 @@ impl OAuth1 {
         for (key, value) in fixed {
             // Unencoded header values are quoted strings; these characters would break them.
             if !cfg.encode_header_params && cfg.add_to == AddTo::Header && has_bad_char(value) {
-                return Err(format!(
-                    "oauth1: `{key}` has `\"`, `\\` or a control character, so it needs encode_header_params = true"
+                return Err(BuildError::at(
+                    key,
+                    format!(
+                        "`{key}` has `\"`, `\\` or a control character, so it needs encode_header_params = true"
+                    ),
                 ));
             }
         }

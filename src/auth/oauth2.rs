@@ -1,19 +1,22 @@
-//! `oauth2`: a bearer token obtained, cached and refreshed by [`crate::oauth2`], placed in the
-//! `Authorization` header or the `access_token` query parameter.
+//! `oauth2`: a bearer token placed in the `Authorization` header or the `access_token` query
+//! parameter. The token comes from a [`TokenProvider`] (built by the token machinery in
+//! `crate::oauth2`, which fetches, caches and refreshes it); this file holds Postman's table and
+//! where the token goes.
 
+use std::fmt;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use bytes::Bytes;
 use http::HeaderValue;
 use http::header::AUTHORIZATION;
 use serde::Deserialize;
 
-use super::context::{AuthError, SignContext};
 use super::query::set_query_param;
-use crate::oauth2::client::TokenClient;
-use crate::oauth2::settings::{AddTo, Grant, Settings};
-use crate::oauth2::{SourceError, TokenSource};
-use crate::proxy::upstream::Dialer;
+use super::{AuthError, BuildContext, BuildError, SignContext, Signer};
 use crate::secret::Secret;
 
 /// `type = "oauth2"`: Postman's OAuth 2.0 fields.
@@ -115,54 +118,114 @@ pub struct ExtraParam {
     pub send_in: Option<String>,
 }
 
-/// The `oauth2` scheme: a thin layer over the profile's [`TokenSource`].
-#[derive(Debug)]
-pub struct OAuth2 {
-    source: Arc<TokenSource>,
+/// Where the token goes on API requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddTo {
+    /// `Authorization: <prefix> <token>`.
+    Header,
+    /// `?access_token=<token>`.
+    Query,
 }
 
-impl OAuth2 {
-    /// Checks the config; `name` names the store file, relative paths resolve against `base_dir`;
-    /// token endpoints are reached through `dialer`.
-    pub fn new(
+impl AddTo {
+    /// `add_to` of the table (default `header`).
+    pub fn of(cfg: &OAuth2Config) -> Result<AddTo, BuildError> {
+        match cfg.add_to.as_deref() {
+            None | Some("header") => Ok(AddTo::Header),
+            Some("query") => Ok(AddTo::Query),
+            Some(other) => Err(BuildError::at(
+                "add_to",
+                format!("{other:?} is not header or query"),
+            )),
+        }
+    }
+}
+
+/// Why no token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenFailure {
+    /// The token store is unusable.
+    #[error("{0}")]
+    Store(String),
+    /// The token endpoint gave none (the message carries the OAuth error).
+    #[error("{0}")]
+    Endpoint(String),
+}
+
+/// The future of a token.
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Secret, TokenFailure>> + Send + 'a>>;
+
+/// Hands out a profile's current token, fetching or refreshing it when needed.
+pub trait TokenProvider: Send + Sync + fmt::Debug {
+    /// The token to send at `now`.
+    fn token(&self, now: SystemTime) -> TokenFuture<'_>;
+    /// The upstream refused `sent` (a 401): it must not be handed out again.
+    fn reject(&self, sent: &str);
+    /// Whether a new token can be had without a person (a grant or a refresh token).
+    fn can_renew(&self) -> bool;
+    /// Whether tokens change at all (not a fixed `access_token`).
+    fn renews(&self) -> bool;
+    /// The grant, endpoint, scope and store, for `explain` and `check`, without secrets.
+    fn describe(&self) -> String;
+}
+
+/// Builds the token provider of an `oauth2` table named `name` (a profile, or the key path of
+/// an inline table), whose relative paths resolve against `base_dir`.
+pub trait TokenProviders {
+    /// The provider for `cfg`.
+    fn provider(
+        &self,
         cfg: &OAuth2Config,
         name: &str,
         base_dir: &Path,
-        dialer: &Dialer,
-    ) -> Result<Self, String> {
-        let settings = Settings::new(cfg, name, base_dir)?;
-        if settings.add_to == AddTo::Header
-            && HeaderValue::from_str(&settings.header_prefix).is_err()
-        {
-            return Err("header_prefix: contains characters not allowed in a header".into());
+    ) -> Result<Arc<dyn TokenProvider>, BuildError>;
+}
+
+/// The `oauth2` scheme.
+#[derive(Debug)]
+pub struct OAuth2 {
+    tokens: Arc<dyn TokenProvider>,
+    add_to: AddTo,
+    /// The word before the token in the header (`""`: the token alone).
+    header_prefix: String,
+}
+
+impl Signer for OAuth2 {
+    type Config = OAuth2Config;
+
+    fn build(cfg: OAuth2Config, bx: &BuildContext<'_>) -> Result<Self, BuildError> {
+        let add_to = AddTo::of(&cfg)?;
+        let header_prefix = cfg.header_prefix.clone().unwrap_or_else(|| "Bearer".into());
+        if add_to == AddTo::Header && HeaderValue::from_str(&header_prefix).is_err() {
+            return Err(BuildError::at(
+                "header_prefix",
+                "contains characters not allowed in a header",
+            ));
         }
         Ok(OAuth2 {
-            source: Arc::new(TokenSource::new(settings, TokenClient::new(dialer.clone()))),
+            tokens: bx.tokens.provider(&cfg, bx.name, bx.base_dir)?,
+            add_to,
+            header_prefix,
         })
     }
 
-    /// The profile's tokens (for `signet login` and `signet token`).
-    pub fn source(&self) -> &Arc<TokenSource> {
-        &self.source
-    }
-
     /// Adds the current token, fetching or refreshing it first when needed.
-    pub async fn sign(
+    async fn sign(
         &self,
         req: &mut http::request::Parts,
+        _body: Option<&mut Bytes>,
         cx: &SignContext<'_>,
     ) -> Result<(), AuthError> {
-        let token = self.source.credential(cx.now).await.map_err(|e| match e {
-            SourceError::Store(m) => AuthError::BadCredential(m),
-            other => AuthError::TokenEndpoint(other.to_string()),
+        let token = self.tokens.token(cx.now).await.map_err(|e| match e {
+            TokenFailure::Store(m) => AuthError::BadCredential(m),
+            TokenFailure::Endpoint(m) => AuthError::TokenEndpoint(m),
         })?;
-        let s = self.source.settings();
-        match s.add_to {
+        match self.add_to {
             AddTo::Header => {
-                let text = if s.header_prefix.is_empty() {
+                let text = if self.header_prefix.is_empty() {
                     token.expose().to_owned()
                 } else {
-                    format!("{} {}", s.header_prefix, token.expose())
+                    format!("{} {}", self.header_prefix, token.expose())
                 };
                 let mut value = HeaderValue::try_from(text).map_err(|_| {
                     AuthError::BadCredential(
@@ -178,37 +241,43 @@ impl OAuth2 {
         Ok(())
     }
 
-    /// Whether a 401 can lead to a replay with a new token.
-    pub fn may_replay(&self) -> bool {
-        !matches!(self.source.settings().grant, Grant::Fixed(_))
+    /// A 401 can lead to a replay with a new token.
+    fn may_replay(&self) -> bool {
+        self.tokens.renews()
     }
 
     /// On a 401, drops the token that was sent; `true` when a new one can be had for the replay.
-    pub fn wants_replay(
-        &self,
-        sent: &http::request::Parts,
-        response: &http::response::Parts,
-    ) -> bool {
-        if response.status != http::StatusCode::UNAUTHORIZED {
+    fn wants_replay(&self, sent: &http::request::Parts, answer: &http::response::Parts) -> bool {
+        if answer.status != http::StatusCode::UNAUTHORIZED {
             return false;
         }
         let Some(token) = self.sent_token(sent) else {
             return false;
         };
-        self.source.reject(&token);
-        self.source.can_renew()
+        self.tokens.reject(&token);
+        self.tokens.can_renew()
     }
 
+    fn describe(&self) -> String {
+        let mut out = format!("oauth2 {}", self.tokens.describe());
+        match self.add_to {
+            AddTo::Header => out.push_str(&format!(" header_prefix={:?}", self.header_prefix)),
+            AddTo::Query => out.push_str(" add_to=query"),
+        }
+        out
+    }
+}
+
+impl OAuth2 {
     fn sent_token(&self, sent: &http::request::Parts) -> Option<String> {
-        let s = self.source.settings();
-        match s.add_to {
+        match self.add_to {
             AddTo::Header => {
                 let value = sent.headers.get(AUTHORIZATION)?.to_str().ok()?;
-                let token = if s.header_prefix.is_empty() {
+                let token = if self.header_prefix.is_empty() {
                     value
                 } else {
                     value
-                        .strip_prefix(s.header_prefix.as_str())?
+                        .strip_prefix(self.header_prefix.as_str())?
                         .strip_prefix(' ')?
                 };
                 Some(token.to_owned())
@@ -217,28 +286,5 @@ impl OAuth2 {
                 .find(|(k, _)| k == "access_token")
                 .map(|(_, v)| v.into_owned()),
         }
-    }
-
-    /// One line for `explain` and `check`, without secrets.
-    pub fn describe(&self) -> String {
-        let s = self.source.settings();
-        let mut out = format!("oauth2 grant={}", s.grant.name());
-        if let Some(url) = &s.token_url {
-            out.push_str(&format!(" token_url={url}"));
-        }
-        if let Some(scope) = &s.scope {
-            out.push_str(&format!(" scope={scope:?}"));
-        }
-        match s.add_to {
-            AddTo::Header => out.push_str(&format!(" header_prefix={:?}", s.header_prefix)),
-            AddTo::Query => out.push_str(" add_to=query"),
-        }
-        if s.send_id_token {
-            out.push_str(" token_type=id_token");
-        }
-        if !matches!(s.grant, Grant::Fixed(_)) {
-            out.push_str(&format!(" store={}", s.store_path.display()));
-        }
-        out
     }
 }

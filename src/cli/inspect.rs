@@ -39,7 +39,7 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
             .map_or("none".to_owned(), |s| s.describe());
         out.push_str(&format!(
             "{} match {:?} -> {auth}\n",
-            crate::rules::RuleLabel(Some(rule)),
+            crate::rules::RuleLabel::of(Some(rule)),
             host.patterns
         ));
         for (j, (route, compiled)) in host.routes.iter().zip(&rule.routes).enumerate() {
@@ -70,7 +70,7 @@ pub(super) fn explain(config: &Config, method: &str, url: &str) -> Result<(), Fa
     let uri: http::Uri = url
         .parse()
         .map_err(|e| Failure::User(format!("bad URL {url:?}: {e}")))?;
-    let dest = Destination::from_uri(&uri).map_err(Failure::User)?;
+    let dest = Destination::from_uri(&uri).map_err(|e| Failure::User(e.to_string()))?;
     let path = uri.path();
     println!("destination {dest}");
     println!(
@@ -88,7 +88,7 @@ pub(super) fn explain(config: &Config, method: &str, url: &str) -> Result<(), Fa
     {
         None => println!("rule none: the request is forwarded untouched"),
         Some(decision) => {
-            println!("rule {}", crate::rules::RuleLabel(Some(decision.rule)));
+            println!("rule {}", crate::rules::RuleLabel::of(Some(decision.rule)));
             if let Some(route) = decision.route {
                 println!("route host[{}].route[{route}]", decision.rule.index);
             }

@@ -23,12 +23,12 @@ pub(super) fn oauth2_source(config: &Config, name: &str) -> Result<Arc<TokenSour
     } else {
         oauth2.join(", ")
     };
-    match policy.profiles.get(name).map(|s| s.as_deref()) {
-        Some(Some(Scheme::OAuth2(s))) => Ok(s.source().clone()),
-        Some(_) => Err(Failure::User(format!(
+    match (policy.token_source(name), policy.profiles.get(name)) {
+        (Some(source), Some(_)) => Ok(source.clone()),
+        (_, Some(_)) => Err(Failure::User(format!(
             "[auth.{name}] is not an oauth2 profile (oauth2 profiles: {list})"
         ))),
-        None => Err(Failure::User(format!(
+        (_, None) => Err(Failure::User(format!(
             "no [auth.{name}] profile (oauth2 profiles: {list})"
         ))),
     }

@@ -12,48 +12,13 @@ use crate::auth::ntlm::{Ntlm, Offer, offer};
 use crate::auth::{BodyNeed, Entropy, OsEntropy, SignContext};
 use crate::config::Config;
 use crate::policy::Policy;
-use crate::proxy::forward;
+use crate::proxy::pipeline;
 use crate::rules::Destination;
 
 pub(super) fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
     let policy = Policy::from_config(config).map_err(|e| Failure::User(e.to_string()))?;
-    let method = Method::from_bytes(args.method.as_bytes())
-        .map_err(|_| Failure::User(format!("bad method {:?}", args.method)))?;
-    let uri: http::Uri = args
-        .url
-        .parse()
-        .map_err(|e| Failure::User(format!("bad URL {:?}: {e}", args.url)))?;
-    let dest = Destination::from_uri(&uri).map_err(Failure::User)?;
-    let mut body = match (&args.data, &args.data_file) {
-        (Some(data), _) => Bytes::from(data.clone()),
-        (None, Some(file)) => Bytes::from(
-            std::fs::read(file)
-                .map_err(|e| Failure::User(format!("cannot read {}: {e}", file.display())))?,
-        ),
-        (None, None) => Bytes::new(),
-    };
-    let mut request = Request::builder().method(method).uri(uri.clone());
-    for header in &args.headers {
-        let (name, value) = header
-            .split_once(':')
-            .ok_or_else(|| Failure::User(format!("header {header:?} is not 'Name: value'")))?;
-        let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| Failure::User(format!("bad header name in {header:?}")))?;
-        let value = HeaderValue::from_str(value.trim())
-            .map_err(|_| Failure::User(format!("bad header value in {header:?}")))?;
-        request = request.header(name, value);
-    }
-    let (mut parts, ()) = request
-        .body(())
-        .map_err(|e| Failure::User(e.to_string()))?
-        .into_parts();
-    if !body.is_empty() {
-        // As curl does: the body's length, replacing any Content-Length given with -H.
-        parts
-            .headers
-            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    }
-    forward::prepare(&mut parts, &dest, false).map_err(Failure::User)?;
+    let (mut parts, mut body, dest) = request(&args)?;
+    let uri = parts.uri.clone();
 
     let now = match &args.at {
         Some(at) => parse_rfc3339(at)?,
@@ -80,16 +45,17 @@ pub(super) fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
         })?;
         scheme
             .accept_challenge(&parts, challenge)
+            .unwrap_or_else(|| {
+                Err(crate::auth::AuthError::Unsignable(format!(
+                    "--challenge needs a challenge-response rule (digest, ntlm); this one is {}",
+                    scheme.type_name()
+                )))
+            })
             .map_err(|e| Failure::User(format!("--challenge: {e}")))?;
     }
     if let Some(scheme) = scheme {
         // As in the proxy: a scheme that may replay keeps the body when it fits (auth-int).
-        let need = match scheme.body_need(&parts) {
-            BodyNeed::None if scheme.may_replay() || args.challenge.is_some() => {
-                BodyNeed::Preferred
-            }
-            need => need,
-        };
+        let need = pipeline::body_plan(scheme, &parts, args.challenge.is_some());
         let fits = body.len() <= config.proxy.buffer_limit;
         let body_for_scheme = match need {
             BodyNeed::None => None,
@@ -129,6 +95,48 @@ pub(super) fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
     std::io::stdout()
         .write_all(out.as_bytes())
         .map_err(|e| Failure::Runtime(e.to_string()))
+}
+
+/// The request of `args`, prepared as the proxy prepares one, with its body and destination.
+fn request(args: &SignArgs) -> Result<(http::request::Parts, Bytes, Destination), Failure> {
+    let method = Method::from_bytes(args.method.as_bytes())
+        .map_err(|_| Failure::User(format!("bad method {:?}", args.method)))?;
+    let uri: http::Uri = args
+        .url
+        .parse()
+        .map_err(|e| Failure::User(format!("bad URL {:?}: {e}", args.url)))?;
+    let dest = Destination::from_uri(&uri).map_err(|e| Failure::User(e.to_string()))?;
+    let body = match (&args.data, &args.data_file) {
+        (Some(data), _) => Bytes::from(data.clone()),
+        (None, Some(file)) => Bytes::from(
+            std::fs::read(file)
+                .map_err(|e| Failure::User(format!("cannot read {}: {e}", file.display())))?,
+        ),
+        (None, None) => Bytes::new(),
+    };
+    let mut request = Request::builder().method(method).uri(uri);
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| Failure::User(format!("header {header:?} is not 'Name: value'")))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| Failure::User(format!("bad header name in {header:?}")))?;
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| Failure::User(format!("bad header value in {header:?}")))?;
+        request = request.header(name, value);
+    }
+    let (mut parts, ()) = request
+        .body(())
+        .map_err(|e| Failure::User(e.to_string()))?
+        .into_parts();
+    if !body.is_empty() {
+        // As curl does: the body's length, replacing any Content-Length given with -H.
+        parts
+            .headers
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    pipeline::prepare(&mut parts, &dest, false).map_err(|e| Failure::User(e.to_string()))?;
+    Ok((parts, body, dest))
 }
 
 /// The AUTHENTICATE message answering `challenge` (`NTLM <base64>` or `Negotiate <base64>`).

@@ -18,6 +18,7 @@ pub use auth::{AuthChoice, AuthSpec, ProfileRef};
 pub use error::{ConfigError, KeyPath, Locator, Segment};
 pub use expand::{ExpandError, expand};
 
+pub use crate::cookies::CookieMode;
 use crate::secret::Secret;
 
 /// The default listen address: loopback only.
@@ -176,18 +177,6 @@ struct RawCookies {
     jar: Option<PathBuf>,
 }
 
-/// `cookies = …` on a host rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CookieMode {
-    /// Capture and inject.
-    Sync,
-    /// Capture `Set-Cookie` only.
-    Capture,
-    /// Inject only.
-    Inject,
-}
-
 /// `[host.tls]`: upstream trust and client certificate for one host rule.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -308,98 +297,14 @@ impl Config {
                     format!("\"{name}\" is reserved; name the profile differently"),
                 ));
             }
-            profiles.insert(name, AuthSpec::from_table(table, &path, &locator)?);
+            profiles.insert(name, auth::auth_table(table, &path, &locator)?);
         }
 
         let mut hosts = Vec::with_capacity(raw.host.len());
         for (i, host) in raw.host.into_iter().enumerate() {
-            let path = KeyPath::default().key("host").index(i);
-            if host.patterns.is_empty() {
-                return Err(locator.error(&path.key("match"), "needs at least one host pattern"));
-            }
-            let auth = AuthChoice::from_value(host.auth, &path.key("auth"), &locator, &profiles)?;
-            let auth = match auth {
-                AuthChoice::Inherit => AuthChoice::None,
-                other => other,
-            };
-            let mut routes = Vec::with_capacity(host.route.len());
-            for (j, route) in host.route.into_iter().enumerate() {
-                let key_path = path.key("route").index(j);
-                let methods = route
-                    .methods
-                    .map(|ms| ms.into_iter().map(|m| m.to_ascii_uppercase()).collect());
-                routes.push(RouteConfig {
-                    path: route.path,
-                    methods,
-                    auth: AuthChoice::from_value(
-                        route.auth,
-                        &key_path.key("auth"),
-                        &locator,
-                        &profiles,
-                    )?,
-                    key_path,
-                });
-            }
-            let tls = host.tls.map(|t| HostTls {
-                ca: t.ca.map(|p| base_dir.join(p)),
-                client_cert: t.client_cert.map(|p| base_dir.join(p)),
-                client_key: t.client_key.map(|p| base_dir.join(p)),
-            });
-            if let Some(t) = &tls
-                && t.client_cert.is_some() != t.client_key.is_some()
-            {
-                return Err(
-                    locator.error(&path.key("tls"), "client_cert and client_key go together")
-                );
-            }
-            let cookies_from = match host.cookies_from {
-                None => None,
-                Some(from) => {
-                    let key = path.key("cookies_from");
-                    let name = crate::rules::normalize_host(&from)
-                        .map_err(|e| locator.error(&key, e.to_string()))?;
-                    if host.cookies == Some(CookieMode::Capture) {
-                        return Err(locator.error(
-                            &key,
-                            "cookies_from sends cookies, which cookies = \"capture\" never does; use \"inject\" or \"sync\"",
-                        ));
-                    }
-                    Some(name)
-                }
-            };
-            // `cookies_from` alone means "inject the other host's cookies".
-            let cookies = match (host.cookies, &cookies_from) {
-                (None, Some(_)) => Some(CookieMode::Inject),
-                (mode, _) => mode,
-            };
-            hosts.push(HostConfig {
-                patterns: host.patterns,
-                auth,
-                routes,
-                cookies,
-                cookies_from,
-                tls,
-                path,
-            });
+            hosts.push(host_rule(i, host, &base_dir, &locator, &profiles)?);
         }
-
-        if let Some(name) = &raw.proxy.upstream_proxy_auth {
-            let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
-            match profiles.get(name) {
-                None => return Err(locator.error(&path, format!("no [auth.{name}] profile"))),
-                Some(AuthSpec::Basic(_) | AuthSpec::Digest(_) | AuthSpec::Ntlm(_)) => {}
-                Some(other) => {
-                    return Err(locator.error(
-                        &path,
-                        format!(
-                            "[auth.{name}] is a {} profile, which cannot answer a parent proxy \
-                             (basic, digest and ntlm can)",
-                            other.type_name()
-                        ),
-                    ));
-                }
-            }
-        }
+        check_parent_auth(&raw.proxy, &profiles, &locator)?;
         if let Err(e) = raw.proxy.listen.parse::<SocketAddr>() {
             let path = KeyPath::default().key("proxy").key("listen");
             return Err(locator.error(&path, format!("not an address like 127.0.0.1:8080: {e}")));
@@ -438,6 +343,105 @@ impl Config {
     /// An error pointing at `path` in this config's source.
     pub fn error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
         Locator::new(self.file.clone(), &self.source).error(path, message)
+    }
+}
+
+/// `[[host]]` number `i`, checked, with its paths resolved against `base_dir`.
+fn host_rule(
+    i: usize,
+    host: RawHost,
+    base_dir: &Path,
+    locator: &Locator<'_>,
+    profiles: &BTreeMap<String, AuthSpec>,
+) -> Result<HostConfig, ConfigError> {
+    let path = KeyPath::default().key("host").index(i);
+    if host.patterns.is_empty() {
+        return Err(locator.error(&path.key("match"), "needs at least one host pattern"));
+    }
+    let auth = AuthChoice::from_value(host.auth, &path.key("auth"), locator, profiles)?;
+    let auth = match auth {
+        AuthChoice::Inherit => AuthChoice::None,
+        other => other,
+    };
+    let mut routes = Vec::with_capacity(host.route.len());
+    for (j, route) in host.route.into_iter().enumerate() {
+        let key_path = path.key("route").index(j);
+        let methods = route
+            .methods
+            .map(|ms| ms.into_iter().map(|m| m.to_ascii_uppercase()).collect());
+        routes.push(RouteConfig {
+            path: route.path,
+            methods,
+            auth: AuthChoice::from_value(route.auth, &key_path.key("auth"), locator, profiles)?,
+            key_path,
+        });
+    }
+    let tls = host.tls.map(|t| HostTls {
+        ca: t.ca.map(|p| base_dir.join(p)),
+        client_cert: t.client_cert.map(|p| base_dir.join(p)),
+        client_key: t.client_key.map(|p| base_dir.join(p)),
+    });
+    if let Some(t) = &tls
+        && t.client_cert.is_some() != t.client_key.is_some()
+    {
+        return Err(locator.error(&path.key("tls"), "client_cert and client_key go together"));
+    }
+    let (cookies, cookies_from) = host_cookies(host.cookies, host.cookies_from, &path, locator)?;
+    Ok(HostConfig {
+        patterns: host.patterns,
+        auth,
+        routes,
+        cookies,
+        cookies_from,
+        tls,
+        path,
+    })
+}
+
+/// `cookies` and `cookies_from` of the host rule at `path`; `cookies_from` alone means "inject
+/// the other host's cookies".
+fn host_cookies(
+    mode: Option<CookieMode>,
+    from: Option<String>,
+    path: &KeyPath,
+    locator: &Locator<'_>,
+) -> Result<(Option<CookieMode>, Option<String>), ConfigError> {
+    let Some(from) = from else {
+        return Ok((mode, None));
+    };
+    let key = path.key("cookies_from");
+    let name =
+        crate::rules::normalize_host(&from).map_err(|e| locator.error(&key, e.to_string()))?;
+    if mode == Some(CookieMode::Capture) {
+        return Err(locator.error(
+            &key,
+            "cookies_from sends cookies, which cookies = \"capture\" never does; use \"inject\" or \"sync\"",
+        ));
+    }
+    Ok((Some(mode.unwrap_or(CookieMode::Inject)), Some(name)))
+}
+
+/// `[proxy] upstream_proxy_auth` names a profile that can answer a parent proxy.
+fn check_parent_auth(
+    proxy: &ProxyConfig,
+    profiles: &BTreeMap<String, AuthSpec>,
+    locator: &Locator<'_>,
+) -> Result<(), ConfigError> {
+    let Some(name) = &proxy.upstream_proxy_auth else {
+        return Ok(());
+    };
+    let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
+    match profiles.get(name) {
+        None => Err(locator.error(&path, format!("no [auth.{name}] profile"))),
+        Some(AuthSpec::Basic(_) | AuthSpec::Digest(_) | AuthSpec::Ntlm(_)) => Ok(()),
+        Some(other) => Err(locator.error(
+            &path,
+            format!(
+                "[auth.{name}] is a {} profile, which cannot answer a parent proxy \
+                 (basic, digest and ntlm can)",
+                other.type_name()
+            ),
+        )),
     }
 }
 

@@ -7,7 +7,6 @@ pub mod jar;
 pub mod netscape;
 mod saver;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -18,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::config::{Config, CookieMode};
 use crate::rules::Destination;
 pub use jar::{Entry, Jar, Outcome, Site};
 
@@ -101,34 +99,10 @@ pub fn save(jar: &Jar, path: &Path, now: OffsetDateTime) -> Result<(), CookieErr
 
 /// Writes `bytes` to `path` atomically with mode 0600.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CookieError> {
-    let io = |source| CookieError::Io {
+    crate::fsutil::write_atomic(path, bytes, 0o600, 0o755).map_err(|source| CookieError::Io {
         path: path.to_owned(),
         source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let name = path
-        .file_name()
-        .map_or_else(|| "jar".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let result = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    })
 }
 
 /// Reads a Netscape cookies.txt into `jar`; returns (stored, skipped with reasons).
@@ -159,11 +133,25 @@ pub fn import(jar: &Jar, file: &Path) -> Result<(usize, Vec<String>), CookieErro
     Ok((stored, skipped))
 }
 
+/// `cookies = …` on a host rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CookieMode {
+    /// Capture and inject.
+    Sync,
+    /// Capture `Set-Cookie` only.
+    Capture,
+    /// Inject only.
+    Inject,
+}
+
 /// One rule's cookie handling.
 #[derive(Debug, Clone)]
-struct RuleCookies {
-    mode: CookieMode,
-    from: Option<String>,
+pub struct RuleCookies {
+    /// What the rule does with cookies.
+    pub mode: CookieMode,
+    /// `cookies_from`: the host whose cookies the rule sends.
+    pub from: Option<String>,
 }
 
 /// The jar as the proxy uses it: per-rule modes, the shared jar, and the writer of its file.
@@ -175,24 +163,18 @@ pub struct Cookies {
 }
 
 impl Cookies {
-    /// Loads the jar when some rule uses cookies; `None` when none does.
-    pub fn from_config(config: &Config) -> Result<Option<Cookies>, CookieError> {
-        let rules: Vec<Option<RuleCookies>> = config
-            .hosts
-            .iter()
-            .map(|h| {
-                h.cookies.map(|mode| RuleCookies {
-                    mode,
-                    from: h.cookies_from.clone(),
-                })
-            })
-            .collect();
+    /// Loads the jar at `path` when some rule uses cookies (`rules`: per host rule, in order);
+    /// `None` when none does.
+    pub fn open(
+        path: &Path,
+        rules: Vec<Option<RuleCookies>>,
+    ) -> Result<Option<Cookies>, CookieError> {
         if rules.iter().all(Option::is_none) {
             return Ok(None);
         }
-        let jar = Arc::new(load(&config.cookies.jar)?);
-        let saver = saver::Saver::start(jar.clone(), config.cookies.jar.clone())
-            .map_err(CookieError::Writer)?;
+        let jar = Arc::new(load(path)?);
+        let saver =
+            saver::Saver::start(jar.clone(), path.to_owned()).map_err(CookieError::Writer)?;
         Ok(Some(Cookies { jar, rules, saver }))
     }
 

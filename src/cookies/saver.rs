@@ -36,7 +36,7 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn run(&self, jar: &Jar, file: &Path) {
+    fn run(&self, jar: &Jar, file: &Path, write: &WriteJar) {
         let _stopped = Stopped(self);
         let mut state = self.lock();
         loop {
@@ -47,7 +47,7 @@ impl Shared {
                 state.saves += 1;
                 let saves = state.saves;
                 drop(state);
-                match save(jar, file, OffsetDateTime::now_utc()) {
+                match write(jar, file) {
                     Ok(()) => tracing::debug!(saves, "saved the cookie jar"),
                     Err(e) => tracing::warn!(error = %e, "cannot save the cookie jar"),
                 }
@@ -76,6 +76,9 @@ impl Drop for Stopped<'_> {
     }
 }
 
+/// Writes the jar to its file.
+pub(super) type WriteJar = dyn Fn(&Jar, &Path) -> Result<(), super::CookieError> + Send;
+
 /// Saves a jar to its file from a background thread; dropping it writes what is pending.
 pub(super) struct Saver {
     shared: Arc<Shared>,
@@ -91,6 +94,19 @@ impl std::fmt::Debug for Saver {
 impl Saver {
     /// Starts the writer thread for `jar` and its `file`.
     pub(super) fn start(jar: Arc<Jar>, file: PathBuf) -> std::io::Result<Saver> {
+        Self::start_with(
+            jar,
+            file,
+            Box::new(|jar, file| save(jar, file, OffsetDateTime::now_utc())),
+        )
+    }
+
+    /// As [`Saver::start`], writing with `write` (tests stall it).
+    pub(super) fn start_with(
+        jar: Arc<Jar>,
+        file: PathBuf,
+        write: Box<WriteJar>,
+    ) -> std::io::Result<Saver> {
         let shared = Arc::new(Shared {
             state: Mutex::default(),
             changed: Condvar::new(),
@@ -98,7 +114,7 @@ impl Saver {
         let writer = shared.clone();
         let thread = std::thread::Builder::new()
             .name("signet-cookies".into())
-            .spawn(move || writer.run(&jar, &file))?;
+            .spawn(move || writer.run(&jar, &file, &write))?;
         Ok(Saver {
             shared,
             thread: Some(thread),

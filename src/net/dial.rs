@@ -1,39 +1,81 @@
-//! Reaching upstream servers: TCP (directly or through a parent proxy), TLS with the rule's
-//! client config, and pooled hyper clients on top.
+//! Opening TCP connections to upstreams: directly, or through the parent proxy, with a connect
+//! timeout and errors that say which host and why.
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
-use hyper::client::conn::http1::SendRequest;
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
-use super::body::ProxyBody;
-use super::bound::IdleConnections;
-pub use super::parent::ParentProxy;
+use super::body::{self, ProxyBody};
+use super::parent::{ParentError, ParentProxy};
+use super::stream::Connector;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an unused upstream connection is kept.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Why an upstream connection could not be made, in words for the client's 502 body.
+/// Why an upstream connection could not be made; the text goes into the client's 502 body.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConnectError(pub String);
+pub enum ConnectError {
+    /// The TCP connection failed.
+    #[error("cannot connect to {authority}: {source}")]
+    Tcp {
+        /// `host:port`.
+        authority: String,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The TCP connection did not complete in time.
+    #[error("cannot connect to {authority}: timed out after {}s", after.as_secs())]
+    Timeout {
+        /// `host:port`.
+        authority: String,
+        /// How long signet waited.
+        after: Duration,
+    },
+    /// The request URI names no host.
+    #[error("request has no host")]
+    NoHost,
+    /// The host cannot be a TLS server name.
+    #[error("{0} is not a valid TLS server name")]
+    ServerName(String),
+    /// The TLS handshake with the origin failed.
+    #[error("TLS handshake with {authority} failed: {reason}")]
+    Tls {
+        /// `host:port`.
+        authority: String,
+        /// What went wrong, in words (see `tls::describe_handshake_error`).
+        reason: String,
+    },
+    /// The parent proxy refused or failed.
+    #[error("parent proxy {parent}: {reason}")]
+    Parent {
+        /// The parent's `host:port`.
+        parent: String,
+        /// What it did.
+        reason: ParentError,
+    },
+    /// The HTTP/1.1 handshake on a new connection failed.
+    #[error("upstream HTTP/1.1 handshake failed: {0}")]
+    Handshake(#[source] hyper::Error),
+}
+
+/// Why [`Dialer::send_buffered`] got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Through the parent proxy.
+    #[error(transparent)]
+    Parent(ConnectError),
+    /// On the pooled client.
+    #[error(transparent)]
+    Client(hyper_util::client::legacy::Error),
+}
 
 /// Opens TCP connections to upstreams, through the parent proxy when there is one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Dialer {
     parent: Option<Arc<ParentProxy>>,
 }
@@ -44,9 +86,32 @@ impl Dialer {
         Dialer { parent }
     }
 
-    /// Whether plain requests go to a parent proxy (and must be sent in absolute form).
+    /// The parent proxy, when there is one.
     pub fn parent(&self) -> Option<&ParentProxy> {
         self.parent.as_deref()
+    }
+
+    /// Sends a request whose body is in memory: plain `http://` through the parent on a
+    /// connection of its own, where the parent's 407 can be answered (NTLM authenticates that
+    /// connection); everything else on `client`, whose connector is this dialer's.
+    pub async fn send_buffered(
+        &self,
+        client: &Client<Connector, ProxyBody>,
+        request: Request<Bytes>,
+    ) -> Result<Response<Incoming>, SendError> {
+        let (head, bytes) = request.into_parts();
+        if head.uri.scheme_str() == Some("http")
+            && let Some(parent) = &self.parent
+        {
+            return parent
+                .send_plain(head, bytes)
+                .await
+                .map_err(SendError::Parent);
+        }
+        client
+            .request(Request::from_parts(head, body::full(bytes)))
+            .await
+            .map_err(SendError::Client)
     }
 
     /// A TCP stream to `host:port`: direct, or a CONNECT tunnel through the parent.
@@ -58,22 +123,22 @@ impl Dialer {
     }
 }
 
-pub(super) async fn tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+/// A direct TCP connection to `host:port`, with Nagle off.
+pub async fn tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
     let connect = TcpStream::connect((host, port));
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            return Err(ConnectError(format!(
-                "cannot connect to {}: {e}",
-                authority(host, port)
-            )));
+        Ok(Err(source)) => {
+            return Err(ConnectError::Tcp {
+                authority: authority(host, port),
+                source,
+            });
         }
         Err(_) => {
-            return Err(ConnectError(format!(
-                "cannot connect to {}: timed out after {}s",
-                authority(host, port),
-                CONNECT_TIMEOUT.as_secs()
-            )));
+            return Err(ConnectError::Timeout {
+                authority: authority(host, port),
+                after: CONNECT_TIMEOUT,
+            });
         }
     };
     let _ = stream.set_nodelay(true);
@@ -86,248 +151,5 @@ pub fn authority(host: &str, port: u16) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
-    }
-}
-
-/// A connection to an upstream: plain TCP or TLS over TCP.
-pub enum Stream {
-    /// Plain TCP; `proxied` when it leads to a parent proxy rather than the origin.
-    Plain {
-        /// The socket.
-        tcp: TcpStream,
-        /// Requests on it go in absolute form to a parent proxy.
-        proxied: bool,
-    },
-    /// TLS to the origin.
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl Connection for Stream {
-    fn connected(&self) -> Connected {
-        match self {
-            Stream::Plain { proxied, .. } => Connected::new().proxy(*proxied),
-            Stream::Tls(tls) => {
-                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                    Connected::new().negotiated_h2()
-                } else {
-                    Connected::new()
-                }
-            }
-        }
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain { tcp, .. } => Pin::new(tcp).poll_read(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain { tcp, .. } => Pin::new(tcp).poll_write(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain { tcp, .. } => Pin::new(tcp).poll_flush(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain { tcp, .. } => Pin::new(tcp).poll_shutdown(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain { tcp, .. } => Pin::new(tcp).poll_write_vectored(cx, bufs),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain { tcp, .. } => tcp.is_write_vectored(),
-            Stream::Tls(tls) => tls.is_write_vectored(),
-        }
-    }
-}
-
-/// The hyper connector: a [`tower::Service`] from URI to connection.
-#[derive(Clone)]
-pub struct Connector {
-    dialer: Dialer,
-    tls: TlsConnector,
-}
-
-impl Connector {
-    /// Connects with `tls` for https URIs, through `dialer`.
-    pub fn new(dialer: Dialer, tls: Arc<rustls::ClientConfig>) -> Self {
-        Connector {
-            dialer,
-            tls: TlsConnector::from(tls),
-        }
-    }
-
-    /// Opens a connection for `uri` (TLS for https), through the parent proxy if any.
-    pub async fn connect(self, uri: Uri) -> Result<TokioIo<Stream>, ConnectError> {
-        let host = uri
-            .host()
-            .ok_or_else(|| ConnectError("request has no host".into()))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let https = uri.scheme_str() == Some("https");
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-
-        if !https {
-            // Plain HTTP through a parent goes to the parent itself, in absolute form.
-            if let Some(parent) = self.dialer.parent() {
-                let tcp = parent.dial().await?;
-                return Ok(TokioIo::new(Stream::Plain { tcp, proxied: true }));
-            }
-            let tcp = tcp(&host, port).await?;
-            return Ok(TokioIo::new(Stream::Plain {
-                tcp,
-                proxied: false,
-            }));
-        }
-
-        let tcp = self.dialer.tunnel(&host, port).await?;
-        let name = ServerName::try_from(host.clone())
-            .map_err(|_| ConnectError(format!("{host} is not a valid TLS server name")))?;
-        let tls = self.tls.connect(name, tcp).await.map_err(|e| {
-            ConnectError(format!(
-                "TLS handshake with {} failed: {}",
-                authority(&host, port),
-                crate::tls::describe_handshake_error(&host, &e)
-            ))
-        })?;
-        Ok(TokioIo::new(Stream::Tls(Box::new(tls))))
-    }
-}
-
-impl tower::Service<Uri> for Connector {
-    type Response = TokioIo<Stream>;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        Box::pin(self.clone().connect(uri))
-    }
-}
-
-/// A new HTTP/1.1 upstream connection, its task running on the current runtime.
-pub struct Http1Conn {
-    /// Sends requests on it.
-    pub sender: SendRequest<ProxyBody>,
-    /// It leads to a parent proxy (requests go in absolute form).
-    pub proxied: bool,
-    /// The origin's TLS certificate, when over TLS (for NTLM channel binding).
-    pub server_cert: Option<Vec<u8>>,
-}
-
-/// Opens an HTTP/1.1 connection for `uri` through `connector` (upgrades allowed on it).
-pub async fn open_http1(connector: &Connector, uri: &Uri) -> Result<Http1Conn, String> {
-    let io = connector
-        .clone()
-        .connect(uri.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    let (proxied, server_cert) = match io.inner() {
-        Stream::Plain { proxied, .. } => (*proxied, None),
-        Stream::Tls(tls) => (
-            false,
-            tls.get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|cert| cert.to_vec()),
-        ),
-    };
-    let (sender, connection) = hyper::client::conn::http1::Builder::new()
-        .handshake(io)
-        .await
-        .map_err(|e| format!("upstream HTTP/1.1 handshake failed: {e}"))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.with_upgrades().await {
-            tracing::debug!(error = %e, "upstream connection ended with an error");
-        }
-    });
-    Ok(Http1Conn {
-        sender,
-        proxied,
-        server_cert,
-    })
-}
-
-/// `/path?query` of an absolute URI, as sent straight to an origin.
-pub fn origin_form(uri: &Uri) -> Uri {
-    uri.path_and_query()
-        .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()))
-}
-
-/// A pooled client for one upstream TLS profile.
-pub type HttpClient = Client<Connector, ProxyBody>;
-
-/// The clients for one upstream TLS profile: one that may speak HTTP/2 (offered via ALPN) and
-/// one that only speaks HTTP/1.1, for upgrades such as WebSocket.
-#[derive(Clone)]
-pub struct UpstreamClients {
-    /// HTTP/2 when the origin offers it, else HTTP/1.1.
-    pub any: HttpClient,
-    /// HTTP/1.1 only.
-    pub http1: HttpClient,
-    /// Opens the HTTP/1.1-only connections that are bound or pinned to a client connection.
-    pub http1_connector: Connector,
-    /// HTTP/1.1 connections waiting for a client connection to bind them.
-    pub idle: Arc<IdleConnections>,
-}
-
-impl UpstreamClients {
-    /// Builds both clients from the rule's trust settings.
-    pub fn new(
-        dialer: &Dialer,
-        h2_and_h1: Arc<rustls::ClientConfig>,
-        h1_only: Arc<rustls::ClientConfig>,
-    ) -> Self {
-        let build = |tls| {
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(IDLE_TIMEOUT)
-                .build(Connector::new(dialer.clone(), tls))
-        };
-        UpstreamClients {
-            any: build(h2_and_h1),
-            http1: build(h1_only.clone()),
-            http1_connector: Connector::new(dialer.clone(), h1_only),
-            idle: Arc::new(IdleConnections::new(IDLE_TIMEOUT)),
-        }
     }
 }

@@ -20,6 +20,22 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     UPGRADE,
 ];
 
+/// Whether `name` is one of [`HOP_BY_HOP`]: by its text, which for the standard names is a
+/// table lookup, so that no array of names is built and dropped per header.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
 /// Whether the request asks to switch protocols (e.g. WebSocket).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(UPGRADE)
@@ -36,7 +52,7 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     // Most messages carry none of these: one look at each name present is cheaper than a hashed
     // removal of every hop-by-hop name. Headers that `Connection` names need it to be present.
-    if !upgrade && !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    if !upgrade && !headers.keys().any(is_hop_by_hop) {
         return;
     }
     let named: Vec<HeaderName> = headers

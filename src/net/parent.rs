@@ -15,15 +15,49 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::body::{self, ProxyBody};
-use super::upstream::{ConnectError, authority, tcp};
+use super::body::{self, BoxError, ProxyBody};
+use super::dial::{ConnectError, authority, tcp};
+use crate::auth::AuthError;
 use crate::auth::digest::Digest;
 use crate::auth::ntlm::{Handshake, Ntlm, Word};
-use crate::auth::{Clock, Entropy, SignContext};
-use crate::config::{AuthSpec, Config, ConfigError, KeyPath};
+use crate::context::{Clock, Entropy, SignContext};
 
 /// The largest 407 body read (and dropped) between authentication legs.
 const CHALLENGE_BODY_LIMIT: usize = 1 << 20;
+
+/// What went wrong with the parent proxy, after its name.
+#[derive(Debug, thiserror::Error)]
+pub enum ParentError {
+    /// Reading or writing the connection failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// It answered with a refusal that signet cannot answer.
+    #[error("refused {what}: {status}")]
+    Refused {
+        /// `CONNECT host:port` or `the GET request`.
+        what: String,
+        /// Its status line.
+        status: String,
+    },
+    /// Its answer to CONNECT is not HTTP.
+    #[error("unreadable response to CONNECT")]
+    Unreadable,
+    /// It closed the connection that an NTLM handshake needs.
+    #[error("closed the connection in the middle of the NTLM handshake")]
+    ClosedMidHandshake,
+    /// It kept asking for credentials.
+    #[error("authentication for {0} did not finish")]
+    Unfinished(String),
+    /// signet could not make its credentials.
+    #[error(transparent)]
+    Credentials(#[from] AuthError),
+    /// The HTTP exchange failed.
+    #[error("{0}")]
+    Http(#[source] hyper::Error),
+    /// Reading its 407's body failed.
+    #[error("reading its 407: {0}")]
+    Challenge(BoxError),
+}
 
 /// How signet authenticates to the parent proxy.
 pub enum ParentAuth {
@@ -65,35 +99,18 @@ impl std::fmt::Debug for ParentProxy {
 }
 
 impl ParentProxy {
-    /// The parent of `[proxy] upstream_proxy`, answered with `upstream_proxy_auth`; `None` when
-    /// there is none. Errors name the key, for `check` and `run` alike.
-    pub fn from_config(
-        config: &Config,
-        clock: Arc<dyn Clock>,
-        entropy: Arc<dyn Entropy>,
-    ) -> Result<Option<ParentProxy>, ConfigError> {
-        let Some(url) = &config.proxy.upstream_proxy else {
-            return Ok(None);
-        };
-        let auth = parent_auth(config)?;
-        let path = KeyPath::default().key("proxy").key("upstream_proxy");
-        Self::parse(url, auth, clock, entropy)
-            .map(Some)
-            .map_err(|e| config.error(&path, e))
-    }
-
     /// Parses `http://host:port` (the port defaults to 3128, as for squid and most parents).
     pub fn parse(
         url: &str,
         auth: ParentAuth,
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
-    ) -> Result<Self, String> {
-        let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+    ) -> Result<Self, ParentUrlError> {
+        let uri: Uri = url.parse().map_err(ParentUrlError::NotAUrl)?;
         if uri.scheme_str() != Some("http") {
-            return Err("only http:// parent proxies are supported".into());
+            return Err(ParentUrlError::NotHttp);
         }
-        let host = uri.host().ok_or("no host in the URL")?;
+        let host = uri.host().ok_or(ParentUrlError::NoHost)?;
         Ok(ParentProxy {
             host: host
                 .trim_start_matches('[')
@@ -133,13 +150,21 @@ impl ParentProxy {
         &self,
         method: &str,
         uri: &str,
-    ) -> Result<Option<HeaderValue>, String> {
+    ) -> Result<Option<HeaderValue>, ConnectError> {
         let ParentAuth::Digest(digest) = &self.auth else {
             return Ok(None);
         };
         digest
             .proxy_authorization(&self.name(), method, uri, &self.sign_context())
-            .map_err(|e| format!("Digest for parent proxy {}: {e}", self.name()))
+            .map_err(|e| self.error(e.into()))
+    }
+
+    /// `error`, naming this parent.
+    pub fn error(&self, reason: ParentError) -> ConnectError {
+        ConnectError::Parent {
+            parent: self.name(),
+            reason,
+        }
     }
 
     /// Takes in the parent's 407 (its `headers`) to a request that carried `sent`; `true` when
@@ -172,52 +197,43 @@ impl ParentProxy {
     /// A tunnel to `host:port` through the parent, answering its NTLM or Digest challenges.
     pub async fn tunnel(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
         let target = authority(host, port);
-        let parent_name = self.name();
-        let fail = |what: String| ConnectError(format!("parent proxy {parent_name}: {what}"));
-        let io_err = |e: io::Error| fail(e.to_string());
+        let fail = |reason: ParentError| self.error(reason);
         let mut stream = self.dial().await?;
         let mut legs = Legs::new(self);
         // NEGOTIATE, maybe a switch of word, AUTHENTICATE: four legs are plenty.
         for _ in 0..4 {
             let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-            let credentials = legs.credentials("CONNECT", &target).map_err(&fail)?;
+            let credentials = legs.credentials("CONNECT", &target)?;
             if let Some(value) = &credentials {
                 request.push_str("Proxy-Authorization: ");
                 request.push_str(value.to_str().unwrap_or_default());
                 request.push_str("\r\n");
             }
             request.push_str("\r\n");
-            stream.write_all(request.as_bytes()).await.map_err(io_err)?;
-
-            let head = read_head(&mut stream).await.map_err(io_err)?;
-            let answer = parse_head(&head).map_err(|e| fail(e.into()))?;
+            let io = |e: io::Error| fail(e.into());
+            stream.write_all(request.as_bytes()).await.map_err(io)?;
+            let head = read_head(&mut stream).await.map_err(io)?;
+            let answer = parse_head(&head).ok_or_else(|| fail(ParentError::Unreadable))?;
             if (200..300).contains(&answer.status) {
                 return Ok(stream);
             }
-            let refused = || {
-                fail(format!(
-                    "refused CONNECT {target}: {} {}",
-                    answer.status, answer.reason
-                ))
-            };
             if answer.status != 407 || !legs.answerable(credentials.as_ref(), &answer.headers) {
-                return Err(refused());
+                return Err(fail(ParentError::Refused {
+                    what: format!("CONNECT {target}"),
+                    status: format!("{} {}", answer.status, answer.reason),
+                }));
             }
             if matches!(self.auth, ParentAuth::Ntlm(_)) {
                 if answer.close {
-                    return Err(fail(
-                        "closed the connection in the middle of the NTLM handshake".into(),
-                    ));
+                    return Err(fail(ParentError::ClosedMidHandshake));
                 }
-                skip_body(&mut stream, &answer).await.map_err(io_err)?;
+                skip_body(&mut stream, &answer).await.map_err(io)?;
             } else if answer.close || skip_body(&mut stream, &answer).await.is_err() {
                 // Digest does not need the same connection: a new one if this one is done.
                 stream = self.dial().await?;
             }
         }
-        Err(fail(format!(
-            "authentication for CONNECT {target} did not finish"
-        )))
+        Err(fail(ParentError::Unfinished(format!("CONNECT {target}"))))
     }
 
     /// Sends a plain `http://` request (absolute-form URI, body in memory) through the parent on
@@ -230,11 +246,8 @@ impl ParentProxy {
         head: http::request::Parts,
         body: Bytes,
     ) -> Result<Response<Incoming>, ConnectError> {
-        let parent_name = self.name();
-        let fail = |what: String| ConnectError(format!("parent proxy {parent_name}: {what}"));
+        let fail = |reason: ParentError| self.error(reason);
         let target = head.uri.to_string();
-        let refused =
-            |status: StatusCode| fail(format!("refused the {} request: {status}", head.method));
         let mut sender = self.open_plain().await?;
         let mut legs = Legs::new(self);
         // NEGOTIATE, maybe a switch of word, AUTHENTICATE: four legs are plenty.
@@ -250,44 +263,43 @@ impl ParentProxy {
             {
                 headers.insert(HOST, value);
             }
-            let credentials = legs
-                .credentials(head.method.as_str(), &target)
-                .map_err(&fail)?;
+            let credentials = legs.credentials(head.method.as_str(), &target)?;
             if let Some(value) = &credentials {
                 headers.insert(PROXY_AUTHORIZATION, value.clone());
             }
             sender
                 .ready()
                 .await
-                .map_err(|e| fail(format!("connection closed: {e}")))?;
+                .map_err(|e| fail(ParentError::Http(e)))?;
             let response = sender
                 .send_request(request)
                 .await
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| fail(ParentError::Http(e)))?;
             if response.status() != StatusCode::PROXY_AUTHENTICATION_REQUIRED {
                 return Ok(response);
             }
             if !legs.answerable(credentials.as_ref(), response.headers()) {
-                return Err(refused(response.status()));
+                return Err(fail(ParentError::Refused {
+                    what: format!("the {} request", head.method),
+                    status: response.status().to_string(),
+                }));
             }
             Limited::new(response.into_body(), CHALLENGE_BODY_LIMIT)
                 .collect()
                 .await
-                .map_err(|e| fail(format!("reading its 407: {e}")))?;
+                .map_err(|e| fail(ParentError::Challenge(e)))?;
             if sender.ready().await.is_err() {
                 if matches!(self.auth, ParentAuth::Ntlm(_)) {
-                    return Err(fail(
-                        "closed the connection in the middle of the NTLM handshake".into(),
-                    ));
+                    return Err(fail(ParentError::ClosedMidHandshake));
                 }
                 // Digest does not need the same connection.
                 sender = self.open_plain().await?;
             }
         }
-        Err(fail(format!(
-            "authentication for the {} request did not finish",
+        Err(fail(ParentError::Unfinished(format!(
+            "the {} request",
             head.method
-        )))
+        ))))
     }
 
     /// An HTTP/1.1 connection to the parent, for requests in absolute form.
@@ -295,7 +307,7 @@ impl ParentProxy {
         let tcp = self.dial().await?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
-            .map_err(|e| ConnectError(format!("parent proxy {}: {e}", self.name())))?;
+            .map_err(|e| self.error(ParentError::Http(e)))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection to the parent proxy ended with an error");
@@ -323,16 +335,20 @@ impl<'a> Legs<'a> {
     }
 
     /// The `Proxy-Authorization` for the next leg of `method` on `target`, if any.
-    fn credentials(&mut self, method: &str, target: &str) -> Result<Option<HeaderValue>, String> {
+    fn credentials(
+        &mut self,
+        method: &str,
+        target: &str,
+    ) -> Result<Option<HeaderValue>, ConnectError> {
         let parent = self.parent;
         match &parent.auth {
             ParentAuth::None => Ok(None),
             ParentAuth::Basic(value) => Ok(Some(value.clone())),
             ParentAuth::Digest(_) => parent.digest_authorization(method, target),
-            ParentAuth::Ntlm(ntlm) => {
-                self.handshake
-                    .next_header(ntlm, None, &parent.sign_context())
-            }
+            ParentAuth::Ntlm(ntlm) => self
+                .handshake
+                .next_header(ntlm, None, &parent.sign_context())
+                .map_err(|e| parent.error(e.into())),
         }
     }
 
@@ -352,34 +368,18 @@ impl<'a> Legs<'a> {
     }
 }
 
-/// How to authenticate to the parent proxy, from `[proxy] upstream_proxy_auth` (its name and
-/// type were checked when the config was loaded).
-fn parent_auth(config: &Config) -> Result<ParentAuth, ConfigError> {
-    let Some(name) = &config.proxy.upstream_proxy_auth else {
-        return Ok(ParentAuth::None);
-    };
-    let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
-    let built = |e: String| config.error(&path, format!("[auth.{name}]: {e}"));
-    match config.profiles.get(name) {
-        Some(AuthSpec::Basic(basic)) => Ok(ParentAuth::Basic(crate::auth::basic::basic_header(
-            &basic.username,
-            basic.password.expose(),
-        ))),
-        Some(AuthSpec::Digest(cfg)) => Ok(ParentAuth::Digest(Arc::new(
-            Digest::new(cfg.clone()).map_err(built)?,
-        ))),
-        Some(AuthSpec::Ntlm(cfg)) => Ok(ParentAuth::Ntlm(Arc::new(
-            Ntlm::new(cfg.clone()).map_err(built)?,
-        ))),
-        Some(other) => Err(config.error(
-            &path,
-            format!(
-                "a {} profile cannot answer a parent proxy (basic, digest and ntlm can)",
-                other.type_name()
-            ),
-        )),
-        None => Err(config.error(&path, format!("no [auth.{name}] profile"))),
-    }
+/// Why `[proxy] upstream_proxy` is not a usable parent.
+#[derive(Debug, thiserror::Error)]
+pub enum ParentUrlError {
+    /// It does not parse.
+    #[error("not a URL: {0}")]
+    NotAUrl(http::uri::InvalidUri),
+    /// Another scheme than `http`.
+    #[error("only http:// parent proxies are supported")]
+    NotHttp,
+    /// No host.
+    #[error("no host in the URL")]
+    NoHost,
 }
 
 /// A parsed response head.
@@ -404,12 +404,12 @@ async fn read_head(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-fn parse_head(bytes: &[u8]) -> Result<Head, &'static str> {
+fn parse_head(bytes: &[u8]) -> Option<Head> {
     let mut raw = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut raw);
     match response.parse(bytes) {
         Ok(httparse::Status::Complete(_)) => {}
-        _ => return Err("unreadable response to CONNECT"),
+        _ => return None,
     }
     let mut headers = HeaderMap::new();
     for h in response.headers.iter() {
@@ -432,7 +432,7 @@ fn parse_head(bytes: &[u8]) -> Result<Head, &'static str> {
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    Ok(Head {
+    Some(Head {
         status: response.code.unwrap_or(0),
         reason: response.reason.unwrap_or("").to_owned(),
         close,

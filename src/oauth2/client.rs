@@ -15,8 +15,8 @@ use hyper_util::rt::TokioExecutor;
 
 use super::grant::TokenRequest;
 use super::token::TokenError;
-use crate::proxy::body::{self, ProxyBody};
-use crate::proxy::upstream::{Connector, Dialer};
+use crate::net::body::ProxyBody;
+use crate::net::{Connector, Dialer, SendError};
 use crate::tls::UpstreamTls;
 
 /// How long one token request may take, connection included.
@@ -115,22 +115,14 @@ impl TokenClient {
             })
     }
 
-    /// Plain `http://` through a parent goes on a connection of its own, where the parent's 407
-    /// can be answered (NTLM authenticates that connection); the rest through the pooled client.
     async fn send(&self, request: Request<Bytes>) -> Result<Response<Incoming>, TokenError> {
-        let (head, bytes) = request.into_parts();
-        if head.uri.scheme_str() == Some("http")
-            && let Some(parent) = self.dialer.parent()
-        {
-            return parent
-                .send_plain(head, bytes)
-                .await
-                .map_err(|e| TokenError::Unreachable(e.to_string()));
-        }
-        self.client()?
-            .request(Request::from_parts(head, body::full(bytes)))
+        self.dialer
+            .send_buffered(self.client()?, request)
             .await
-            .map_err(|e| TokenError::Unreachable(describe(&e)))
+            .map_err(|e| match e {
+                SendError::Parent(e) => TokenError::Unreachable(e.to_string()),
+                SendError::Client(e) => TokenError::Unreachable(describe(&e)),
+            })
     }
 }
 

@@ -81,7 +81,7 @@ mod tests {
     fn vectors() -> serde_json::Value {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/vectors/pkce/pkce-vectors.json"
+            "/tests/vectors/pkce/pkce-vectors.json"
         );
         let text = std::fs::read_to_string(path).expect("the PKCE vectors are missing");
         serde_json::from_str(&text).unwrap()

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::pkce::{ChallengeMethod, check_verifier};
+use crate::auth::BuildError;
 use crate::auth::oauth2::{ClientAuthentication, ExtraParam, GrantType, OAuth2Config};
 use crate::secret::Secret;
 
@@ -75,15 +76,6 @@ pub struct Extra {
     pub send_in: SendIn,
 }
 
-/// Where the token goes on API requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddTo {
-    /// `Authorization: <prefix> <token>`.
-    Header,
-    /// `?access_token=<token>`.
-    Query,
-}
-
 /// A checked `oauth2` profile.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -115,10 +107,6 @@ pub struct Settings {
     pub resource: Option<String>,
     /// Fixed PKCE verifier (else generated per login).
     pub code_verifier: Option<Secret>,
-    /// Word before the token in the header.
-    pub header_prefix: String,
-    /// Token placement.
-    pub add_to: AddTo,
     /// Send the ID token instead of the access token.
     pub send_id_token: bool,
     /// Refresh ahead of expiry.
@@ -137,85 +125,19 @@ pub struct Settings {
 
 impl Settings {
     /// Checks `cfg` for profile `name`; relative paths resolve against `base_dir`.
-    pub fn new(cfg: &OAuth2Config, name: &str, base_dir: &Path) -> Result<Settings, String> {
-        let grant = match (cfg.grant_type, &cfg.access_token) {
-            (Some(_), Some(_)) => {
-                return Err(
-                    "access_token: a fixed access_token and a grant_type exclude each other".into(),
-                );
-            }
-            (None, Some(token)) => Grant::Fixed(token.clone()),
-            (None, None) => {
-                return Err("grant_type: missing (client_credentials, password, \
-                            authorization_code, authorization_code_pkce, implicit), or set a \
-                            fixed access_token"
-                    .into());
-            }
-            (Some(GrantType::ClientCredentials), None) => Grant::ClientCredentials,
-            (Some(GrantType::Password), None) => Grant::Password {
-                username: cfg
-                    .username
-                    .clone()
-                    .ok_or("username: required for the password grant")?,
-                password: cfg
-                    .password
-                    .clone()
-                    .ok_or("password: required for the password grant")?,
-            },
-            (Some(GrantType::AuthorizationCode), None) => Grant::AuthorizationCode { pkce: None },
-            (Some(GrantType::AuthorizationCodePkce), None) => {
-                let method = match &cfg.code_challenge_method {
-                    None => ChallengeMethod::S256,
-                    Some(m) => ChallengeMethod::parse(m)
-                        .map_err(|e| format!("code_challenge_method: {e}"))?,
-                };
-                Grant::AuthorizationCode { pkce: Some(method) }
-            }
-            (Some(GrantType::Implicit), None) => Grant::Implicit,
-        };
+    pub fn new(cfg: &OAuth2Config, name: &str, base_dir: &Path) -> Result<Settings, BuildError> {
+        let grant = grant(cfg)?;
         if let Some(v) = &cfg.code_verifier {
-            check_verifier(v.expose()).map_err(|e| format!("code_verifier: {e}"))?;
+            check_verifier(v.expose()).map_err(|e| BuildError::at("code_verifier", e))?;
         }
-        let needs_token_url = matches!(
-            grant,
-            Grant::ClientCredentials | Grant::Password { .. } | Grant::AuthorizationCode { .. }
-        );
-        if needs_token_url && cfg.access_token_url.is_none() {
-            return Err(format!(
-                "access_token_url: required for the {} grant",
-                grant.name()
-            ));
-        }
-        if grant.is_interactive() && cfg.auth_url.is_none() {
-            return Err(format!("auth_url: required for the {} grant", grant.name()));
-        }
-        if !matches!(grant, Grant::Fixed(_)) && cfg.client_id.is_none() {
-            return Err(format!(
-                "client_id: required for the {} grant",
-                grant.name()
-            ));
-        }
-        for (key, url) in [
-            ("access_token_url", &cfg.access_token_url),
-            ("auth_url", &cfg.auth_url),
-            ("refresh_token_url", &cfg.refresh_token_url),
-            ("callback_url", &cfg.callback_url),
-        ] {
-            if let Some(url) = url {
-                check_url(url).map_err(|e| format!("{key}: {e}"))?;
-            }
-        }
-        let add_to = match cfg.add_to.as_deref() {
-            None | Some("header") => AddTo::Header,
-            Some("query") => AddTo::Query,
-            Some(other) => return Err(format!("add_to: {other:?} is not header or query")),
-        };
+        check_endpoints(cfg, &grant)?;
         let send_id_token = match cfg.token_type.as_deref() {
             None | Some("access_token") => false,
             Some("id_token") => true,
             Some(other) => {
-                return Err(format!(
-                    "token_type: {other:?} is not access_token or id_token"
+                return Err(BuildError::at(
+                    "token_type",
+                    format!("{other:?} is not access_token or id_token"),
                 ));
             }
         };
@@ -242,8 +164,6 @@ impl Settings {
             audience: cfg.audience.clone(),
             resource: cfg.resource.clone(),
             code_verifier: cfg.code_verifier.clone(),
-            header_prefix: cfg.header_prefix.clone().unwrap_or_else(|| "Bearer".into()),
-            add_to,
             send_id_token,
             auto_refresh: cfg.auto_refresh.unwrap_or(true),
             skew: cfg
@@ -261,6 +181,71 @@ impl Settings {
     pub fn refresh_endpoint(&self) -> Option<&str> {
         self.refresh_url.as_deref().or(self.token_url.as_deref())
     }
+}
+
+/// The grant of `grant_type` (or a fixed `access_token`), with what it needs.
+fn grant(cfg: &OAuth2Config) -> Result<Grant, BuildError> {
+    let required = |key: &'static str| BuildError::at(key, "required for the password grant");
+    Ok(match (cfg.grant_type, &cfg.access_token) {
+        (Some(_), Some(_)) => {
+            return Err(BuildError::at(
+                "access_token",
+                "a fixed access_token and a grant_type exclude each other",
+            ));
+        }
+        (None, Some(token)) => Grant::Fixed(token.clone()),
+        (None, None) => {
+            return Err(BuildError::at(
+                "grant_type",
+                "missing (client_credentials, password, authorization_code, \
+                 authorization_code_pkce, implicit), or set a fixed access_token",
+            ));
+        }
+        (Some(GrantType::ClientCredentials), None) => Grant::ClientCredentials,
+        (Some(GrantType::Password), None) => Grant::Password {
+            username: cfg.username.clone().ok_or_else(|| required("username"))?,
+            password: cfg.password.clone().ok_or_else(|| required("password"))?,
+        },
+        (Some(GrantType::AuthorizationCode), None) => Grant::AuthorizationCode { pkce: None },
+        (Some(GrantType::AuthorizationCodePkce), None) => {
+            let method = match &cfg.code_challenge_method {
+                None => ChallengeMethod::S256,
+                Some(m) => ChallengeMethod::parse(m)
+                    .map_err(|e| BuildError::at("code_challenge_method", e))?,
+            };
+            Grant::AuthorizationCode { pkce: Some(method) }
+        }
+        (Some(GrantType::Implicit), None) => Grant::Implicit,
+    })
+}
+
+/// The endpoints and client id that `grant` needs are there, and every URL is absolute.
+fn check_endpoints(cfg: &OAuth2Config, grant: &Grant) -> Result<(), BuildError> {
+    let needs_token_url = matches!(
+        grant,
+        Grant::ClientCredentials | Grant::Password { .. } | Grant::AuthorizationCode { .. }
+    );
+    let required = |key| BuildError::at(key, format!("required for the {} grant", grant.name()));
+    if needs_token_url && cfg.access_token_url.is_none() {
+        return Err(required("access_token_url"));
+    }
+    if grant.is_interactive() && cfg.auth_url.is_none() {
+        return Err(required("auth_url"));
+    }
+    if !matches!(grant, Grant::Fixed(_)) && cfg.client_id.is_none() {
+        return Err(required("client_id"));
+    }
+    for (key, url) in [
+        ("access_token_url", &cfg.access_token_url),
+        ("auth_url", &cfg.auth_url),
+        ("refresh_token_url", &cfg.refresh_token_url),
+        ("callback_url", &cfg.callback_url),
+    ] {
+        if let Some(url) = url {
+            check_url(url).map_err(|e| BuildError::at(key, e))?;
+        }
+    }
+    Ok(())
 }
 
 fn check_url(url: &str) -> Result<(), String> {
@@ -284,7 +269,12 @@ fn file_stem(name: &str) -> String {
         .collect()
 }
 
-fn extras(list: &[ExtraParam], key: &str, header_ok: bool) -> Result<Vec<Extra>, String> {
+fn extras(
+    list: &[ExtraParam],
+    key: &'static str,
+    header_ok: bool,
+) -> Result<Vec<Extra>, BuildError> {
+    let bad = |reason: String| BuildError::at(key, reason);
     list.iter()
         .enumerate()
         .map(|(i, p)| {
@@ -293,28 +283,28 @@ fn extras(list: &[ExtraParam], key: &str, header_ok: bool) -> Result<Vec<Extra>,
                 Some("url") => SendIn::Url,
                 Some("header") if header_ok => SendIn::Header,
                 Some("header") => {
-                    return Err(format!(
-                        "{key}: entry {i}: the authorization request is a browser URL; \
+                    return Err(bad(format!(
+                        "entry {i}: the authorization request is a browser URL; \
                          send_in must be url (or body, which means url here)"
-                    ));
+                    )));
                 }
                 Some(other) => {
-                    return Err(format!(
-                        "{key}: entry {i}: send_in {other:?} is not body, url or header"
-                    ));
+                    return Err(bad(format!(
+                        "entry {i}: send_in {other:?} is not body, url or header"
+                    )));
                 }
             };
             if p.key.is_empty() {
-                return Err(format!("{key}: entry {i}: empty key"));
+                return Err(bad(format!("entry {i}: empty key")));
             }
             if send_in == SendIn::Header
                 && (http::HeaderName::from_bytes(p.key.as_bytes()).is_err()
                     || http::HeaderValue::from_str(p.value.expose()).is_err())
             {
-                return Err(format!(
-                    "{key}: entry {i}: {:?} is not usable as a header",
+                return Err(bad(format!(
+                    "entry {i}: {:?} is not usable as a header",
                     p.key
-                ));
+                )));
             }
             Ok(Extra {
                 key: p.key.clone(),

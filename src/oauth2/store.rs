@@ -3,7 +3,6 @@
 //! blocking threads, in the order they were asked for.
 
 use std::future::Future;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -115,75 +114,17 @@ impl TokenFile {
         Ok(())
     }
 
-    /// Writes `token`: a temp file (0600) in the same directory, then a rename over the old one.
+    /// Writes `token` atomically, mode 0600 (its directory 0700 when created).
     fn write(&self, token: &Token) -> Result<(), StoreError> {
-        let io = |source| StoreError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        let dir = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        create_private_dir(dir).map_err(io)?;
         let json = serde_json::to_vec_pretty(&Stored::from(token))
             .expect("a token always serializes to JSON");
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "token".into());
-        let mut suffix = [0u8; 6];
-        getrandom::fill(&mut suffix).map_err(|e| io(std::io::Error::other(e.to_string())))?;
-        let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-        let temp = dir.join(format!(".{name}.{hex}.tmp"));
-        let result = (|| {
-            let mut file = open_private(&temp)?;
-            file.write_all(&json)?;
-            file.sync_all()?;
-            std::fs::rename(&temp, &self.path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        result.map_err(io)
+        crate::fsutil::write_atomic(&self.path, &json, 0o600, 0o700).map_err(|source| {
+            StoreError::Io {
+                path: self.path.clone(),
+                source,
+            }
+        })
     }
-}
-
-#[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::body::{self, ProxyBody};
-use super::client_conn::ClientConn;
 use super::{Signet, mitm, respond};
+use crate::net::body::{self, ProxyBody};
 use crate::rules::Destination;
+use crate::upstream::ClientConn;
 
 /// Answers a CONNECT request.
 pub(super) async fn handle(
@@ -52,7 +52,7 @@ pub(super) async fn handle(
     }
 
     // Connect first, so that an unreachable host is a 502 with the reason, not a dead tunnel.
-    let mut upstream = match signet.dialer.tunnel(&dest.host, dest.port).await {
+    let mut upstream = match signet.upstream.tunnel(&dest).await {
         Ok(tcp) => tcp,
         Err(e) => return respond::error(StatusCode::BAD_GATEWAY, e),
     };

@@ -13,9 +13,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::server::Acceptor;
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::client_conn::ClientConn;
-use super::{Signet, forward, respond};
+use super::{Signet, pipeline, respond};
 use crate::rules::{Destination, normalize_host};
+use crate::upstream::ClientConn;
 
 /// Serves the client side of an intercepted tunnel to `dest`.
 /// `conn` is fresh: connections pinned outside the tunnel are not used inside it.
@@ -74,7 +74,7 @@ pub(super) async fn serve(
                     ),
                 ));
             }
-            Ok(forward::forward(&signet, &conn, dest, req).await)
+            Ok(pipeline::forward(&signet, &conn, dest, req).await)
         }
     });
     let io = TokioIo::new(tls);

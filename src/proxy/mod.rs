@@ -1,27 +1,19 @@
-//! The proxy: accepts client connections, finds each request's real destination, and hands it
-//! to the forwarding pipeline.
+//! The proxy: accepts client connections, checks the client's proxy credentials, finds each
+//! request's real destination, and hands it to the pipeline. Built by [`crate::app`].
 //!
 //! - [`connect`]: `CONNECT` requests, tunnelled byte for byte or intercepted ([`mitm`]).
-//! - [`forward`]: one request, from rule matching through signing to the upstream and back.
-//! - [`upstream`]: connections and pooled clients towards origins.
+//! - [`pipeline`]: one request as named phases, from the rule to the answer.
+//! - [`respond`]: the answers signet writes itself.
 
-pub mod body;
-mod bound;
-mod client_conn;
 mod connect;
-pub mod forward;
-mod headers;
 mod mitm;
-mod parent;
-mod pinned;
+pub mod pipeline;
 pub mod respond;
-pub mod upstream;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
 use http::header::PROXY_AUTHORIZATION;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -29,21 +21,20 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::auth::{Clock, Entropy, OsEntropy, SignContext, SystemClock};
-use crate::config::{Config, ConfigError};
+use crate::auth::{SCHEME_NAMES, SignContext};
+use crate::config::ConfigError;
+use crate::context::{Clock, Entropy};
 use crate::cookies::Cookies;
 use crate::metrics::{Metrics, Pulled};
+use crate::net::body::ProxyBody;
 use crate::policy::Policy;
 use crate::rules::{Destination, RuleLabel};
-use crate::tls::{CertificateAuthority, ClientIdentity, LeafCache, TlsError, UpstreamTls};
-use body::ProxyBody;
-use bound::IdleConnections;
-use client_conn::ClientConn;
-use parent::ParentProxy;
-use upstream::{Dialer, UpstreamClients};
+use crate::tls::{LeafCache, TlsError};
+use crate::upstream::pool::IdleConnections;
+use crate::upstream::{ClientConn, IDLE_TIMEOUT, Upstream, UpstreamClients};
 
 /// An upstream TLS profile's client configs: HTTP/2 and HTTP/1.1 offered, HTTP/1.1 only.
-type UpstreamTlsPair = (Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>);
+pub type UpstreamTlsPair = (Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>);
 
 /// Why signet could not start.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +53,28 @@ pub enum StartError {
     Cookies(#[from] crate::cookies::CookieError),
 }
 
+/// What a proxy is made of; [`crate::app`] builds it from a config.
+pub struct Parts {
+    /// The rules in force.
+    pub policy: Policy,
+    /// Leaf certificates for intercepted hosts.
+    pub leaves: LeafCache,
+    /// Per upstream TLS profile, in [`crate::tls::TlsProfileId`] order.
+    pub upstream_tls: Vec<UpstreamTlsPair>,
+    /// The way out.
+    pub upstream: Upstream,
+    /// `Basic …` that clients must present, when `[proxy] client_auth` is set.
+    pub client_auth: Option<Vec<u8>>,
+    /// `[proxy] buffer_limit`.
+    pub buffer_limit: usize,
+    /// The clock of every signer.
+    pub clock: Arc<dyn Clock>,
+    /// The randomness of every signer.
+    pub entropy: Arc<dyn Entropy>,
+    /// The jar, when some rule uses cookies.
+    pub cookies: Option<Cookies>,
+}
+
 /// A running proxy's shared state: everything a request needs, built once at start-up.
 pub struct Signet {
     policy: Policy,
@@ -70,7 +83,7 @@ pub struct Signet {
     upstream_tls: Vec<UpstreamTlsPair>,
     /// The idle lists of every serving runtime, for the metrics.
     idle: Mutex<Vec<Arc<IdleConnections>>>,
-    dialer: Dialer,
+    upstream: Upstream,
     client_auth: Option<Vec<u8>>,
     buffer_limit: usize,
     clock: Arc<dyn Clock>,
@@ -80,72 +93,23 @@ pub struct Signet {
 }
 
 impl Signet {
-    /// Builds the proxy from a loaded config: rules and auth, the CA (created when absent), and
-    /// one upstream client per TLS profile; with the system clock and random source.
-    pub fn build(config: &Config) -> Result<Signet, StartError> {
-        Self::build_with(config, Arc::new(SystemClock), Arc::new(OsEntropy))
-    }
-
-    /// As [`Signet::build`], with the clock and random source that every signer uses, the
-    /// parent proxy's included (tests fix them).
-    pub fn build_with(
-        config: &Config,
-        clock: Arc<dyn Clock>,
-        entropy: Arc<dyn Entropy>,
-    ) -> Result<Signet, StartError> {
-        let dialer = dialer(config, clock.clone(), entropy.clone())?;
-        let policy = Policy::with_dialer(config, &dialer)?;
-        let (ca, created) = CertificateAuthority::load_or_create(&config.ca.cert, &config.ca.key)?;
-        if created {
-            tracing::info!(cert = %config.ca.cert.display(), "created a new CA; trust it in your clients");
-        }
-        let leaves = LeafCache::new(Arc::new(ca));
-
-        let both: &[&[u8]] = &[b"h2", b"http/1.1"];
-        let h1: &[&[u8]] = &[b"http/1.1"];
-        let mut upstream_tls = vec![(
-            UpstreamTls::client_config(None, None, both)?,
-            UpstreamTls::client_config(None, None, h1)?,
-        )];
-        // Same order as `Policy::from_config` numbers the TLS profiles.
-        for host in &config.hosts {
-            let Some(tls) = &host.tls else { continue };
-            let identity = match (&tls.client_cert, &tls.client_key) {
-                (Some(cert), Some(key)) => Some(ClientIdentity {
-                    cert_chain: cert.clone(),
-                    key: key.clone(),
-                }),
-                _ => None,
-            };
-            upstream_tls.push((
-                UpstreamTls::client_config(tls.ca.as_deref(), identity.as_ref(), both)?,
-                UpstreamTls::client_config(tls.ca.as_deref(), identity.as_ref(), h1)?,
-            ));
-        }
-
-        let client_auth = config.proxy.client_auth.as_ref().map(|auth| {
-            let token = base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                auth.username,
-                auth.password.expose()
-            ));
-            format!("Basic {token}").into_bytes()
-        });
-        let labels = policy.table.rules().iter();
-        let metrics = Metrics::new(labels.map(|r| RuleLabel(Some(r)).to_string()).collect());
-        Ok(Signet {
-            policy,
-            leaves,
-            upstream_tls,
+    /// A proxy of `parts`.
+    pub fn new(parts: Parts) -> Signet {
+        let labels = parts.policy.table.rules().iter();
+        let labels = labels.map(|r| RuleLabel::of(Some(r)).to_string()).collect();
+        Signet {
+            metrics: Metrics::new(labels, SCHEME_NAMES),
+            policy: parts.policy,
+            leaves: parts.leaves,
+            upstream_tls: parts.upstream_tls,
             idle: Mutex::default(),
-            dialer,
-            client_auth,
-            buffer_limit: config.proxy.buffer_limit,
-            clock,
-            entropy,
-            cookies: Cookies::from_config(config)?,
-            metrics,
-        })
+            upstream: parts.upstream,
+            client_auth: parts.client_auth,
+            buffer_limit: parts.buffer_limit,
+            clock: parts.clock,
+            entropy: parts.entropy,
+            cookies: parts.cookies,
+        }
     }
 
     /// Upstream HTTP/1.1 connections that no client connection holds, over all runtimes.
@@ -210,10 +174,11 @@ impl Signet {
     /// runtime that accepted it (`signet run` serves one listening socket from one
     /// single-threaded runtime per CPU).
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let dialer = self.upstream.dialer();
         let upstreams: Arc<[UpstreamClients]> = self
             .upstream_tls
             .iter()
-            .map(|(both, h1)| UpstreamClients::new(&self.dialer, both.clone(), h1.clone()))
+            .map(|(both, h1)| UpstreamClients::new(dialer, both.clone(), h1.clone()))
             .collect();
         self.idle
             .lock()
@@ -280,7 +245,7 @@ impl Signet {
                 format!("{dest}: destination not allowed by [proxy] allow/deny"),
             );
         }
-        forward::forward(&self, conn, dest, req).await
+        pipeline::forward(&self, conn, dest, req).await
     }
 
     fn client_authorized(&self, req: &Request<Incoming>) -> bool {
@@ -305,7 +270,7 @@ impl Signet {
 /// Closes this runtime's idle upstream connections once they outlive the idle timeout, even
 /// when no client comes to look at them.
 async fn close_idle_connections(upstreams: Arc<[UpstreamClients]>) {
-    let mut every = tokio::time::interval(upstream::IDLE_TIMEOUT / 3);
+    let mut every = tokio::time::interval(IDLE_TIMEOUT / 3);
     loop {
         every.tick().await;
         for clients in upstreams.iter() {
@@ -317,18 +282,6 @@ async fn close_idle_connections(upstreams: Arc<[UpstreamClients]>) {
 /// Compares without an early exit, so timing does not reveal how much of a password matched.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// How upstream connections are opened: directly, or through `[proxy] upstream_proxy` answered
-/// with `upstream_proxy_auth`, whose handshakes use `clock` and `entropy`. Proxied requests and
-/// token requests share it.
-pub fn dialer(
-    config: &Config,
-    clock: Arc<dyn Clock>,
-    entropy: Arc<dyn Entropy>,
-) -> Result<Dialer, ConfigError> {
-    let parent = ParentProxy::from_config(config, clock, entropy)?;
-    Ok(Dialer::new(parent.map(Arc::new)))
 }
 
 /// A proxy started in the background, for tests and embedding.

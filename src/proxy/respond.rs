@@ -5,7 +5,7 @@ use std::fmt::Display;
 use http::header::{CONTENT_TYPE, PROXY_AUTHENTICATE};
 use http::{Response, StatusCode};
 
-use super::body::{ProxyBody, full};
+use crate::net::body::{ProxyBody, full};
 
 /// A response from signet with `status` and the body `signet: {message}`.
 pub fn error(status: StatusCode, message: impl Display) -> Response<ProxyBody> {

@@ -48,6 +48,9 @@ pub enum RuleError {
         /// Why it was refused.
         reason: String,
     },
+    /// A request target that is not an absolute `http://` or `https://` URI.
+    #[error("{0}")]
+    NotAbsolute(String),
     /// A request path whose meaning depends on how the upstream decodes it. The path itself is
     /// left out of the message: request paths may carry tokens.
     #[error("ambiguous request path: {reason}")]

@@ -1,12 +1,10 @@
 //! The host rules in force: which rule and route a request's real destination falls under.
 
 use std::fmt;
-use std::sync::Arc;
 
 use http::{Method, Uri};
 
 use super::{HostPattern, PathGlob, RuleError, normalize_host, normalize_path};
-use crate::auth::Scheme;
 
 /// Where a request really goes: the absolute URI's authority or the CONNECT target, never a
 /// Host header the client wrote.
@@ -31,16 +29,26 @@ impl Destination {
     }
 
     /// The destination of an absolute-form URI (`http://…` or `https://…`).
-    pub fn from_uri(uri: &Uri) -> Result<Self, String> {
+    pub fn from_uri(uri: &Uri) -> Result<Self, RuleError> {
         let https = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
-            Some(other) => return Err(format!("unsupported scheme {other}")),
-            None => return Err("the request target is not an absolute URI".into()),
+            Some(other) => {
+                return Err(RuleError::NotAbsolute(format!(
+                    "unsupported scheme {other}"
+                )));
+            }
+            None => {
+                return Err(RuleError::NotAbsolute(
+                    "the request target is not an absolute URI".into(),
+                ));
+            }
         };
-        let host = uri.host().ok_or("the URI has no host")?;
+        let host = uri
+            .host()
+            .ok_or_else(|| RuleError::NotAbsolute("the URI has no host".into()))?;
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        Destination::new(https, host, port).map_err(|e| e.to_string())
+        Destination::new(https, host, port)
     }
 
     /// The scheme's default port.
@@ -71,27 +79,27 @@ impl fmt::Display for Destination {
     }
 }
 
-/// The auth a route gives.
+/// The auth a route gives; `A` is whatever the rules carry as auth.
 #[derive(Debug, Clone)]
-pub enum RouteAuth {
+pub enum RouteAuth<A> {
     /// The host rule's auth.
     Inherit,
     /// This auth (`None`: send untouched).
-    Set(Option<Arc<Scheme>>),
+    Set(Option<A>),
 }
 
 /// One `[[host.route]]`.
 #[derive(Debug)]
-pub struct Route {
+pub struct Route<A> {
     /// Path glob; `None` matches every path.
     pub path: Option<PathGlob>,
     /// Methods; `None` matches every method.
     pub methods: Option<Vec<Method>>,
     /// The route's auth.
-    pub auth: RouteAuth,
+    pub auth: RouteAuth<A>,
 }
 
-impl Route {
+impl<A> Route<A> {
     fn matches(&self, method: &Method, path: &str) -> bool {
         self.methods.as_ref().is_none_or(|ms| ms.contains(method))
             && self.path.as_ref().is_none_or(|glob| glob.matches(path))
@@ -100,20 +108,18 @@ impl Route {
 
 /// One `[[host]]` rule, ready to match.
 #[derive(Debug)]
-pub struct HostRule {
+pub struct HostRule<A> {
     /// Its position in the config (`host[N]`).
     pub index: usize,
     /// The `match` patterns.
     pub patterns: Vec<HostPattern>,
     /// The host's auth (`None`: untouched).
-    pub auth: Option<Arc<Scheme>>,
+    pub auth: Option<A>,
     /// Routes, checked in order.
-    pub routes: Vec<Route>,
-    /// Which upstream client profile serves this host.
-    pub upstream: usize,
+    pub routes: Vec<Route<A>>,
 }
 
-impl HostRule {
+impl<A> HostRule<A> {
     /// Whether this rule names `dest`.
     pub fn matches(&self, dest: &Destination) -> bool {
         let default = dest.default_port();
@@ -126,15 +132,22 @@ impl HostRule {
 /// A short name for a request's rule in logs and error bodies: `host[0] (api.example.com)`, or
 /// `no rule`. Formatted only when printed, so the request path does not allocate for it.
 #[derive(Debug, Clone, Copy)]
-pub struct RuleLabel<'a>(pub Option<&'a HostRule>);
+pub struct RuleLabel<'a>(Option<(usize, &'a str)>);
+
+impl<'a> RuleLabel<'a> {
+    /// The label of `rule` (`None`: no rule).
+    pub fn of<A>(rule: Option<&'a HostRule<A>>) -> Self {
+        RuleLabel(rule.map(|rule| {
+            let first = rule.patterns.first().map_or("", |p| p.as_str());
+            (rule.index, first)
+        }))
+    }
+}
 
 impl fmt::Display for RuleLabel<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(rule) => {
-                let first = rule.patterns.first().map(|p| p.as_str()).unwrap_or("");
-                write!(f, "host[{}] ({first})", rule.index)
-            }
+            Some((index, first)) => write!(f, "host[{index}] ({first})"),
             None => f.write_str("no rule"),
         }
     }
@@ -142,34 +155,41 @@ impl fmt::Display for RuleLabel<'_> {
 
 /// What applies to one request.
 #[derive(Debug)]
-pub struct Decision<'a> {
+pub struct Decision<'a, A> {
     /// The host rule.
-    pub rule: &'a HostRule,
+    pub rule: &'a HostRule<A>,
     /// The index of the route that matched, if any.
     pub route: Option<usize>,
     /// The auth to apply (`None`: send untouched).
-    pub auth: Option<&'a Arc<Scheme>>,
+    pub auth: Option<&'a A>,
 }
 
-/// All host rules, in config order: the first that matches applies.
-#[derive(Debug, Default)]
-pub struct RuleTable {
-    rules: Vec<HostRule>,
+/// All host rules, in config order: the first that matches applies. Generic over what a rule
+/// carries as auth, so that matching knows nothing of signing.
+#[derive(Debug)]
+pub struct RuleTable<A> {
+    rules: Vec<HostRule<A>>,
 }
 
-impl RuleTable {
+impl<A> Default for RuleTable<A> {
+    fn default() -> Self {
+        RuleTable { rules: Vec::new() }
+    }
+}
+
+impl<A> RuleTable<A> {
     /// A table of `rules`, in the order given.
-    pub fn new(rules: Vec<HostRule>) -> Self {
+    pub fn new(rules: Vec<HostRule<A>>) -> Self {
         RuleTable { rules }
     }
 
     /// The rules.
-    pub fn rules(&self) -> &[HostRule] {
+    pub fn rules(&self) -> &[HostRule<A>] {
         &self.rules
     }
 
     /// The first rule naming `dest`.
-    pub fn find(&self, dest: &Destination) -> Option<&HostRule> {
+    pub fn find(&self, dest: &Destination) -> Option<&HostRule<A>> {
         self.rules.iter().find(|r| r.matches(dest))
     }
 
@@ -180,7 +200,7 @@ impl RuleTable {
         dest: &Destination,
         method: &Method,
         path: &str,
-    ) -> Result<Option<Decision<'_>>, RuleError> {
+    ) -> Result<Option<Decision<'_, A>>, RuleError> {
         let Some(rule) = self.find(dest) else {
             return Ok(None);
         };

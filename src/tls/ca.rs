@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -263,38 +262,10 @@ fn exists(path: &Path) -> Result<bool, TlsError> {
 /// Writes a new file through a temporary sibling and a rename, so that a reader never sees a
 /// half-written file; the temporary file already has the final mode before any byte is written.
 fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), TlsError> {
-    let err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| TlsError::Write { path: p, source }
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(err(dir))?;
-    }
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    // A stale temporary file could carry looser permissions; start from a fresh one.
-    let _ = fs::remove_file(&tmp);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let result = options
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(content).and_then(|()| f.sync_all()));
-    if let Err(source) = result.and_then(|()| fs::rename(&tmp, path)) {
-        let _ = fs::remove_file(&tmp);
-        return Err(TlsError::Write {
-            path: path.to_path_buf(),
-            source,
-        });
-    }
-    Ok(())
+    crate::fsutil::write_atomic(path, content, mode, 0o755).map_err(|source| TlsError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A CA key that others can read lets them impersonate every site to this machine.

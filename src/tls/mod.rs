@@ -19,6 +19,16 @@ pub use ca::CertificateAuthority;
 pub use leaf::LeafCache;
 pub use upstream::{ClientIdentity, UpstreamTls, describe_handshake_error};
 
+/// One of the upstream TLS profiles (trust roots and client certificate): the default is 0,
+/// and the policy numbers one more per host rule with a `[host.tls]` table, in config order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TlsProfileId(pub usize);
+
+impl TlsProfileId {
+    /// The system roots, no client certificate.
+    pub const DEFAULT: TlsProfileId = TlsProfileId(0);
+}
+
 /// Why a TLS setup step failed; every variant names the file or host involved.
 ///
 /// Messages never contain key material: key parsing failures carry a fixed reason, not the

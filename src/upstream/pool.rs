@@ -1,4 +1,6 @@
-//! HTTP/1.1 upstream connections bound to a client connection.
+//! The connections a serving runtime keeps per upstream TLS profile: hyper's pooled clients
+//! (HTTP/2, upgrades, plain HTTP through a parent proxy), and the idle list of HTTP/1.1
+//! connections waiting for a client connection to bind them.
 //!
 //! An HTTP/1.1 client sends one request at a time on a connection, so one upstream connection
 //! per client connection always suffices: the client's next request to the same destination
@@ -11,18 +13,20 @@
 //! plain forwarded request (callgrind). HTTP/2 and upgrades still use it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::Uri;
 use http::uri::{Authority, Scheme};
-use http::{HeaderValue, Request, Response, Uri};
-use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 
-use super::body::{Outgoing, ProxyBody};
-use super::client_conn::ClientConn;
-use super::upstream::{open_http1, origin_form};
+use crate::net::body::ProxyBody;
+use crate::net::{Connector, Dialer};
+
+/// How long an unused upstream connection is kept.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Idle connections kept per destination; more are closed.
 const MAX_IDLE_PER_DESTINATION: usize = 64;
@@ -30,13 +34,13 @@ const MAX_IDLE_PER_DESTINATION: usize = 64;
 /// Where a bound connection leads (within one upstream TLS profile).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BoundKey {
-    authority: Authority,
+    pub(super) authority: Authority,
     https: bool,
 }
 
 impl BoundKey {
     /// The key for a request's absolute URI (as `prepare` made it); `None` without a host.
-    fn of(uri: &Uri) -> Option<Self> {
+    pub(super) fn of(uri: &Uri) -> Option<Self> {
         Some(BoundKey {
             authority: uri.authority()?.clone(),
             https: uri.scheme() == Some(&Scheme::HTTPS),
@@ -114,82 +118,42 @@ impl IdleConnections {
     }
 }
 
-/// Sends a request (absolute URI, Host set) over the client connection's bound upstream
-/// connection, an idle one, or a new one; binds the connection used for the next request.
-///
-/// A connection that carried NTLM or Negotiate (the client's own, passed through) stays with
-/// this client connection and closes with it.
-///
-/// A reused connection that the upstream closed before the request left (the keep-alive race)
-/// is replaced once by a new one: the request was not sent, so sending it again is safe for
-/// every method. Errors are in words, for the client's 502.
-pub(super) async fn send(
-    conn: &ClientConn,
-    upstream: usize,
-    parts: http::request::Parts,
-    body: Outgoing,
-) -> Result<Response<Incoming>, String> {
-    let key = BoundKey::of(&parts.uri).ok_or("request has no host")?;
-    let clients = conn.upstreams(upstream);
-    let (reused, mut private) = match conn.take_bound(upstream, &key) {
-        Some(taken) => (Some(taken.sender), taken.private),
-        None => (clients.idle.take(&key), false),
-    };
-    private |= connection_auth(parts.headers.get(AUTHORIZATION));
-    let (mut sender, mut fresh) = match reused {
-        Some(sender) => (sender, false),
-        None => (
-            open_http1(&clients.http1_connector, &parts.uri)
-                .await?
-                .sender,
-            true,
-        ),
-    };
-    let mut req = Request::from_parts(parts, body.into_body());
-    let origin = origin_form(req.uri());
-    let absolute = std::mem::replace(req.uri_mut(), origin);
-    loop {
-        if let Err(e) = sender.ready().await {
-            if fresh {
-                return Err(format!("upstream connection closed: {e}"));
-            }
-        } else {
-            match sender.try_send_request(req).await {
-                Ok(response) => {
-                    private |= response
-                        .headers()
-                        .get_all(WWW_AUTHENTICATE)
-                        .iter()
-                        .any(|offer| connection_auth(Some(offer)));
-                    conn.bind(upstream, key, sender, private);
-                    return Ok(response);
-                }
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) if !fresh => req = unsent,
-                    _ => return Err(format!("upstream error: {}", e.into_error())),
-                },
-            }
-        }
-        // The authority only: the query may carry a credential a rule added.
-        tracing::debug!(upstream = %key.authority, "kept upstream connection closed; opening a new one");
-        sender = open_http1(&clients.http1_connector, &absolute)
-            .await?
-            .sender;
-        fresh = true;
-    }
+/// A pooled client for one upstream TLS profile.
+pub type HttpClient = Client<Connector, ProxyBody>;
+
+/// The clients for one upstream TLS profile: one that may speak HTTP/2 (offered via ALPN) and
+/// one that only speaks HTTP/1.1, for upgrades such as WebSocket.
+#[derive(Clone)]
+pub struct UpstreamClients {
+    /// HTTP/2 when the origin offers it, else HTTP/1.1.
+    pub any: HttpClient,
+    /// HTTP/1.1 only.
+    pub http1: HttpClient,
+    /// Opens the HTTP/1.1-only connections that are bound or pinned to a client connection.
+    pub http1_connector: Connector,
+    /// HTTP/1.1 connections waiting for a client connection to bind them.
+    pub idle: Arc<IdleConnections>,
 }
 
-/// Whether a credential (or a challenge) names a scheme that authenticates the connection
-/// rather than the request (NTLM, Negotiate): a connection that carried one belongs to this
-/// client, as browsers and squid treat it, or the next client would be logged in as this one.
-fn connection_auth(value: Option<&HeaderValue>) -> bool {
-    let Some(value) = value else { return false };
-    let scheme = value
-        .as_bytes()
-        .split(|b| *b == b' ')
-        .next()
-        .unwrap_or_default();
-    scheme.eq_ignore_ascii_case(b"NTLM") || scheme.eq_ignore_ascii_case(b"Negotiate")
+impl UpstreamClients {
+    /// Builds both clients from the rule's trust settings.
+    pub fn new(
+        dialer: &Dialer,
+        h2_and_h1: Arc<rustls::ClientConfig>,
+        h1_only: Arc<rustls::ClientConfig>,
+    ) -> Self {
+        let build = |tls| {
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(IDLE_TIMEOUT)
+                .build(Connector::new(dialer.clone(), tls))
+        };
+        UpstreamClients {
+            any: build(h2_and_h1),
+            http1: build(h1_only.clone()),
+            http1_connector: Connector::new(dialer.clone(), h1_only),
+            idle: Arc::new(IdleConnections::new(IDLE_TIMEOUT)),
+        }
+    }
 }
 
 #[cfg(test)]

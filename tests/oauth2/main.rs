@@ -411,9 +411,9 @@ fn source_of(dir: &std::path::Path, toml: &str, name: &str) -> Arc<signet::oauth
     std::fs::write(&path, toml).unwrap();
     let config = Config::load(&path).unwrap();
     let policy = signet::policy::Policy::from_config(&config).unwrap();
-    match policy.profiles[name].as_deref() {
-        Some(signet::auth::Scheme::OAuth2(s)) => s.source().clone(),
-        _ => panic!("{name} is not an oauth2 profile"),
+    match policy.token_source(name) {
+        Some(source) => source.clone(),
+        None => panic!("{name} is not an oauth2 profile"),
     }
 }
 

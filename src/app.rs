@@ -1,0 +1,166 @@
+//! The composition root: a loaded [`Config`] becomes a running proxy's parts: the dialer and
+//! the parent proxy's credentials, the policy (rules, schemes, token sources), the CA and its
+//! leaf cache, the upstream TLS profiles, the cookie jar and the client's credentials.
+//!
+//! The only module that reads the config to build the wire, the signers and the proxy; every
+//! other floor gets plain values.
+
+use std::sync::Arc;
+
+use base64::Engine;
+
+use crate::auth::basic::basic_header;
+use crate::auth::digest::Digest;
+use crate::auth::ntlm::Ntlm;
+use crate::auth::{AuthSpec, BuildError};
+use crate::config::{Config, ConfigError, KeyPath};
+use crate::context::{Clock, Entropy, OsEntropy, SystemClock};
+use crate::cookies::{Cookies, RuleCookies};
+use crate::net::{Dialer, ParentAuth, ParentProxy};
+use crate::policy::Policy;
+use crate::proxy::{Parts, Signet, StartError, UpstreamTlsPair};
+use crate::tls::{CertificateAuthority, ClientIdentity, LeafCache, TlsError, UpstreamTls};
+use crate::upstream::Upstream;
+
+impl Signet {
+    /// Builds the proxy from a loaded config: rules and auth, the CA (created when absent), and
+    /// one upstream client per TLS profile; with the system clock and random source.
+    pub fn build(config: &Config) -> Result<Signet, StartError> {
+        Self::build_with(config, Arc::new(SystemClock), Arc::new(OsEntropy))
+    }
+
+    /// As [`Signet::build`], with the clock and random source that every signer uses, the
+    /// parent proxy's included (tests fix them).
+    pub fn build_with(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Result<Signet, StartError> {
+        let dialer = dialer(config, clock.clone(), entropy.clone())?;
+        let policy = Policy::with_dialer(config, &dialer)?;
+        let (ca, created) = CertificateAuthority::load_or_create(&config.ca.cert, &config.ca.key)?;
+        if created {
+            tracing::info!(cert = %config.ca.cert.display(), "created a new CA; trust it in your clients");
+        }
+        let upstream_tls = upstream_tls(&policy)?;
+        Ok(Signet::new(Parts {
+            policy,
+            leaves: LeafCache::new(Arc::new(ca)),
+            upstream_tls,
+            upstream: Upstream::new(dialer, clock.clone(), entropy.clone()),
+            client_auth: client_auth(config),
+            buffer_limit: config.proxy.buffer_limit,
+            clock,
+            entropy,
+            cookies: Cookies::open(&config.cookies.jar, rule_cookies(config))?,
+        }))
+    }
+}
+
+impl Policy {
+    /// Compiles the rules and builds every auth scheme; token requests go out as the proxy's
+    /// would (through `[proxy] upstream_proxy`, whose settings are checked here), with the
+    /// system clock and random source.
+    pub fn from_config(config: &Config) -> Result<Policy, ConfigError> {
+        let dialer = dialer(config, Arc::new(SystemClock), Arc::new(OsEntropy))?;
+        Policy::with_dialer(config, &dialer)
+    }
+}
+
+/// How upstream connections are opened: directly, or through `[proxy] upstream_proxy` answered
+/// with `upstream_proxy_auth`, whose handshakes use `clock` and `entropy`. Proxied requests and
+/// token requests share it. Errors name the key, for `check` and `run` alike.
+pub fn dialer(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+) -> Result<Dialer, ConfigError> {
+    let Some(url) = &config.proxy.upstream_proxy else {
+        return Ok(Dialer::default());
+    };
+    let auth = parent_auth(config)?;
+    let path = KeyPath::default().key("proxy").key("upstream_proxy");
+    let parent = ParentProxy::parse(url, auth, clock, entropy)
+        .map_err(|e| config.error(&path, e.to_string()))?;
+    Ok(Dialer::new(Some(Arc::new(parent))))
+}
+
+/// How to authenticate to the parent proxy, from `[proxy] upstream_proxy_auth` (its name and
+/// type were checked when the config was loaded).
+fn parent_auth(config: &Config) -> Result<ParentAuth, ConfigError> {
+    let Some(name) = &config.proxy.upstream_proxy_auth else {
+        return Ok(ParentAuth::None);
+    };
+    let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
+    let built = |e: BuildError| config.error(&path, format!("[auth.{name}]: {e}"));
+    match config.profiles.get(name) {
+        Some(AuthSpec::Basic(basic)) => Ok(ParentAuth::Basic(basic_header(
+            &basic.username,
+            basic.password.expose(),
+        ))),
+        Some(AuthSpec::Digest(cfg)) => Ok(ParentAuth::Digest(Arc::new(
+            Digest::new((**cfg).clone()).map_err(built)?,
+        ))),
+        Some(AuthSpec::Ntlm(cfg)) => Ok(ParentAuth::Ntlm(Arc::new(
+            Ntlm::new((**cfg).clone()).map_err(built)?,
+        ))),
+        Some(other) => Err(config.error(
+            &path,
+            format!(
+                "a {} profile cannot answer a parent proxy (basic, digest and ntlm can)",
+                other.type_name()
+            ),
+        )),
+        None => Err(config.error(&path, format!("no [auth.{name}] profile"))),
+    }
+}
+
+/// The client configs of every upstream TLS profile, in [`crate::tls::TlsProfileId`] order:
+/// the default first, then one per `[host.tls]` table.
+fn upstream_tls(policy: &Policy) -> Result<Vec<UpstreamTlsPair>, TlsError> {
+    let both: &[&[u8]] = &[b"h2", b"http/1.1"];
+    let h1: &[&[u8]] = &[b"http/1.1"];
+    let mut pairs = vec![(
+        UpstreamTls::client_config(None, None, both)?,
+        UpstreamTls::client_config(None, None, h1)?,
+    )];
+    for tls in policy.tls_tables() {
+        let identity = match (&tls.client_cert, &tls.client_key) {
+            (Some(cert), Some(key)) => Some(ClientIdentity {
+                cert_chain: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        pairs.push((
+            UpstreamTls::client_config(tls.ca.as_deref(), identity.as_ref(), both)?,
+            UpstreamTls::client_config(tls.ca.as_deref(), identity.as_ref(), h1)?,
+        ));
+    }
+    Ok(pairs)
+}
+
+/// Per host rule, in order, what it does with cookies.
+pub fn rule_cookies(config: &Config) -> Vec<Option<RuleCookies>> {
+    let rules = config.hosts.iter();
+    rules
+        .map(|h| {
+            h.cookies.map(|mode| RuleCookies {
+                mode,
+                from: h.cookies_from.clone(),
+            })
+        })
+        .collect()
+}
+
+/// `Basic …` of `[proxy] client_auth`, as clients must send it.
+fn client_auth(config: &Config) -> Option<Vec<u8>> {
+    config.proxy.client_auth.as_ref().map(|auth| {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            auth.username,
+            auth.password.expose()
+        ));
+        format!("Basic {token}").into_bytes()
+    })
+}

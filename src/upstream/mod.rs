@@ -1,0 +1,275 @@
+//! How a signed request reaches its origin: one entry, [`Upstream::send`], given a [`Peer`]
+//! (where and how) and the client connection it serves.
+//!
+//! - [`pool`]: per serving runtime and TLS profile, hyper's pooled clients and the idle list.
+//! - [`conn`]: what a client connection holds: its bound connection and its pinned ones.
+//! - [`exchange`]: the legs of one request on a pinned connection (NTLM to the origin or the
+//!   parent, Digest to the parent), with the keep-alive race handled once.
+//!
+//! The parent proxy is decided here and in [`crate::net`] only: callers say where a request
+//! goes, not how it gets there.
+
+pub mod conn;
+mod exchange;
+pub mod pool;
+
+use std::error::Error as _;
+use std::sync::Arc;
+
+use http::header::PROXY_AUTHORIZATION;
+use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use tokio::net::TcpStream;
+use url::Url;
+
+use crate::auth::AuthError;
+use crate::auth::ntlm::Ntlm;
+use crate::context::{Clock, Entropy, SignContext};
+use crate::cookies::Cookies;
+use crate::net::body::{self, BoxError, Outgoing};
+use crate::net::{ConnectError, Dialer, ParentProxy};
+use crate::rules::Destination;
+use crate::tls::TlsProfileId;
+pub use conn::ClientConn;
+pub use pool::{IDLE_TIMEOUT, UpstreamClients};
+
+/// Why a request did not get an answer from upstream; the text goes into the client's 502.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection could be made.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The connection closed before the request could go.
+    #[error("upstream connection closed: {0}")]
+    Closed(#[source] hyper::Error),
+    /// The exchange failed.
+    #[error("upstream error: {0}")]
+    Http(#[source] hyper::Error),
+    /// The pooled client failed: the connector's reason, or the innermost error's.
+    #[error("{0}")]
+    Pool(String),
+    /// The request URI names no host.
+    #[error("request has no host")]
+    NoHost,
+    /// A handshake's credentials could not be made.
+    #[error(transparent)]
+    Credentials(#[from] AuthError),
+    /// Reading a challenge between legs failed.
+    #[error("reading the {what} challenge failed: {source}")]
+    Challenge {
+        /// `NTLM` or `Digest`.
+        what: &'static str,
+        /// Why.
+        source: BoxError,
+    },
+    /// The upstream closed the connection a handshake needs.
+    #[error(
+        "upstream closed the connection in the middle of the {0} handshake (it needs a keep-alive connection)"
+    )]
+    ClosedMidHandshake(&'static str),
+    /// The handshake went on for more legs than it has.
+    #[error("the NTLM handshake did not finish")]
+    Unfinished,
+    /// The parent wants Digest, and the body streamed past the buffer limit.
+    #[error(
+        "the parent proxy asked for Digest credentials, and the request body was larger than \
+         the buffer limit so it cannot be sent again (raise [proxy] buffer_limit, or send the \
+         request again: it will be signed before the parent asks)"
+    )]
+    ParentBodyTooLarge,
+}
+
+/// Which HTTP an upstream request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// HTTP/2 if the origin offers it (the client spoke HTTP/2).
+    Any,
+    /// HTTP/1.1.
+    Http1,
+    /// HTTP/1.1, and the connection may be taken over (WebSocket and the like).
+    Upgrade,
+}
+
+/// Where and how one request goes upstream.
+#[derive(Clone, Copy)]
+pub struct Peer<'a> {
+    /// The real destination.
+    pub dest: &'a Destination,
+    /// The trust roots and client certificate to use.
+    pub tls: TlsProfileId,
+    /// Which HTTP.
+    pub wire: Wire,
+    /// The origin's NTLM credentials: the connection is authenticated, and stays private to
+    /// the client connection.
+    pub ntlm: Option<&'a Ntlm>,
+    /// The jar, for the cookies a challenge sets; and where they go, when the rule captures.
+    pub cookies: Option<&'a Cookies>,
+    /// The URL the jar files the origin's cookies under, when the rule captures.
+    pub capture: Option<&'a Url>,
+}
+
+/// The way out: the dialer (direct or through the parent proxy) and the clock and randomness
+/// of the parent's and NTLM's handshakes.
+pub struct Upstream {
+    dialer: Dialer,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+}
+
+/// What carries a request: the HTTP/1.1 connection bound to the client's, a pooled client
+/// (HTTP/2, upgrades, plain HTTP through a parent proxy), or a connection pinned to the
+/// client's (NTLM).
+enum Carrier<'a> {
+    Bound,
+    Pooled(&'a pool::HttpClient),
+    Pinned(exchange::Target<'a>),
+}
+
+impl Upstream {
+    /// Goes out through `dialer`; handshakes use `clock` and `entropy`.
+    pub fn new(dialer: Dialer, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> Self {
+        Upstream {
+            dialer,
+            clock,
+            entropy,
+        }
+    }
+
+    /// How connections are opened.
+    pub fn dialer(&self) -> &Dialer {
+        &self.dialer
+    }
+
+    /// A TCP stream to `dest` for a blind tunnel.
+    pub async fn tunnel(&self, dest: &Destination) -> Result<TcpStream, ConnectError> {
+        self.dialer.tunnel(&dest.host, dest.port).await
+    }
+
+    /// Whether a request to `dest` may have to be sent twice on signet's own account (a parent
+    /// proxy answered with Digest), so that its body is worth keeping within the buffer limit.
+    pub fn may_resend(&self, dest: &Destination) -> bool {
+        !dest.https && self.dialer.parent().is_some_and(ParentProxy::uses_digest)
+    }
+
+    /// Sends the request (absolute URI, Host set, signed) to `peer`.
+    pub async fn send(
+        &self,
+        conn: &ClientConn,
+        peer: &Peer<'_>,
+        mut parts: http::request::Parts,
+        body: Outgoing,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let parent = self.dialer.parent();
+        if !peer.dest.https
+            && let Some(auth) = parent.and_then(|p| p.authorization())
+        {
+            parts.headers.insert(PROXY_AUTHORIZATION, auth.clone());
+        }
+        match self.carrier(conn, peer) {
+            Carrier::Bound => conn.send_bound(peer.tls, parts, body).await,
+            Carrier::Pinned(target) => exchange::send(self, conn, target, parts, body).await,
+            Carrier::Pooled(client) => match parent.filter(|p| p.uses_digest() && !peer.dest.https)
+            {
+                Some(parent) => via_digest_parent(client, parent, parts, body).await,
+                None => client
+                    .request(Request::from_parts(parts, body.into_body()))
+                    .await
+                    .map_err(|e| pool_error(&e)),
+            },
+        }
+    }
+
+    fn carrier<'a>(&self, conn: &'a ClientConn, peer: &Peer<'a>) -> Carrier<'a> {
+        if let Some(target) = exchange::Target::choose(self, conn, peer) {
+            return Carrier::Pinned(target);
+        }
+        // Plain requests through a parent go to the parent in absolute form: pooled.
+        if peer.wire == Wire::Http1 && (peer.dest.https || self.dialer.parent().is_none()) {
+            return Carrier::Bound;
+        }
+        Carrier::Pooled(conn.client(peer.tls, peer.wire != Wire::Any))
+    }
+
+    fn sign_context(&self) -> SignContext<'_> {
+        SignContext {
+            now: self.clock.now(),
+            fixed_nonce: None,
+            entropy: self.entropy.as_ref(),
+        }
+    }
+}
+
+/// Sends a plain request to a parent proxy that wants Digest: signed up front once the parent
+/// has challenged, and sent once more when it answers 407 with a new (or stale) nonce.
+async fn via_digest_parent(
+    client: &pool::HttpClient,
+    parent: &ParentProxy,
+    mut parts: http::request::Parts,
+    body: Outgoing,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let again = match &body {
+        Outgoing::Buffered(bytes) => Some((copy_head(&parts), bytes.clone())),
+        Outgoing::Streamed(_) => None,
+    };
+    let sent = sign_for_parent(parent, &mut parts)?;
+    let response = client
+        .request(Request::from_parts(parts, body.into_body()))
+        .await
+        .map_err(|e| pool_error(&e))?;
+    if response.status() != StatusCode::PROXY_AUTHENTICATION_REQUIRED
+        || !parent.digest_challenged(sent.as_ref(), response.headers())
+    {
+        return Ok(response);
+    }
+    let Some((mut head, bytes)) = again else {
+        return Err(UpstreamError::ParentBodyTooLarge);
+    };
+    drop(response);
+    sign_for_parent(parent, &mut head)?;
+    client
+        .request(Request::from_parts(head, body::full(bytes)))
+        .await
+        .map_err(|e| pool_error(&e))
+}
+
+/// Adds the parent's Digest `Proxy-Authorization` for the request as it will be sent (absolute
+/// form), returning what was added.
+fn sign_for_parent(
+    parent: &ParentProxy,
+    parts: &mut http::request::Parts,
+) -> Result<Option<HeaderValue>, ConnectError> {
+    let value = parent.digest_authorization(parts.method.as_str(), &parts.uri.to_string())?;
+    match &value {
+        Some(value) => parts.headers.insert(PROXY_AUTHORIZATION, value.clone()),
+        None => parts.headers.remove(PROXY_AUTHORIZATION),
+    };
+    Ok(value)
+}
+
+/// A copy of a request head (extensions are not copied: they belong to the client connection).
+pub fn copy_head(parts: &http::request::Parts) -> http::request::Parts {
+    let mut head = Request::new(()).into_parts().0;
+    head.method = parts.method.clone();
+    head.uri = parts.uri.clone();
+    head.version = parts.version;
+    head.headers = parts.headers.clone();
+    head
+}
+
+/// The reason the pooled client failed: the connector's own error when it has one, else the
+/// innermost error.
+fn pool_error(err: &hyper_util::client::legacy::Error) -> UpstreamError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
+    let mut innermost = None;
+    while let Some(e) = source {
+        if let Some(connect) = e.downcast_ref::<ConnectError>() {
+            return UpstreamError::Pool(connect.to_string());
+        }
+        innermost = Some(e);
+        source = e.source();
+    }
+    UpstreamError::Pool(match innermost {
+        Some(e) => format!("upstream error: {e}"),
+        None => format!("upstream error: {err}"),
+    })
+}
