@@ -18,7 +18,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("tls", &["fsutil"]),
     ("net", &["auth", "context", "secret", "tls"]),
     ("cookies", &["fsutil", "rules"]),
-    ("config", &["auth", "cookies", "rules", "secret"]),
+    ("config", &["auth", "cookies", "net", "rules", "secret"]),
     (
         "oauth2",
         &["auth", "context", "fsutil", "net", "secret", "tls"],

@@ -11,6 +11,7 @@ mod expand;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -19,6 +20,7 @@ pub use error::{ConfigError, KeyPath, Locator, Segment};
 pub use expand::{ExpandError, expand};
 
 pub use crate::cookies::CookieMode;
+use crate::net::Limits;
 use crate::secret::Secret;
 
 /// The default listen address: loopback only.
@@ -73,6 +75,113 @@ pub struct ProxyConfig {
     /// Largest request body signet buffers for a scheme that must see it, in bytes.
     #[serde(default = "default_buffer_limit")]
     pub buffer_limit: usize,
+    /// Seconds for a client's request head to arrive.
+    #[serde(default = "defaults::header_read_timeout")]
+    pub header_read_timeout: u64,
+    /// Seconds a client connection may sit idle between requests.
+    #[serde(default = "defaults::idle_timeout")]
+    pub idle_timeout: u64,
+    /// Seconds for a TLS handshake, with clients and with origins.
+    #[serde(default = "defaults::tls_handshake_timeout")]
+    pub tls_handshake_timeout: u64,
+    /// Seconds for a TCP connection to an upstream or the parent proxy.
+    #[serde(default = "defaults::connect_timeout")]
+    pub connect_timeout: u64,
+    /// Seconds for an upstream's response head (504 after).
+    #[serde(default = "defaults::response_timeout")]
+    pub response_timeout: u64,
+    /// Seconds a tunnel may carry nothing before it is closed.
+    #[serde(default = "defaults::tunnel_idle_timeout")]
+    pub tunnel_idle_timeout: u64,
+    /// Seconds for one OAuth 2.0 token request.
+    #[serde(default = "defaults::token_timeout")]
+    pub token_timeout: u64,
+    /// Client connections held at once.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// Client connections held at once per client address (when listening beyond loopback).
+    #[serde(default = "defaults::max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+}
+
+/// The `[proxy]` defaults, from [`Limits::DEFAULT`] so that they are written once.
+mod defaults {
+    use crate::net::Limits;
+
+    pub fn header_read_timeout() -> u64 {
+        Limits::DEFAULT.header_read.as_secs()
+    }
+    pub fn idle_timeout() -> u64 {
+        Limits::DEFAULT.client_idle.as_secs()
+    }
+    pub fn tls_handshake_timeout() -> u64 {
+        Limits::DEFAULT.tls_handshake.as_secs()
+    }
+    pub fn connect_timeout() -> u64 {
+        Limits::DEFAULT.connect.as_secs()
+    }
+    pub fn response_timeout() -> u64 {
+        Limits::DEFAULT.response.as_secs()
+    }
+    pub fn tunnel_idle_timeout() -> u64 {
+        Limits::DEFAULT.tunnel_idle.as_secs()
+    }
+    pub fn token_timeout() -> u64 {
+        Limits::DEFAULT.token_request.as_secs()
+    }
+    pub fn max_connections() -> usize {
+        Limits::DEFAULT.max_connections
+    }
+    pub fn max_connections_per_ip() -> usize {
+        Limits::DEFAULT.max_connections_per_ip
+    }
+}
+
+/// The longest timeout `[proxy]` takes: a day.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+impl ProxyConfig {
+    /// The timeouts and caps, as the wire uses them.
+    pub fn limits(&self) -> Limits {
+        let secs = Duration::from_secs;
+        Limits {
+            header_read: secs(self.header_read_timeout),
+            client_idle: secs(self.idle_timeout),
+            tls_handshake: secs(self.tls_handshake_timeout),
+            connect: secs(self.connect_timeout),
+            response: secs(self.response_timeout),
+            tunnel_idle: secs(self.tunnel_idle_timeout),
+            token_request: secs(self.token_timeout),
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+        }
+    }
+
+    /// Every timeout is 1 s to a day and every cap at least 1; the offending key otherwise.
+    fn check_limits(&self) -> Result<(), (&'static str, String)> {
+        for (key, value) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("tls_handshake_timeout", self.tls_handshake_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("response_timeout", self.response_timeout),
+            ("tunnel_idle_timeout", self.tunnel_idle_timeout),
+            ("token_timeout", self.token_timeout),
+        ] {
+            if !(1..=MAX_TIMEOUT_SECS).contains(&value) {
+                return Err((key, format!("must be 1 to {MAX_TIMEOUT_SECS} seconds")));
+            }
+        }
+        for (key, value) in [
+            ("max_connections", self.max_connections),
+            ("max_connections_per_ip", self.max_connections_per_ip),
+        ] {
+            if value == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for ProxyConfig {
@@ -86,6 +195,15 @@ impl Default for ProxyConfig {
             allow: Vec::new(),
             deny: Vec::new(),
             buffer_limit: DEFAULT_BUFFER_LIMIT,
+            header_read_timeout: defaults::header_read_timeout(),
+            idle_timeout: defaults::idle_timeout(),
+            tls_handshake_timeout: defaults::tls_handshake_timeout(),
+            connect_timeout: defaults::connect_timeout(),
+            response_timeout: defaults::response_timeout(),
+            tunnel_idle_timeout: defaults::tunnel_idle_timeout(),
+            token_timeout: defaults::token_timeout(),
+            max_connections: defaults::max_connections(),
+            max_connections_per_ip: defaults::max_connections_per_ip(),
         }
     }
 }
@@ -305,6 +423,9 @@ impl Config {
             hosts.push(host_rule(i, host, &base_dir, &locator, &profiles)?);
         }
         check_parent_auth(&raw.proxy, &profiles, &locator)?;
+        if let Err((key, reason)) = raw.proxy.check_limits() {
+            return Err(locator.error(&KeyPath::default().key("proxy").key(key), reason));
+        }
         if let Err(e) = raw.proxy.listen.parse::<SocketAddr>() {
             let path = KeyPath::default().key("proxy").key("listen");
             return Err(locator.error(&path, format!("not an address like 127.0.0.1:8080: {e}")));
