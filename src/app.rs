@@ -43,11 +43,13 @@ impl Signet {
             tracing::info!(cert = %config.ca.cert.display(), "created a new CA; trust it in your clients");
         }
         let upstream_tls = upstream_tls(&policy)?;
+        let limits = config.proxy.limits();
         Ok(Signet::new(Parts {
             policy,
             leaves: LeafCache::new(Arc::new(ca)),
             upstream_tls,
-            upstream: Upstream::new(dialer, clock.clone(), entropy.clone()),
+            upstream: Upstream::new(dialer, clock.clone(), entropy.clone(), limits.response),
+            limits,
             client_auth: client_auth(config),
             buffer_limit: config.proxy.buffer_limit,
             clock,
@@ -75,14 +77,15 @@ pub fn dialer(
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
 ) -> Result<Dialer, ConfigError> {
+    let limits = config.proxy.limits();
     let Some(url) = &config.proxy.upstream_proxy else {
-        return Ok(Dialer::default());
+        return Ok(Dialer::new(None, &limits));
     };
     let auth = parent_auth(config)?;
     let path = KeyPath::default().key("proxy").key("upstream_proxy");
     let parent = ParentProxy::parse(url, auth, clock, entropy)
         .map_err(|e| config.error(&path, e.to_string()))?;
-    Ok(Dialer::new(Some(Arc::new(parent))))
+    Ok(Dialer::new(Some(Arc::new(parent)), &limits))
 }
 
 /// How to authenticate to the parent proxy, from `[proxy] upstream_proxy_auth` (its name and

@@ -105,3 +105,53 @@ async fn curl_with_http_proxy_variable_gets_api_key_in_query() {
     );
     assert_eq!(origin.last().uri.query(), Some("q=x&api_key=k"));
 }
+
+/// An HTTP/2 client inside an intercepted tunnel gets signet's own answer (here the 413 for a
+/// body too large to hash) even while it is still sending a large body: the answer is not
+/// cut off by a reset of the stream before its body went out.
+#[tokio::test(flavor = "multi_thread")]
+async fn curl_over_http2_sees_signets_own_answer_to_a_large_body() {
+    let pki = Pki::new();
+    let origin = Origin::tls(&pki).await;
+    let proxy = Proxy::start(&format!(
+        r#"
+[proxy]
+buffer_limit = 1024
+
+[[host]]
+match = ["localhost:{}"]
+auth = {{ type = "hawk", auth_id = "id", auth_key = "key", include_payload_hash = true }}
+
+  [host.tls]
+  ca = "{}"
+"#,
+        origin.port(),
+        pki.ca_path().display()
+    ))
+    .await;
+    let body = proxy.dir.path().join("body.bin");
+    std::fs::write(&body, vec![b'x'; 4 << 20]).unwrap();
+    let ca = proxy.ca_path();
+    let proxy_url = format!("http://{}", proxy.addr());
+    let url = format!("https://localhost:{}/upload", origin.port());
+    let (status, text) = tokio::task::spawn_blocking(move || {
+        curl(&[
+            "--http2",
+            "-x",
+            &proxy_url,
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--data-binary",
+            &format!("@{}", body.display()),
+            &url,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, "413", "{text}");
+    assert!(text.contains("buffer limit"), "{text}");
+    assert!(
+        origin.requests().is_empty(),
+        "the request reached the origin"
+    );
+}

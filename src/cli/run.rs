@@ -8,8 +8,10 @@ use crate::admin::Admin;
 use crate::config::Config;
 use crate::proxy::Signet;
 
-pub(super) fn run_proxy(config: Config, listen: Option<SocketAddr>) -> Result<(), Failure> {
+pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Result<(), Failure> {
     init_logging();
+    log_panics();
+    fit_connections_to_open_files(&mut config);
     let addr = match listen {
         Some(addr) => addr,
         None => config
@@ -99,6 +101,76 @@ pub(super) fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+/// Panics go to the log at ERROR, with the client connection they hit (whose task ends; the
+/// others go on).
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let location = info.location().map(ToString::to_string).unwrap_or_default();
+        match crate::proxy::CLIENT.try_with(|client| *client) {
+            Ok(client) => tracing::error!(%client, %location, "panic: {message}"),
+            Err(_) => tracing::error!(%location, "panic: {message}"),
+        }
+    }));
+}
+
+/// Raises the open-file limit to what the system allows, and keeps `max_connections` below
+/// what it can hold (two descriptors per connection: the client's and the upstream's, plus a
+/// margin for listeners, files and the resolver), so that signet waits for a place instead of
+/// failing to accept.
+fn fit_connections_to_open_files(config: &mut Config) {
+    let Some(files) = raise_open_file_limit() else {
+        return;
+    };
+    let fit = usize::try_from(files.saturating_sub(64) / 2)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if config.proxy.max_connections > fit {
+        tracing::info!(
+            max_connections = fit,
+            configured = config.proxy.max_connections,
+            open_files = files,
+            "lowered max_connections to what the open-file limit holds"
+        );
+        config.proxy.max_connections = fit;
+    }
+}
+
+/// The soft open-file limit after raising it to the hard one; `None` where it cannot be read.
+#[cfg(unix)]
+fn raise_open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() -> Option<u64> {
+    None
 }
 
 /// Aborts a background task when dropped.

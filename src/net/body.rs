@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -131,6 +132,148 @@ where
         }
         hint
     }
+}
+
+/// What is left of a client's HTTP/2 request body when signet stops reading it (it answered
+/// early: a 413, a 502, or the upstream's own early answer). Dropping an unfinished HTTP/2
+/// request body resets the stream: a reset that overtakes the answer loses the answer, and
+/// clients such as curl 7.88 report even a reset after it as an error. So the rest is kept
+/// until the answer has gone out, then read and dropped, up to a limit.
+#[derive(Clone, Default)]
+pub struct BodyKeeper(Arc<Mutex<Option<ProxyBody>>>);
+
+/// The most of an unwanted request body read after an early answer; past it, the stream is
+/// reset.
+const DRAIN_LIMIT: usize = 64 << 20;
+/// How long it may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl BodyKeeper {
+    fn take(&self) -> Option<ProxyBody> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+/// A request body that leaves what is unread with a [`BodyKeeper`] when dropped.
+pub struct Kept<B>
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    inner: Option<B>,
+    keeper: Option<BodyKeeper>,
+}
+
+impl<B> Kept<B>
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// `inner`, kept by `keeper` when dropped unfinished (`None`: dropped as usual).
+    pub fn new(inner: B, keeper: Option<BodyKeeper>) -> Self {
+        Kept {
+            inner: Some(inner),
+            keeper,
+        }
+    }
+}
+
+impl<B> Body for Kept<B>
+where
+    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+impl<B> Drop for Kept<B>
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn drop(&mut self) {
+        if let (Some(keeper), Some(inner)) = (&self.keeper, self.inner.take())
+            && !inner.is_end_stream()
+            && let Ok(mut slot) = keeper.0.lock()
+        {
+            *slot = Some(stream(inner));
+        }
+    }
+}
+
+/// A response body that, once sent, reads and drops what `keeper` kept of the request body.
+pub fn holding(body: ProxyBody, keeper: BodyKeeper) -> ProxyBody {
+    Holding { body, keeper }.boxed()
+}
+
+struct Holding {
+    body: ProxyBody,
+    keeper: BodyKeeper,
+}
+
+impl Body for Holding {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        if let Some(rest) = self.keeper.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(drain(rest));
+        }
+    }
+}
+
+/// Reads and drops `rest`, up to [`DRAIN_LIMIT`] bytes within [`DRAIN_TIME`].
+async fn drain(mut rest: ProxyBody) {
+    let read = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = rest.frame().await {
+            seen = seen.saturating_add(frame.data_ref().map_or(0, Bytes::len));
+            if seen > DRAIN_LIMIT {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 #[cfg(test)]

@@ -11,11 +11,10 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use tokio::net::TcpStream;
 
+use super::Limits;
 use super::body::{self, ProxyBody};
 use super::parent::{ParentError, ParentProxy};
 use super::stream::Connector;
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an upstream connection could not be made; the text goes into the client's 502 body.
 #[derive(Debug, thiserror::Error)]
@@ -75,15 +74,38 @@ pub enum SendError {
 }
 
 /// Opens TCP connections to upstreams, through the parent proxy when there is one.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Dialer {
     parent: Option<Arc<ParentProxy>>,
+    connect_timeout: Duration,
+    tls_handshake_timeout: Duration,
+}
+
+impl Default for Dialer {
+    fn default() -> Self {
+        Dialer::new(None, &Limits::DEFAULT)
+    }
 }
 
 impl Dialer {
-    /// A dialer going direct, or through `parent`.
-    pub fn new(parent: Option<Arc<ParentProxy>>) -> Self {
-        Dialer { parent }
+    /// A dialer going direct, or through `parent`, within the connect and TLS handshake
+    /// timeouts of `limits`.
+    pub fn new(parent: Option<Arc<ParentProxy>>, limits: &Limits) -> Self {
+        Dialer {
+            parent,
+            connect_timeout: limits.connect,
+            tls_handshake_timeout: limits.tls_handshake,
+        }
+    }
+
+    /// How long a TCP connection may take to open.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// How long a TLS handshake with an origin may take.
+    pub fn tls_handshake_timeout(&self) -> Duration {
+        self.tls_handshake_timeout
     }
 
     /// The parent proxy, when there is one.
@@ -104,7 +126,7 @@ impl Dialer {
             && let Some(parent) = &self.parent
         {
             return parent
-                .send_plain(head, bytes)
+                .send_plain(head, bytes, self.connect_timeout)
                 .await
                 .map_err(SendError::Parent);
         }
@@ -117,16 +139,16 @@ impl Dialer {
     /// A TCP stream to `host:port`: direct, or a CONNECT tunnel through the parent.
     pub async fn tunnel(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
         match &self.parent {
-            None => tcp(host, port).await,
-            Some(parent) => parent.tunnel(host, port).await,
+            None => tcp(host, port, self.connect_timeout).await,
+            Some(parent) => parent.tunnel(host, port, self.connect_timeout).await,
         }
     }
 }
 
-/// A direct TCP connection to `host:port`, with Nagle off.
-pub async fn tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+/// A direct TCP connection to `host:port` within `timeout`, with Nagle off.
+pub async fn tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectError> {
     let connect = TcpStream::connect((host, port));
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+    let stream = match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(source)) => {
             return Err(ConnectError::Tcp {
@@ -137,7 +159,7 @@ pub async fn tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
         Err(_) => {
             return Err(ConnectError::Timeout {
                 authority: authority(host, port),
-                after: CONNECT_TIMEOUT,
+                after: timeout,
             });
         }
     };

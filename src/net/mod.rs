@@ -10,10 +10,12 @@
 pub mod body;
 pub mod dial;
 pub mod headers;
+pub mod idle;
 pub mod parent;
 pub mod stream;
 
 pub use dial::{ConnectError, Dialer, SendError, authority};
+pub use idle::{Idle, IdleTimeout};
 pub use parent::{ParentAuth, ParentError, ParentProxy, ParentUrlError};
 pub use stream::{Connector, Http1Conn, Stream, open_http1};
 

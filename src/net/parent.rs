@@ -4,6 +4,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION};
@@ -189,16 +190,21 @@ impl ParentProxy {
         authority(&self.host, self.port)
     }
 
-    /// A TCP connection to the parent.
-    pub async fn dial(&self) -> Result<TcpStream, ConnectError> {
-        tcp(&self.host, self.port).await
+    /// A TCP connection to the parent, within `timeout`.
+    pub async fn dial(&self, timeout: Duration) -> Result<TcpStream, ConnectError> {
+        tcp(&self.host, self.port, timeout).await
     }
 
     /// A tunnel to `host:port` through the parent, answering its NTLM or Digest challenges.
-    pub async fn tunnel(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+    pub async fn tunnel(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<TcpStream, ConnectError> {
         let target = authority(host, port);
         let fail = |reason: ParentError| self.error(reason);
-        let mut stream = self.dial().await?;
+        let mut stream = self.dial(timeout).await?;
         let mut legs = Legs::new(self);
         // NEGOTIATE, maybe a switch of word, AUTHENTICATE: four legs are plenty.
         for _ in 0..4 {
@@ -230,7 +236,7 @@ impl ParentProxy {
                 skip_body(&mut stream, &answer).await.map_err(io)?;
             } else if answer.close || skip_body(&mut stream, &answer).await.is_err() {
                 // Digest does not need the same connection: a new one if this one is done.
-                stream = self.dial().await?;
+                stream = self.dial(timeout).await?;
             }
         }
         Err(fail(ParentError::Unfinished(format!("CONNECT {target}"))))
@@ -245,10 +251,11 @@ impl ParentProxy {
         &self,
         head: http::request::Parts,
         body: Bytes,
+        timeout: Duration,
     ) -> Result<Response<Incoming>, ConnectError> {
         let fail = |reason: ParentError| self.error(reason);
         let target = head.uri.to_string();
-        let mut sender = self.open_plain().await?;
+        let mut sender = self.open_plain(timeout).await?;
         let mut legs = Legs::new(self);
         // NEGOTIATE, maybe a switch of word, AUTHENTICATE: four legs are plenty.
         for _ in 0..4 {
@@ -293,7 +300,7 @@ impl ParentProxy {
                     return Err(fail(ParentError::ClosedMidHandshake));
                 }
                 // Digest does not need the same connection.
-                sender = self.open_plain().await?;
+                sender = self.open_plain(timeout).await?;
             }
         }
         Err(fail(ParentError::Unfinished(format!(
@@ -303,8 +310,8 @@ impl ParentProxy {
     }
 
     /// An HTTP/1.1 connection to the parent, for requests in absolute form.
-    async fn open_plain(&self) -> Result<SendRequest<ProxyBody>, ConnectError> {
-        let tcp = self.dial().await?;
+    async fn open_plain(&self, timeout: Duration) -> Result<SendRequest<ProxyBody>, ConnectError> {
+        let tcp = self.dial(timeout).await?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
             .map_err(|e| self.error(ParentError::Http(e)))?;

@@ -135,10 +135,10 @@ impl Connector {
         if !https {
             // Plain HTTP through a parent goes to the parent itself, in absolute form.
             if let Some(parent) = self.dialer.parent() {
-                let tcp = parent.dial().await?;
+                let tcp = parent.dial(self.dialer.connect_timeout()).await?;
                 return Ok(TokioIo::new(Stream::Plain { tcp, proxied: true }));
             }
-            let tcp = tcp(&host, port).await?;
+            let tcp = tcp(&host, port, self.dialer.connect_timeout()).await?;
             return Ok(TokioIo::new(Stream::Plain {
                 tcp,
                 proxied: false,
@@ -148,14 +148,23 @@ impl Connector {
         let tcp = self.dialer.tunnel(&host, port).await?;
         let name = ServerName::try_from(host.clone())
             .map_err(|_| ConnectError::ServerName(host.clone()))?;
-        let tls = self
-            .tls
-            .connect(name, tcp)
-            .await
-            .map_err(|e| ConnectError::Tls {
-                authority: authority(&host, port),
-                reason: crate::tls::describe_handshake_error(&host, &e),
-            })?;
+        let handshake = self.tls.connect(name, tcp);
+        let timeout = self.dialer.tls_handshake_timeout();
+        let tls = match tokio::time::timeout(timeout, handshake).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                return Err(ConnectError::Tls {
+                    authority: authority(&host, port),
+                    reason: crate::tls::describe_handshake_error(&host, &e),
+                });
+            }
+            Err(_) => {
+                return Err(ConnectError::Tls {
+                    authority: authority(&host, port),
+                    reason: format!("no answer within {}s", timeout.as_secs()),
+                });
+            }
+        };
         Ok(TokioIo::new(Stream::Tls(Box::new(tls))))
     }
 }

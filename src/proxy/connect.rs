@@ -56,6 +56,8 @@ pub(super) async fn handle(
         Ok(tcp) => tcp,
         Err(e) => return respond::error(StatusCode::BAD_GATEWAY, e),
     };
+    // The client connection now carries the tunnel: its idle timeout becomes the tunnel's.
+    conn.idle().set(signet.limits.tunnel_idle);
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {

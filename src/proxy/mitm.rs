@@ -9,7 +9,7 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::upgrade::Upgraded;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::server::Acceptor;
 use tokio_rustls::LazyConfigAcceptor;
 
@@ -25,10 +25,16 @@ pub(super) async fn serve(
     dest: Destination,
     upgraded: Upgraded,
 ) {
-    let start = match LazyConfigAcceptor::new(Acceptor::default(), TokioIo::new(upgraded)).await {
-        Ok(start) => start,
-        Err(e) => {
+    let handshake = signet.limits.tls_handshake;
+    let hello = LazyConfigAcceptor::new(Acceptor::default(), TokioIo::new(upgraded));
+    let start = match tokio::time::timeout(handshake, hello).await {
+        Ok(Ok(start)) => start,
+        Ok(Err(e)) => {
             tracing::debug!(%dest, error = %e, "no TLS ClientHello in the tunnel");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%dest, "no TLS ClientHello in the tunnel within the handshake timeout");
             return;
         }
     };
@@ -50,14 +56,19 @@ pub(super) async fn serve(
         }
         Err(_) => return,
     };
-    let tls = match start.into_stream(config).await {
-        Ok(tls) => tls,
-        Err(e) => {
+    let tls = match tokio::time::timeout(handshake, start.into_stream(config)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
             tracing::debug!(%dest, error = %e, "client TLS handshake failed (does the client trust signet's CA?)");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%dest, "client TLS handshake did not finish within the handshake timeout");
             return;
         }
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let header_read = signet.limits.header_read;
     let conn = Arc::new(conn);
 
     let service = service_fn(move |req: Request<Incoming>| {
@@ -65,6 +76,13 @@ pub(super) async fn serve(
         let dest = dest.clone();
         let conn = conn.clone();
         async move {
+            // Two Host headers make the target ambiguous (RFC 9112 section 3.2).
+            if req.headers().get_all(HOST).iter().nth(1).is_some() {
+                return Ok::<_, Infallible>(respond::error(
+                    StatusCode::BAD_REQUEST,
+                    "the request has two Host headers",
+                ));
+            }
             if !sni_matches || !names_destination(&req, &dest) {
                 return Ok::<_, Infallible>(respond::error(
                     StatusCode::MISDIRECTED_REQUEST,
@@ -80,10 +98,13 @@ pub(super) async fn serve(
     let io = TokioIo::new(tls);
     let result = if h2 {
         hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
             .serve_connection(io, service)
             .await
     } else {
         hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read)
             .serve_connection(io, service)
             .with_upgrades()
             .await

@@ -5,6 +5,7 @@
 //! - [`pipeline`]: one request as named phases, from the rule to the answer.
 //! - [`respond`]: the answers signet writes itself.
 
+mod admission;
 mod connect;
 mod mitm;
 pub mod pipeline;
@@ -19,6 +20,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use hyper_util::rt::TokioTimer;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::auth::{SCHEME_NAMES, SignContext};
@@ -27,11 +29,18 @@ use crate::context::{Clock, Entropy};
 use crate::cookies::Cookies;
 use crate::metrics::{Metrics, Pulled};
 use crate::net::body::ProxyBody;
+use crate::net::{Idle, IdleTimeout, Limits};
 use crate::policy::Policy;
 use crate::rules::{Destination, RuleLabel};
 use crate::tls::{LeafCache, TlsError};
 use crate::upstream::pool::IdleConnections;
 use crate::upstream::{ClientConn, IDLE_TIMEOUT, Upstream, UpstreamClients};
+use admission::{Admission, Admitted};
+
+tokio::task_local! {
+    /// The client of the connection a task serves, for the panic log.
+    pub static CLIENT: SocketAddr;
+}
 
 /// An upstream TLS profile's client configs: HTTP/2 and HTTP/1.1 offered, HTTP/1.1 only.
 pub type UpstreamTlsPair = (Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>);
@@ -73,6 +82,8 @@ pub struct Parts {
     pub entropy: Arc<dyn Entropy>,
     /// The jar, when some rule uses cookies.
     pub cookies: Option<Cookies>,
+    /// `[proxy]`'s timeouts and caps.
+    pub limits: Limits,
 }
 
 /// A running proxy's shared state: everything a request needs, built once at start-up.
@@ -90,6 +101,9 @@ pub struct Signet {
     entropy: Arc<dyn Entropy>,
     cookies: Option<Cookies>,
     metrics: Metrics,
+    limits: Limits,
+    /// Client connections held at once, over all serving runtimes.
+    admission: Arc<Admission>,
 }
 
 impl Signet {
@@ -109,6 +123,11 @@ impl Signet {
             clock: parts.clock,
             entropy: parts.entropy,
             cookies: parts.cookies,
+            admission: Admission::new(
+                parts.limits.max_connections,
+                parts.limits.max_connections_per_ip,
+            ),
+            limits: parts.limits,
         }
     }
 
@@ -185,23 +204,52 @@ impl Signet {
             .unwrap_or_else(|e| e.into_inner())
             .extend(upstreams.iter().map(|u| u.idle.clone()));
         tokio::spawn(close_idle_connections(upstreams.clone()));
+        // Beyond loopback, one address must not take every place.
+        let per_ip = listener
+            .local_addr()
+            .is_ok_and(|addr| !addr.ip().is_loopback());
+        let mut last_warning: Option<tokio::time::Instant> = None;
         loop {
+            let Some(place) = self.admission.place().await else {
+                return;
+            };
             match listener.accept().await {
-                Ok((tcp, peer)) => {
-                    let conn = ClientConn::new(upstreams.clone());
-                    tokio::spawn(self.clone().serve_client(tcp, peer, conn));
-                }
+                Ok((tcp, peer)) => match self.admission.admit(place, peer.ip(), per_ip) {
+                    Some(admitted) => {
+                        let idle = IdleTimeout::new(self.limits.client_idle);
+                        let conn = ClientConn::new(upstreams.clone(), idle.clone());
+                        let served = self.clone().serve_client(tcp, conn, idle, admitted);
+                        tokio::spawn(CLIENT.scope(peer, served));
+                    }
+                    None => refuse_busy_address(tcp, peer, self.admission.per_ip()),
+                },
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    // Out of file descriptors and the like: back off instead of spinning, and
+                    // say so once a second rather than at every attempt.
+                    if last_warning.is_none_or(|at| at.elapsed().as_secs() >= 1) {
+                        tracing::warn!(error = %e, "accept failed");
+                        last_warning = Some(tokio::time::Instant::now());
+                    }
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             }
         }
     }
 
-    async fn serve_client(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, conn: ClientConn) {
+    async fn serve_client(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        conn: ClientConn,
+        idle: IdleTimeout,
+        _admitted: Admitted,
+    ) {
         let _ = tcp.set_nodelay(true);
+        let header_read = self.limits.header_read;
+        if opens_with_h2_preface(&tcp, header_read).await {
+            tracing::debug!("an HTTP/2 client (prior knowledge) on the HTTP/1.1 proxy port");
+            refuse_h2_prior_knowledge(tcp).await;
+            return;
+        }
         let conn = Arc::new(conn);
         let service = service_fn(move |req| {
             let signet = self.clone();
@@ -209,10 +257,12 @@ impl Signet {
             async move { Ok::<_, Infallible>(signet.handle(&conn, req).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(tcp), service)
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read)
+            .serve_connection(TokioIo::new(Idle::new(tcp, idle)), service)
             .with_upgrades();
         if let Err(e) = connection.await {
-            tracing::debug!(%peer, error = %e, "client connection ended with an error");
+            tracing::debug!(error = %e, "client connection ended with an error");
         }
     }
 
@@ -277,6 +327,47 @@ async fn close_idle_connections(upstreams: Arc<[UpstreamClients]>) {
             clients.idle.prune();
         }
     }
+}
+
+/// Whether the client opened with HTTP/2's connection preface (`PRI * HTTP/2.0`, h2c with
+/// prior knowledge). Looks without reading, so that hyper still gets every byte.
+async fn opens_with_h2_preface(tcp: &TcpStream, within: std::time::Duration) -> bool {
+    let mut first = [0u8; 4];
+    match tokio::time::timeout(within, tcp.peek(&mut first)).await {
+        Ok(Ok(n)) if n >= 3 => first[..n] == b"PRI "[..n],
+        _ => false,
+    }
+}
+
+/// Answers an HTTP/2 preface with a 400 that says what to do instead, as an HTTP/1.1 server
+/// does, and closes.
+async fn refuse_h2_prior_knowledge(mut tcp: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = "signet: this port is an HTTP/1.1 proxy; HTTP/2 with prior knowledge (h2c) is not \
+                served here. Talk HTTP/1.1 to the proxy: HTTPS through a CONNECT tunnel can \
+                still use HTTP/2.\n";
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tcp.write_all(answer.as_bytes()).await;
+    let _ = tcp.shutdown().await;
+}
+
+/// Tells a client over its address's cap why it is turned away, best effort, and closes.
+fn refuse_busy_address(tcp: TcpStream, peer: SocketAddr, cap: usize) {
+    tracing::warn!(%peer, cap, "refused a connection: the address holds max_connections_per_ip");
+    let body = format!(
+        "signet: {} already holds {cap} connections ([proxy] max_connections_per_ip)\n",
+        peer.ip()
+    );
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tcp.try_write(answer.as_bytes());
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a password matched.

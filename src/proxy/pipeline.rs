@@ -11,11 +11,11 @@ use hyper_util::rt::TokioIo;
 
 use super::{Signet, respond};
 use crate::auth::{AuthError, BodyNeed, Scheme};
-use crate::net::body::{self, Buffered, Outgoing, ProxyBody};
+use crate::net::body::{self, BodyKeeper, Buffered, Kept, Outgoing, ProxyBody};
 use crate::net::headers::{is_upgrade, strip_hop_by_hop};
 use crate::rules::{Destination, RuleLabel};
 use crate::tls::TlsProfileId;
-use crate::upstream::{ClientConn, Peer, Wire, copy_head};
+use crate::upstream::{ClientConn, Peer, UpstreamError, Wire, copy_head};
 
 /// signet's own answer instead of the upstream's: a status and the reason, for the client.
 pub struct Refusal {
@@ -58,18 +58,35 @@ pub(super) async fn forward(
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (parts, incoming) = req.into_parts();
-    match run(signet, conn, &dest, parts, incoming, upgrade).await {
-        Ok(response) => respond(response, client_upgrade),
+    // An HTTP/2 client may still be sending when the answer goes out: what is left of its body
+    // is kept until then (see `BodyKeeper`).
+    let keeper = (parts.version == Version::HTTP_2).then(BodyKeeper::default);
+    let incoming = Kept::new(incoming, keeper.clone());
+    let response = match run(signet, conn, &dest, parts, incoming, upgrade).await {
+        Ok(response) => {
+            if client_upgrade.is_some() && response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                // The client connection now carries a tunnel (a WebSocket, say).
+                conn.idle().set(signet.limits.tunnel_idle);
+            }
+            respond(response, client_upgrade)
+        }
         Err(refusal) => respond::error(refusal.status, refusal.reason),
+    };
+    match keeper {
+        Some(keeper) => response.map(|body| body::holding(body, keeper)),
+        None => response,
     }
 }
+
+/// The client's request body as the phases read it.
+type ClientBody = Kept<Incoming>;
 
 async fn run(
     signet: &Signet,
     conn: &ClientConn,
     dest: &Destination,
     mut parts: http::request::Parts,
-    incoming: Incoming,
+    incoming: ClientBody,
     upgrade: bool,
 ) -> Result<Response<Incoming>, Refusal> {
     let job = decide(signet, dest, &parts)?;
@@ -157,7 +174,7 @@ async fn plan_body(
     signet: &Signet,
     job: &Job<'_>,
     parts: &http::request::Parts,
-    incoming: Incoming,
+    incoming: ClientBody,
     resend: bool,
 ) -> Result<Planned, Refusal> {
     let need = body_plan(job.scheme, parts, resend);
@@ -257,10 +274,12 @@ async fn send(
             signet.metrics.upstream_error();
             let (dest, label) = (peer.dest, job.label);
             tracing::info!(rule = %label, %dest, %reason, "upstream request failed");
-            Refusal::new(
-                StatusCode::BAD_GATEWAY,
-                format!("{dest} ({label}): {reason}"),
-            )
+            let status = match reason {
+                UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                UpstreamError::ClientBody(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            Refusal::new(status, format!("{dest} ({label}): {reason}"))
         })
 }
 

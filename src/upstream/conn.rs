@@ -25,7 +25,7 @@ use super::UpstreamError;
 use super::exchange::{PinKey, Pinned};
 use super::pool::{BoundKey, HttpClient, UpstreamClients};
 use crate::net::body::{Outgoing, ProxyBody};
-use crate::net::{open_http1, origin_form};
+use crate::net::{IdleTimeout, open_http1, origin_form};
 use crate::tls::TlsProfileId;
 
 /// Per client connection: its bound HTTP/1.1 upstream connection, its pinned ones, and the
@@ -35,6 +35,8 @@ pub struct ClientConn {
     bound: Mutex<Option<Bound>>,
     pinned: Mutex<HashMap<PinKey, Vec<Pinned>>>,
     upstreams: Arc<[UpstreamClients]>,
+    /// How long the client connection may idle; longer once it carries a tunnel.
+    idle: IdleTimeout,
 }
 
 /// The upstream connection the client's last plain HTTP/1.1 request went out on.
@@ -47,19 +49,26 @@ struct Bound {
 }
 
 impl ClientConn {
-    /// A fresh context for a new client connection, using `upstreams` (one per TLS profile).
-    pub fn new(upstreams: Arc<[UpstreamClients]>) -> Self {
+    /// A fresh context for a new client connection, using `upstreams` (one per TLS profile),
+    /// whose idle timeout is `idle`.
+    pub fn new(upstreams: Arc<[UpstreamClients]>, idle: IdleTimeout) -> Self {
         ClientConn {
             bound: Mutex::default(),
             pinned: Mutex::default(),
             upstreams,
+            idle,
         }
     }
 
-    /// A fresh context for an intercepted tunnel opened on this connection: same pools, nothing
-    /// bound or pinned.
+    /// A fresh context for an intercepted tunnel opened on this connection: same pools and
+    /// idle timeout, nothing bound or pinned.
     pub fn for_tunnel(&self) -> Self {
-        Self::new(self.upstreams.clone())
+        Self::new(self.upstreams.clone(), self.idle.clone())
+    }
+
+    /// The client connection's idle timeout.
+    pub fn idle(&self) -> &IdleTimeout {
+        &self.idle
     }
 
     /// The clients, connector and idle list of an upstream TLS profile.

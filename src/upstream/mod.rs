@@ -15,6 +15,7 @@ pub mod pool;
 
 use std::error::Error as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::PROXY_AUTHORIZATION;
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -70,6 +71,12 @@ pub enum UpstreamError {
     /// The handshake went on for more legs than it has.
     #[error("the NTLM handshake did not finish")]
     Unfinished,
+    /// No response head within `[proxy] response_timeout`.
+    #[error("no response within {}s ([proxy] response_timeout)", .0.as_secs())]
+    Timeout(Duration),
+    /// The client's request body broke off or was malformed while it streamed upstream.
+    #[error("cannot read the request body: {0}")]
+    ClientBody(String),
     /// The parent wants Digest, and the body streamed past the buffer limit.
     #[error(
         "the parent proxy asked for Digest credentials, and the request body was larger than \
@@ -114,6 +121,7 @@ pub struct Upstream {
     dialer: Dialer,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
+    response_timeout: Duration,
 }
 
 /// What carries a request: the HTTP/1.1 connection bound to the client's, a pooled client
@@ -126,12 +134,19 @@ enum Carrier<'a> {
 }
 
 impl Upstream {
-    /// Goes out through `dialer`; handshakes use `clock` and `entropy`.
-    pub fn new(dialer: Dialer, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> Self {
+    /// Goes out through `dialer`; handshakes use `clock` and `entropy`; a response head must
+    /// come within `response_timeout` of the request going out.
+    pub fn new(
+        dialer: Dialer,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        response_timeout: Duration,
+    ) -> Self {
         Upstream {
             dialer,
             clock,
             entropy,
+            response_timeout,
         }
     }
 
@@ -151,8 +166,23 @@ impl Upstream {
         !dest.https && self.dialer.parent().is_some_and(ParentProxy::uses_digest)
     }
 
-    /// Sends the request (absolute URI, Host set, signed) to `peer`.
+    /// Sends the request (absolute URI, Host set, signed) to `peer`: its response head, within
+    /// the response timeout.
     pub async fn send(
+        &self,
+        conn: &ClientConn,
+        peer: &Peer<'_>,
+        parts: http::request::Parts,
+        body: Outgoing,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let sent = self.send_untimed(conn, peer, parts, body);
+        match tokio::time::timeout(self.response_timeout, sent).await {
+            Ok(result) => result.map_err(blame_client_body),
+            Err(_) => Err(UpstreamError::Timeout(self.response_timeout)),
+        }
+    }
+
+    async fn send_untimed(
         &self,
         conn: &ClientConn,
         peer: &Peer<'_>,
@@ -246,6 +276,31 @@ fn sign_for_parent(
     Ok(value)
 }
 
+/// A failure that came from the client's request body as it streamed (a malformed chunk, a
+/// client that went away) is the client's, not the upstream's: hyper reports it as a user
+/// body error whose cause is hyper's own error reading the client's request.
+fn blame_client_body(error: UpstreamError) -> UpstreamError {
+    let cause = match &error {
+        UpstreamError::Http(e) | UpstreamError::Closed(e) if e.is_user() => client_cause(e),
+        _ => None,
+    };
+    match cause {
+        Some(cause) => UpstreamError::ClientBody(cause),
+        None => error,
+    }
+}
+
+fn client_cause(e: &hyper::Error) -> Option<String> {
+    let mut source = e.source();
+    while let Some(inner) = source {
+        if let Some(client) = inner.downcast_ref::<hyper::Error>() {
+            return Some(client.to_string());
+        }
+        source = inner.source();
+    }
+    None
+}
+
 /// A copy of a request head (extensions are not copied: they belong to the client connection).
 pub fn copy_head(parts: &http::request::Parts) -> http::request::Parts {
     let mut head = Request::new(()).into_parts().0;
@@ -264,6 +319,13 @@ fn pool_error(err: &hyper_util::client::legacy::Error) -> UpstreamError {
     while let Some(e) = source {
         if let Some(connect) = e.downcast_ref::<ConnectError>() {
             return UpstreamError::Pool(connect.to_string());
+        }
+        if let Some(cause) = e
+            .downcast_ref::<hyper::Error>()
+            .filter(|e| e.is_user())
+            .and_then(client_cause)
+        {
+            return UpstreamError::ClientBody(cause);
         }
         innermost = Some(e);
         source = e.source();
