@@ -2,7 +2,6 @@
 //! request replayed once; the challenge is remembered per origin and realm so that later
 //! requests are signed before the server asks, with a rising nonce count.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
@@ -22,6 +21,9 @@ mod response;
 
 #[path = "digest_proxy.rs"]
 mod proxy;
+
+#[path = "digest_spaces.rs"]
+mod spaces;
 
 impl Signer for Digest {
     type Config = DigestConfig;
@@ -66,6 +68,7 @@ mod vectors;
 
 use challenge::{Challenge, parse_list, strongest};
 use response::{Inputs, body_hash};
+use spaces::Spaces;
 
 /// `type = "digest"`: Postman's Digest fields, including the advanced ones used before the first
 /// challenge.
@@ -158,27 +161,6 @@ pub struct Digest {
     /// The `nc` of the first request signed with the configured realm and nonce.
     first_nc: u32,
     spaces: Mutex<Spaces>,
-}
-
-/// Remembered challenges, keyed by origin (`scheme://host:port`) and realm.
-#[derive(Default)]
-struct Spaces {
-    entries: HashMap<(String, String), Entry>,
-    /// Bumped on every update, so that the newest of two equally specific entries wins.
-    seq: u64,
-    /// Requests signed so far with the configured realm and nonce.
-    preset_uses: u32,
-}
-
-struct Entry {
-    challenge: Challenge,
-    /// The last nonce count sent with this nonce.
-    nc: u32,
-    /// Absolute URI prefixes this challenge covers (its `domain`, else the whole origin).
-    prefixes: Vec<String>,
-    seq: u64,
-    /// For `-sess`: the client nonce HA1 was first computed with, kept for the nonce's life.
-    session_cnonce: Option<String>,
 }
 
 /// What one signing uses: a challenge and the nonce count to send with it.
@@ -440,7 +422,7 @@ impl Digest {
     /// Picks the challenge for `abs` and counts one more use of its nonce.
     fn take(&self, abs: &str, cx: &SignContext<'_>) -> Option<Use> {
         let mut spaces = self.lock();
-        if let Some(entry) = spaces.best_mut(abs) {
+        if let Some(entry) = spaces.best_for_use(abs) {
             entry.nc = entry.nc.checked_add(1)?;
             if entry.challenge.algorithm.is_session() && entry.session_cnonce.is_none() {
                 entry.session_cnonce = Some(cx.nonce_hex(16));
@@ -487,26 +469,7 @@ impl Digest {
         }
         // The challenged URI is in the space whatever `domain` says.
         prefixes.push(format!("{origin}{path}"));
-        let mut spaces = self.lock();
-        spaces.seq += 1;
-        let seq = spaces.seq;
-        let key = (origin, challenge.realm.clone());
-        let (nc, session_cnonce) = match spaces.entries.get(&key) {
-            Some(old) if old.challenge.nonce == challenge.nonce => {
-                (old.nc, old.session_cnonce.clone())
-            }
-            _ => (0, None),
-        };
-        spaces.entries.insert(
-            key,
-            Entry {
-                challenge,
-                nc,
-                prefixes,
-                seq,
-                session_cnonce,
-            },
-        );
+        self.lock().store(origin, challenge, prefixes);
     }
 
     /// `Authentication-Info: nextnonce=…` (RFC 7616 section 3.5) replaces the nonce in use.
@@ -525,39 +488,11 @@ impl Digest {
         let (Some(origin), Some(realm)) = (origin(&sent.uri), sent_param(sent, "realm")) else {
             return;
         };
-        let mut spaces = self.lock();
-        if let Some(entry) = spaces.entries.get_mut(&(origin, realm)) {
+        if let Some(entry) = self.lock().get_mut(&origin, &realm) {
             entry.challenge.nonce = next.to_owned();
             entry.nc = 0;
             entry.session_cnonce = None;
         }
-    }
-}
-
-impl Spaces {
-    fn key_for(&self, abs: &str) -> Option<(String, String)> {
-        self.entries
-            .iter()
-            .filter_map(|(key, entry)| {
-                let longest = entry
-                    .prefixes
-                    .iter()
-                    .filter(|p| abs.starts_with(p.as_str()))
-                    .map(String::len)
-                    .max()?;
-                Some(((longest, entry.seq), key))
-            })
-            .max_by_key(|(rank, _)| *rank)
-            .map(|(_, key)| key.clone())
-    }
-
-    fn best(&self, abs: &str) -> Option<&Entry> {
-        self.entries.get(&self.key_for(abs)?)
-    }
-
-    fn best_mut(&mut self, abs: &str) -> Option<&mut Entry> {
-        let key = self.key_for(abs)?;
-        self.entries.get_mut(&key)
     }
 }
 

@@ -124,3 +124,51 @@ fn debug_hides_the_password() {
     let debug = format!("{:?}", Digest::new(config()).unwrap());
     assert!(debug.contains("***") && !debug.contains("\"p\""), "{debug}");
 }
+
+/// How many challenges the scheme remembers, over every origin.
+fn remembered(digest: &Digest) -> usize {
+    digest.lock().len()
+}
+
+fn challenge_at(digest: &Digest, url: &str, challenge: &str) {
+    assert!(digest.wants_replay(&request(url), &unauthorized(challenge)));
+}
+
+#[test]
+fn realms_remembered_per_origin_are_capped_and_the_least_recently_used_goes() {
+    let digest = Digest::new(config()).unwrap();
+    challenge_at(
+        &digest,
+        "http://h.test/kept/a",
+        r#"Digest realm="kept", nonce="k", qop="auth", domain="/kept/""#,
+    );
+    for i in 0..10_000 {
+        let realm_challenge = format!(r#"Digest realm="r{i}", nonce="n{i}", qop="auth""#);
+        challenge_at(&digest, "http://h.test/", &realm_challenge);
+        if i % 4 == 0 {
+            assert!(signed(&digest, "http://h.test/kept/b").is_some());
+        }
+    }
+    assert_eq!(remembered(&digest), 8);
+    let newest = signed(&digest, "http://h.test/x").unwrap();
+    assert!(newest.contains(r#"realm="r9999""#), "{newest}");
+    let kept = signed(&digest, "http://h.test/kept/c").unwrap();
+    assert!(kept.contains(r#"realm="kept""#), "{kept}");
+}
+
+#[test]
+fn origins_remembered_are_capped_and_the_least_recently_used_goes() {
+    let digest = Digest::new(config()).unwrap();
+    let challenge = r#"Digest realm="r", nonce="n", qop="auth""#;
+    challenge_at(&digest, "http://kept.test/", challenge);
+    for i in 0..5_000 {
+        challenge_at(&digest, &format!("http://h{i}.test/"), challenge);
+        if i % 256 == 0 {
+            assert!(signed(&digest, "http://kept.test/").is_some());
+        }
+    }
+    assert_eq!(remembered(&digest), 1024);
+    assert!(signed(&digest, "http://h4999.test/").is_some());
+    assert!(signed(&digest, "http://kept.test/").is_some());
+    assert!(signed(&digest, "http://h0.test/").is_none(), "evicted");
+}
