@@ -66,7 +66,7 @@ impl Signer for Digest {
 #[path = "digest_vectors.rs"]
 mod vectors;
 
-use challenge::{Challenge, parse_list, strongest};
+use challenge::{Challenge, MAX_DOMAIN_URIS, MAX_HEADER_VALUE, MAX_PARAM, parse_list, strongest};
 use response::{Inputs, body_hash};
 use spaces::Spaces;
 
@@ -335,14 +335,20 @@ impl Digest {
 
     /// Reads the upstream's answer to a request this scheme signed: a 401 with a Digest
     /// challenge is remembered and asks for one replay, unless the request already carried
-    /// that very nonce and the server did not call it stale (the credentials are wrong).
+    /// that very nonce and the server did not call it stale (the credentials are wrong). A
+    /// request signed before the server asked that is turned away drops the challenge it was
+    /// signed with, so that one bad challenge does not spoil every later request.
     pub fn wants_replay(
         &self,
         sent: &http::request::Parts,
         response: &http::response::Parts,
     ) -> bool {
         if response.status != StatusCode::UNAUTHORIZED {
-            self.next_nonce(sent, response);
+            if refuses_headers(response.status) {
+                self.forget_refused(sent, None);
+            } else {
+                self.next_nonce(sent, response);
+            }
             return false;
         }
         let values = response
@@ -350,7 +356,9 @@ impl Digest {
             .get_all(WWW_AUTHENTICATE)
             .iter()
             .filter_map(|v| v.to_str().ok());
-        let Some(challenge) = strongest(values) else {
+        let challenge = strongest(values);
+        self.forget_refused(sent, challenge.as_ref());
+        let Some(challenge) = challenge else {
             return false;
         };
         let rejected = rejects(sent.headers.get(AUTHORIZATION), &challenge);
@@ -365,11 +373,14 @@ impl Digest {
         sent: &http::request::Parts,
         challenge: &str,
     ) -> Result<(), String> {
-        let challenge = strongest([challenge]).ok_or(
-            "the challenge holds no Digest challenge signet can answer (it needs realm and \
-             nonce; algorithm MD5, SHA-256 or SHA-512-256, with or without -sess; qop auth or \
-             auth-int)",
-        )?;
+        let challenge = strongest([challenge]).ok_or_else(|| {
+            format!(
+                "the challenge holds no Digest challenge signet can answer (it needs realm and \
+                 nonce; algorithm MD5, SHA-256 or SHA-512-256, with or without -sess; qop auth \
+                 or auth-int; at most {MAX_HEADER_VALUE} bytes, with realm, nonce and opaque of \
+                 at most {MAX_PARAM} bytes each and at most {MAX_DOMAIN_URIS} domain URIs)"
+            )
+        })?;
         self.remember(sent, challenge);
         Ok(())
     }
@@ -472,6 +483,23 @@ impl Digest {
         self.lock().store(origin, challenge, prefixes);
     }
 
+    /// Drops the remembered challenge `sent` was signed with, unless `replacement` (the
+    /// server's new challenge) takes its place under the same realm: that keeps the nonce
+    /// count when the nonce is the same, which a server checking `nc` needs.
+    fn forget_refused(&self, sent: &http::request::Parts, replacement: Option<&Challenge>) {
+        let (Some(abs), Some(realm), Some(nonce)) = (
+            absolute(&sent.uri),
+            sent_param(sent, "realm"),
+            sent_param(sent, "nonce"),
+        ) else {
+            return;
+        };
+        if replacement.is_some_and(|c| c.realm == realm) {
+            return;
+        }
+        self.lock().forget(&abs, &realm, &nonce);
+    }
+
     /// `Authentication-Info: nextnonce=…` (RFC 7616 section 3.5) replaces the nonce in use.
     fn next_nonce(&self, sent: &http::request::Parts, response: &http::response::Parts) {
         let Some(info) = response
@@ -514,6 +542,16 @@ fn absolute(uri: &http::Uri) -> Option<String> {
 /// A parameter of the Digest `Authorization` a request carried.
 fn sent_param(sent: &http::request::Parts, name: &str) -> Option<String> {
     digest_param(sent.headers.get(AUTHORIZATION)?, name)
+}
+
+/// Statuses that turn a request away for its header fields, the credentials among them: 400
+/// (what most servers answer for a malformed or oversized header) and 431 (RFC 6585). Other
+/// 4xx speak about the resource, not the credentials, and leave the challenge remembered.
+fn refuses_headers(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_REQUEST | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    )
 }
 
 /// Whether the server turned down credentials that already answered this very nonce (the

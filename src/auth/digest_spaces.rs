@@ -127,6 +127,18 @@ impl Spaces {
         }
     }
 
+    /// Drops the challenge with `realm` and `nonce` that covers `abs` (the one a refused
+    /// request was signed with), so that the next request there starts without credentials.
+    pub fn forget(&mut self, abs: &str, realm: &str, nonce: &str) {
+        self.origins.retain(|_, entries| {
+            entries.retain(|e| {
+                let signed_it = e.challenge.realm == realm && e.challenge.nonce == nonce;
+                !(signed_it && e.rank(abs).is_some())
+            });
+            !entries.is_empty()
+        });
+    }
+
     /// Removes the origin whose most recent use is the oldest.
     fn evict_origin(&mut self) {
         let oldest = self
