@@ -195,6 +195,68 @@ async fn body_past_the_limit_that_needs_a_replay_gets_413_then_is_signed_up_fron
     assert_eq!(origin.hits().len(), 2);
 }
 
+/// Waits at most ten seconds for `answer`, so that a proxy that stops answering fails the
+/// test instead of hanging it.
+async fn bounded<T>(answer: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(10), answer)
+        .await
+        .expect("the proxy answered within ten seconds")
+}
+
+#[tokio::test]
+async fn oversized_nonce_is_neither_answered_nor_remembered() {
+    let mut spec = Spec::new(&["MD5"], "auth");
+    spec.nonce_padding = 100 * 1024;
+    let (origin, proxy) = start(spec).await;
+    let url = format!("http://127.0.0.1:{}/", origin.port());
+    for _ in 0..2 {
+        let answer = bounded(get(proxy.addr(), &url, &[])).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "passed back as it is"
+        );
+    }
+    let hits = origin.hits();
+    assert_eq!(hits.len(), 2, "no replay with the oversized nonce");
+    assert!(
+        !hits[1].headers.contains_key("authorization"),
+        "the next request is not signed with it"
+    );
+}
+
+#[tokio::test]
+async fn challenge_refused_with_431_is_forgotten() {
+    let (origin, proxy) = start(Spec::new(&["MD5"], "auth")).await;
+    let url = format!("http://127.0.0.1:{}/", origin.port());
+    assert_eq!(
+        bounded(get(proxy.addr(), &url, &[])).await.status,
+        StatusCode::OK
+    );
+    origin.refuse_next(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let refused = bounded(get(proxy.addr(), &url, &[])).await;
+    assert_eq!(refused.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(
+        origin.hits()[2].headers.contains_key("authorization"),
+        "the refused request was signed before the server asked"
+    );
+    assert_eq!(
+        bounded(get(proxy.addr(), &url, &[])).await.status,
+        StatusCode::OK
+    );
+    let hits = origin.hits();
+    assert_eq!(
+        hits.len(),
+        5,
+        "the request after the refusal is challenged again"
+    );
+    assert!(
+        !hits[3].headers.contains_key("authorization"),
+        "the refused challenge is not used again"
+    );
+    assert_eq!(hits[4].accepted, Some(("MD5".into(), 1)));
+}
+
 fn cookie(hit: &digest_origin::Hit) -> Option<&str> {
     hit.headers.get("cookie").map(|v| v.to_str().unwrap())
 }

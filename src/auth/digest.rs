@@ -2,7 +2,6 @@
 //! request replayed once; the challenge is remembered per origin and realm so that later
 //! requests are signed before the server asks, with a rising nonce count.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
@@ -22,6 +21,9 @@ mod response;
 
 #[path = "digest_proxy.rs"]
 mod proxy;
+
+#[path = "digest_spaces.rs"]
+mod spaces;
 
 impl Signer for Digest {
     type Config = DigestConfig;
@@ -64,8 +66,9 @@ impl Signer for Digest {
 #[path = "digest_vectors.rs"]
 mod vectors;
 
-use challenge::{Challenge, parse_list, strongest};
+use challenge::{Challenge, MAX_DOMAIN_URIS, MAX_HEADER_VALUE, MAX_PARAM, parse_list, strongest};
 use response::{Inputs, body_hash};
+use spaces::Spaces;
 
 /// `type = "digest"`: Postman's Digest fields, including the advanced ones used before the first
 /// challenge.
@@ -158,27 +161,6 @@ pub struct Digest {
     /// The `nc` of the first request signed with the configured realm and nonce.
     first_nc: u32,
     spaces: Mutex<Spaces>,
-}
-
-/// Remembered challenges, keyed by origin (`scheme://host:port`) and realm.
-#[derive(Default)]
-struct Spaces {
-    entries: HashMap<(String, String), Entry>,
-    /// Bumped on every update, so that the newest of two equally specific entries wins.
-    seq: u64,
-    /// Requests signed so far with the configured realm and nonce.
-    preset_uses: u32,
-}
-
-struct Entry {
-    challenge: Challenge,
-    /// The last nonce count sent with this nonce.
-    nc: u32,
-    /// Absolute URI prefixes this challenge covers (its `domain`, else the whole origin).
-    prefixes: Vec<String>,
-    seq: u64,
-    /// For `-sess`: the client nonce HA1 was first computed with, kept for the nonce's life.
-    session_cnonce: Option<String>,
 }
 
 /// What one signing uses: a challenge and the nonce count to send with it.
@@ -353,14 +335,20 @@ impl Digest {
 
     /// Reads the upstream's answer to a request this scheme signed: a 401 with a Digest
     /// challenge is remembered and asks for one replay, unless the request already carried
-    /// that very nonce and the server did not call it stale (the credentials are wrong).
+    /// that very nonce and the server did not call it stale (the credentials are wrong). A
+    /// request signed before the server asked that is turned away drops the challenge it was
+    /// signed with, so that one bad challenge does not spoil every later request.
     pub fn wants_replay(
         &self,
         sent: &http::request::Parts,
         response: &http::response::Parts,
     ) -> bool {
         if response.status != StatusCode::UNAUTHORIZED {
-            self.next_nonce(sent, response);
+            if refuses_headers(response.status) {
+                self.forget_refused(sent, None);
+            } else {
+                self.next_nonce(sent, response);
+            }
             return false;
         }
         let values = response
@@ -368,7 +356,9 @@ impl Digest {
             .get_all(WWW_AUTHENTICATE)
             .iter()
             .filter_map(|v| v.to_str().ok());
-        let Some(challenge) = strongest(values) else {
+        let challenge = strongest(values);
+        self.forget_refused(sent, challenge.as_ref());
+        let Some(challenge) = challenge else {
             return false;
         };
         let rejected = rejects(sent.headers.get(AUTHORIZATION), &challenge);
@@ -383,11 +373,14 @@ impl Digest {
         sent: &http::request::Parts,
         challenge: &str,
     ) -> Result<(), String> {
-        let challenge = strongest([challenge]).ok_or(
-            "the challenge holds no Digest challenge signet can answer (it needs realm and \
-             nonce; algorithm MD5, SHA-256 or SHA-512-256, with or without -sess; qop auth or \
-             auth-int)",
-        )?;
+        let challenge = strongest([challenge]).ok_or_else(|| {
+            format!(
+                "the challenge holds no Digest challenge signet can answer (it needs realm and \
+                 nonce; algorithm MD5, SHA-256 or SHA-512-256, with or without -sess; qop auth \
+                 or auth-int; at most {MAX_HEADER_VALUE} bytes, with realm, nonce and opaque of \
+                 at most {MAX_PARAM} bytes each and at most {MAX_DOMAIN_URIS} domain URIs)"
+            )
+        })?;
         self.remember(sent, challenge);
         Ok(())
     }
@@ -440,7 +433,7 @@ impl Digest {
     /// Picks the challenge for `abs` and counts one more use of its nonce.
     fn take(&self, abs: &str, cx: &SignContext<'_>) -> Option<Use> {
         let mut spaces = self.lock();
-        if let Some(entry) = spaces.best_mut(abs) {
+        if let Some(entry) = spaces.best_for_use(abs) {
             entry.nc = entry.nc.checked_add(1)?;
             if entry.challenge.algorithm.is_session() && entry.session_cnonce.is_none() {
                 entry.session_cnonce = Some(cx.nonce_hex(16));
@@ -487,26 +480,24 @@ impl Digest {
         }
         // The challenged URI is in the space whatever `domain` says.
         prefixes.push(format!("{origin}{path}"));
-        let mut spaces = self.lock();
-        spaces.seq += 1;
-        let seq = spaces.seq;
-        let key = (origin, challenge.realm.clone());
-        let (nc, session_cnonce) = match spaces.entries.get(&key) {
-            Some(old) if old.challenge.nonce == challenge.nonce => {
-                (old.nc, old.session_cnonce.clone())
-            }
-            _ => (0, None),
+        self.lock().store(origin, challenge, prefixes);
+    }
+
+    /// Drops the remembered challenge `sent` was signed with, unless `replacement` (the
+    /// server's new challenge) takes its place under the same realm: that keeps the nonce
+    /// count when the nonce is the same, which a server checking `nc` needs.
+    fn forget_refused(&self, sent: &http::request::Parts, replacement: Option<&Challenge>) {
+        let (Some(abs), Some(realm), Some(nonce)) = (
+            absolute(&sent.uri),
+            sent_param(sent, "realm"),
+            sent_param(sent, "nonce"),
+        ) else {
+            return;
         };
-        spaces.entries.insert(
-            key,
-            Entry {
-                challenge,
-                nc,
-                prefixes,
-                seq,
-                session_cnonce,
-            },
-        );
+        if replacement.is_some_and(|c| c.realm == realm) {
+            return;
+        }
+        self.lock().forget(&abs, &realm, &nonce);
     }
 
     /// `Authentication-Info: nextnonce=…` (RFC 7616 section 3.5) replaces the nonce in use.
@@ -525,39 +516,11 @@ impl Digest {
         let (Some(origin), Some(realm)) = (origin(&sent.uri), sent_param(sent, "realm")) else {
             return;
         };
-        let mut spaces = self.lock();
-        if let Some(entry) = spaces.entries.get_mut(&(origin, realm)) {
+        if let Some(entry) = self.lock().get_mut(&origin, &realm) {
             entry.challenge.nonce = next.to_owned();
             entry.nc = 0;
             entry.session_cnonce = None;
         }
-    }
-}
-
-impl Spaces {
-    fn key_for(&self, abs: &str) -> Option<(String, String)> {
-        self.entries
-            .iter()
-            .filter_map(|(key, entry)| {
-                let longest = entry
-                    .prefixes
-                    .iter()
-                    .filter(|p| abs.starts_with(p.as_str()))
-                    .map(String::len)
-                    .max()?;
-                Some(((longest, entry.seq), key))
-            })
-            .max_by_key(|(rank, _)| *rank)
-            .map(|(_, key)| key.clone())
-    }
-
-    fn best(&self, abs: &str) -> Option<&Entry> {
-        self.entries.get(&self.key_for(abs)?)
-    }
-
-    fn best_mut(&mut self, abs: &str) -> Option<&mut Entry> {
-        let key = self.key_for(abs)?;
-        self.entries.get_mut(&key)
     }
 }
 
@@ -579,6 +542,16 @@ fn absolute(uri: &http::Uri) -> Option<String> {
 /// A parameter of the Digest `Authorization` a request carried.
 fn sent_param(sent: &http::request::Parts, name: &str) -> Option<String> {
     digest_param(sent.headers.get(AUTHORIZATION)?, name)
+}
+
+/// Statuses that turn a request away for its header fields, the credentials among them: 400
+/// (what most servers answer for a malformed or oversized header) and 431 (RFC 6585). Other
+/// 4xx speak about the resource, not the credentials, and leave the challenge remembered.
+fn refuses_headers(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_REQUEST | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    )
 }
 
 /// Whether the server turned down credentials that already answered this very nonce (the

@@ -8,6 +8,16 @@
 
 use super::{DigestAlgorithm, DigestQop};
 
+/// The longest `WWW-Authenticate` (or `Proxy-Authenticate`) value a challenge is read from. A
+/// larger one is not parsed: it would be remembered and its values sent back with every
+/// request, past the header limits of most servers.
+pub const MAX_HEADER_VALUE: usize = 4096;
+/// The longest realm, nonce or opaque a challenge may carry; each goes into every answer.
+/// Servers use tens of bytes; a challenge with a longer one is not answered.
+pub const MAX_PARAM: usize = 512;
+/// The most `domain` URIs a challenge may list; each is remembered as a URI prefix.
+pub const MAX_DOMAIN_URIS: usize = 16;
+
 /// One challenge (or credentials: the syntax is the same) as it appears in a header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawChallenge {
@@ -197,10 +207,10 @@ pub struct Challenge {
 }
 
 impl Challenge {
-    /// Reads a Digest challenge; `None` when it is not Digest, lacks realm or nonce, or asks
-    /// for an algorithm or qop signet does not implement.
+    /// Reads a Digest challenge; `None` when it is not Digest, lacks realm or nonce, asks
+    /// for an algorithm or qop signet does not implement, or is larger than signet keeps.
     pub fn from_raw(raw: &RawChallenge) -> Option<Challenge> {
-        if !raw.scheme.eq_ignore_ascii_case("Digest") || has_duplicates(raw) {
+        if !raw.scheme.eq_ignore_ascii_case("Digest") || has_duplicates(raw) || oversized(raw) {
             return None;
         }
         let (algorithm, algorithm_named) = match raw.param("algorithm") {
@@ -249,6 +259,14 @@ impl Challenge {
     }
 }
 
+fn oversized(raw: &RawChallenge) -> bool {
+    let long = |name| raw.param(name).is_some_and(|v| v.len() > MAX_PARAM);
+    let domains = raw
+        .param("domain")
+        .map_or(0, |d| d.split_ascii_whitespace().count());
+    long("realm") || long("nonce") || long("opaque") || domains > MAX_DOMAIN_URIS
+}
+
 fn has_duplicates(raw: &RawChallenge) -> bool {
     raw.params.iter().enumerate().any(|(i, (k, _))| {
         raw.params[..i]
@@ -258,10 +276,12 @@ fn has_duplicates(raw: &RawChallenge) -> bool {
 }
 
 /// The strongest Digest challenge among all `WWW-Authenticate` values: SHA-512-256 over
-/// SHA-256 over MD5, then one with qop over one without; the first wins a tie.
+/// SHA-256 over MD5, then one with qop over one without; the first wins a tie. Values longer
+/// than [`MAX_HEADER_VALUE`] are skipped.
 pub fn strongest<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Challenge> {
     let mut best: Option<Challenge> = None;
-    for raw in values.into_iter().flat_map(parse_list) {
+    let within_limit = values.into_iter().filter(|v| v.len() <= MAX_HEADER_VALUE);
+    for raw in within_limit.flat_map(parse_list) {
         let Some(candidate) = Challenge::from_raw(&raw) else {
             continue;
         };
@@ -338,6 +358,36 @@ mod tests {
         ] {
             assert_eq!(strongest([bad]), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn oversized_challenges_are_skipped() {
+        let long = "x".repeat(513);
+        let many_domains = vec!["/d"; 17].join(" ");
+        for bad in [
+            format!(r#"Digest realm="{long}", nonce="n""#),
+            format!(r#"Digest realm="r", nonce="{long}""#),
+            format!(r#"Digest realm="r", nonce="n", opaque="{long}""#),
+            format!(r#"Digest realm="r", nonce="n", domain="{many_domains}""#),
+            format!(
+                r#"Digest realm="r", nonce="n", title="{}""#,
+                "x".repeat(4096)
+            ),
+        ] {
+            assert_eq!(strongest([bad.as_str()]), None, "{}", &bad[..40]);
+        }
+        let at_the_limits = format!(
+            r#"Digest realm="r", nonce="{}", domain="{}""#,
+            "x".repeat(512),
+            vec!["/d"; 16].join(" ")
+        );
+        assert!(strongest([at_the_limits.as_str()]).is_some());
+        let oversized_then_usable = [
+            format!(r#"Digest realm="r", nonce="{long}", algorithm=SHA-256"#),
+            r#"Digest realm="r", nonce="n""#.to_owned(),
+        ];
+        let best = strongest(oversized_then_usable.iter().map(String::as_str)).unwrap();
+        assert_eq!(best.nonce, "n");
     }
 
     #[test]

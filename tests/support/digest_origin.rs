@@ -34,6 +34,8 @@ pub struct Spec {
     pub malformed: bool,
     /// A `Set-Cookie` value sent with every 401.
     pub challenge_cookie: Option<&'static str>,
+    /// Bytes added to every nonce (an origin issuing oversized nonces).
+    pub nonce_padding: usize,
 }
 
 impl Spec {
@@ -47,6 +49,7 @@ impl Spec {
             nonce_uses: None,
             malformed: false,
             challenge_cookie: None,
+            nonce_padding: 0,
         }
     }
 }
@@ -68,6 +71,8 @@ struct State {
     nonces: HashMap<String, (u32, u32)>,
     issued: u32,
     hits: Vec<Hit>,
+    /// The status the next request carrying credentials is refused with, whatever they are.
+    refuse_next: Option<StatusCode>,
 }
 
 pub struct DigestOrigin {
@@ -102,6 +107,12 @@ impl DigestOrigin {
 
     pub fn hits(&self) -> Vec<Hit> {
         self.state.lock().unwrap().hits.clone()
+    }
+
+    /// Refuses the next request that carries an `Authorization` with `status` (as a server
+    /// does whose header limit the credentials exceed), then goes back to checking answers.
+    pub fn refuse_next(&self, status: StatusCode) {
+        self.state.lock().unwrap().refuse_next = Some(status);
     }
 
     pub fn challenges_sent(&self) -> usize {
@@ -159,6 +170,21 @@ async fn handle(
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(params);
+    if authorization.is_some()
+        && let Some(status) = state.refuse_next.take()
+    {
+        let mut response = Response::new(Full::new(Bytes::from_static(b"origin: refused")));
+        *response.status_mut() = status;
+        state.hits.push(Hit {
+            method: parts.method,
+            target,
+            headers: parts.headers,
+            body,
+            status,
+            accepted: None,
+        });
+        return Ok(response);
+    }
     let verdict = match (&authorization, spec.malformed) {
         (_, true) => Err(false),
         (None, _) => Err(false),
@@ -171,7 +197,8 @@ async fn handle(
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             *response.body_mut() = Full::new(Bytes::from_static(b"origin: unauthorized"));
             state.issued += 1;
-            let nonce = format!("nonce-{}-{}", state.issued, spec.realm.len());
+            let padding = "x".repeat(spec.nonce_padding);
+            let nonce = format!("nonce-{}-{}{padding}", state.issued, spec.realm.len());
             state.nonces.insert(nonce.clone(), (0, 0));
             for value in challenges(&spec, &nonce, stale) {
                 response
