@@ -35,9 +35,37 @@ struct State {
     loaded: bool,
     /// The API answered 401 to the current access token.
     rejected: bool,
+    /// Token requests failed in a row.
     failures: u32,
+    /// Token requests failed in all; a request that saw it change while it waited for its turn
+    /// shares that failure.
+    failed_fetches: u64,
     retry_at: Option<SystemTime>,
     last_error: Option<String>,
+}
+
+/// A request's time as it waits for its token: the time it was signed at, moved on by the
+/// monotonic clock (tokio's, so that a test's paused time moves it too).
+#[derive(Debug, Clone, Copy)]
+struct RequestTime {
+    signed: SystemTime,
+    since: tokio::time::Instant,
+}
+
+impl From<SystemTime> for RequestTime {
+    fn from(signed: SystemTime) -> Self {
+        RequestTime {
+            signed,
+            since: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl RequestTime {
+    fn now(&self) -> SystemTime {
+        let waited = self.since.elapsed();
+        self.signed.checked_add(waited).unwrap_or(self.signed)
+    }
 }
 
 /// One profile's tokens, shared by every request that uses the profile.
@@ -111,49 +139,88 @@ impl TokenSource {
         }
     }
 
-    /// The credential to send at `now`: the access token (or the ID token when so configured).
+    /// The credential to send for a request signed at `now`: the access token (or the ID token
+    /// when so configured). Whether a token is valid is judged when it is handed out, at `now`
+    /// plus however long the request waited here (for the store, for a token request already
+    /// under way, for its own).
     pub async fn credential(&self, now: SystemTime) -> Result<Secret, SourceError> {
         if let Grant::Fixed(token) = &self.settings.grant {
             return Ok(token.clone());
         }
+        let clock = RequestTime::from(now);
         if !self.lock().loaded {
             self.reload().await?;
         }
-        if let Some(c) = self.fresh(now)? {
+        if let Some(c) = self.fresh(clock.now())? {
             return Ok(c);
         }
+        // A token request that fails while this request waits for its turn is this request's
+        // answer too: it does not ask again right after.
+        let failed_before = self.lock().failed_fetches;
         // Held until the new token is in the store too: a request that takes the turn next reads
         // the store first, and must not find the token this one replaced.
         let _turn = self.fetch.lock().await;
         // Whoever held the lock before may have fetched what this request needs.
-        if let Some(c) = self.fresh(now)? {
+        if let Some(c) = self.fresh(clock.now())? {
             return Ok(c);
         }
         // `signet login` or `signet token --refresh` in another process may have stored a newer
         // token (and, with rotation, consumed the refresh token held here).
         self.reload().await?;
-        if let Some(c) = self.fresh(now)? {
+        if let Some(c) = self.fresh(clock.now())? {
             return Ok(c);
         }
-        {
-            let st = self.lock();
-            if let Some(retry_at) = st.retry_at
-                && now < retry_at
-            {
-                if let Some(c) = self.still_valid(&st, now)? {
-                    return Ok(c);
-                }
-                let wait = retry_at.duration_since(now).unwrap_or_default();
-                return Err(SourceError::Endpoint(format!(
-                    "{} (next attempt in {}s)",
-                    st.last_error
-                        .as_deref()
-                        .unwrap_or("the token endpoint failed"),
-                    wait.as_secs().max(1)
-                )));
-            }
+        if let Some(answer) = self.without_asking(failed_before, clock.now()) {
+            return answer;
         }
-        match self.obtain(now).await {
+        self.renew(clock).await
+    }
+
+    /// The answer of a request that does not ask the token endpoint: in the back-off after a
+    /// failure, or when the token request it waited for failed. The current token while it is
+    /// still valid at `now`, else that failure; `None` when the request should ask.
+    fn without_asking(
+        &self,
+        failed_before: u64,
+        now: SystemTime,
+    ) -> Option<Result<Secret, SourceError>> {
+        let st = self.lock();
+        let failed_meanwhile = st.failed_fetches != failed_before;
+        let backing_off = st.retry_at.is_some_and(|retry_at| now < retry_at);
+        if !failed_meanwhile && !backing_off {
+            return None;
+        }
+        match self.still_valid(&st, now) {
+            Ok(None) => {}
+            valid_or_unusable => return valid_or_unusable.transpose(),
+        }
+        let wait = st
+            .retry_at
+            .and_then(|retry_at| retry_at.duration_since(now).ok())
+            .unwrap_or_default();
+        Some(Err(SourceError::Endpoint(format!(
+            "{} (next attempt in {}s)",
+            st.last_error
+                .as_deref()
+                .unwrap_or("the token endpoint failed"),
+            wait.as_secs().max(1)
+        ))))
+    }
+
+    /// Asks for a new token (the caller holds the turn) and makes it current. On failure, backs
+    /// off and keeps handing out the current token while it is valid.
+    async fn renew(&self, clock: RequestTime) -> Result<Secret, SourceError> {
+        let obtained = self.obtain(clock.now()).await.and_then(|token| {
+            // A lifetime shorter than the token request took: expired before it could be sent.
+            if token.expires_within(clock.now(), Duration::ZERO) {
+                return Err(SourceError::Endpoint(
+                    "the token endpoint issued a token that expired before its answer arrived"
+                        .into(),
+                ));
+            }
+            Ok(token)
+        });
+        match obtained {
             Ok(token) => {
                 let credential = self.pick(&token)?;
                 self.accept(token).await;
@@ -161,11 +228,13 @@ impl TokenSource {
             }
             Err(e @ SourceError::NeedsLogin(_)) => Err(e),
             Err(e) => {
+                let now = clock.now();
                 let mut st = self.lock();
-                st.failures += 1;
-                let backoff =
-                    Duration::from_secs(1u64 << (st.failures - 1).min(6)).min(MAX_BACKOFF);
-                st.retry_at = Some(now + backoff);
+                st.failures = st.failures.saturating_add(1);
+                st.failed_fetches = st.failed_fetches.wrapping_add(1);
+                let backoff = Duration::from_secs(1u64 << st.failures.saturating_sub(1).min(6))
+                    .min(MAX_BACKOFF);
+                st.retry_at = now.checked_add(backoff);
                 st.last_error = Some(e.to_string());
                 tracing::warn!(profile = %self.settings.name, error = %e, retry_in_s = backoff.as_secs(), "token request failed");
                 // A refresh ahead of expiry that fails leaves the current token usable.

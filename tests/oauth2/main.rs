@@ -2,6 +2,7 @@
 //! issued, signet between the client and the API, and a clock the tests move by hand.
 
 mod expiry;
+mod hanging;
 mod parent;
 #[path = "../support/parent_proxy.rs"]
 mod parent_proxy;
