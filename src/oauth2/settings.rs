@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::pkce::{ChallengeMethod, check_verifier};
-use super::token::MAX_LIFETIME;
+use super::token::{MAX_LIFETIME, check_sendable};
 use crate::auth::BuildError;
 use crate::auth::oauth2::{ClientAuthentication, ExtraParam, GrantType, OAuth2Config};
 use crate::secret::Secret;
@@ -206,7 +206,12 @@ fn grant(cfg: &OAuth2Config) -> Result<Grant, BuildError> {
                 "a fixed access_token and a grant_type exclude each other",
             ));
         }
-        (None, Some(token)) => Grant::Fixed(token.clone()),
+        (None, Some(token)) => {
+            check_sendable(token.expose()).map_err(|why| {
+                BuildError::at("access_token", format!("cannot be sent: it {why}"))
+            })?;
+            Grant::Fixed(token.clone())
+        }
         (None, None) => {
             return Err(BuildError::at(
                 "grant_type",

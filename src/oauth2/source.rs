@@ -8,12 +8,15 @@ use std::time::{Duration, SystemTime};
 use super::client::TokenClient;
 use super::grant::{Ask, token_request};
 use super::settings::{Grant, Settings};
-use super::store::{StoreError, TokenFile};
-use super::token::{Token, TokenError, parse_token_response};
+use super::store::{Stamp, StoreError, TokenFile};
+use super::token::{Token, TokenError, check_sendable, parse_token_response};
 use crate::secret::Secret;
 
 /// The longest pause between attempts at a failing token endpoint.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often requests look whether another process (`signet login`, `signet token --refresh`)
+/// replaced the token store: one look at the file's stamp at most this often.
+const STORE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why no token can be sent.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -42,6 +45,10 @@ struct State {
     failed_fetches: u64,
     retry_at: Option<SystemTime>,
     last_error: Option<String>,
+    /// The store file's stamp when it was last read.
+    store_stamp: Option<Stamp>,
+    /// When a request last looked at the store's stamp.
+    store_checked: Option<SystemTime>,
 }
 
 /// A request's time as it waits for its token: the time it was signed at, moved on by the
@@ -149,7 +156,9 @@ impl TokenSource {
         }
         let clock = RequestTime::from(now);
         if !self.lock().loaded {
-            self.reload().await?;
+            self.reload(false).await?;
+        } else {
+            self.pick_up_other_writes(clock.now()).await;
         }
         if let Some(c) = self.fresh(clock.now())? {
             return Ok(c);
@@ -166,7 +175,7 @@ impl TokenSource {
         }
         // `signet login` or `signet token --refresh` in another process may have stored a newer
         // token (and, with rotation, consumed the refresh token held here).
-        self.reload().await?;
+        self.reload(false).await?;
         if let Some(c) = self.fresh(clock.now())? {
             return Ok(c);
         }
@@ -264,7 +273,7 @@ impl TokenSource {
             ));
         }
         let _turn = self.fetch.lock().await;
-        self.reload().await?;
+        self.reload(false).await?;
         let token = self.obtain(now).await?;
         self.accept(token).await;
         Ok(())
@@ -316,16 +325,58 @@ impl TokenSource {
         self.take_loaded(loaded)
     }
 
-    /// Reads the store on a blocking thread, so that a slow disk stalls no connection.
-    async fn reload(&self) -> Result<(), SourceError> {
+    /// Takes a token that another process stored since the store was last read. Looks at the
+    /// file's stamp at most once per [`STORE_CHECK_INTERVAL`], and not while a token request is
+    /// under way (it reads the store itself, and writes it before it lets go).
+    async fn pick_up_other_writes(&self, now: SystemTime) {
+        if !self.store_check_due(now) {
+            return;
+        }
+        let Ok(_turn) = self.fetch.try_lock() else {
+            return;
+        };
+        if let Err(e) = self.reload(true).await {
+            tracing::warn!(profile = %self.settings.name, error = %e, "cannot read the token store; keeping the token in memory");
+        }
+    }
+
+    /// Whether the store's stamp is due for a look at `now`; if so, it counts as looked at.
+    fn store_check_due(&self, now: SystemTime) -> bool {
+        let mut st = self.lock();
+        let recent = st.store_checked.is_some_and(
+            |checked| matches!(now.duration_since(checked), Ok(d) if d < STORE_CHECK_INTERVAL),
+        );
+        if !recent {
+            st.store_checked = Some(now);
+        }
+        !recent
+    }
+
+    /// Reads the store on a blocking thread, so that a slow disk stalls no connection; with
+    /// `only_if_changed`, only when its stamp differs from that of the last read.
+    async fn reload(&self, only_if_changed: bool) -> Result<(), SourceError> {
         let store = self.store.clone();
-        let loaded = tokio::task::spawn_blocking(move || store.load())
-            .await
-            .map_err(|e| SourceError::Store(e.to_string()))?;
+        let seen = self.lock().store_stamp;
+        let read = tokio::task::spawn_blocking(move || {
+            // The stamp before the content: a write in between shows as a change next time.
+            let stamp = store.stamp();
+            if only_if_changed && stamp == seen {
+                return None;
+            }
+            Some((stamp, store.load()))
+        })
+        .await
+        .map_err(|e| SourceError::Store(e.to_string()))?;
+        let Some((stamp, loaded)) = read else {
+            return Ok(());
+        };
+        self.lock().store_stamp = stamp;
         self.take_loaded(loaded)
     }
 
-    /// Takes what the store held, unless the same token is already in memory.
+    /// Takes what the store held, unless the same token is already in memory. A stored token
+    /// that cannot be sent (a file edited by hand, or written before tokens were checked) is
+    /// renewed as if the API had refused it: its refresh token still serves.
     fn take_loaded(&self, loaded: Result<Option<Token>, StoreError>) -> Result<(), SourceError> {
         let loaded = loaded.map_err(|e| SourceError::Store(e.to_string()))?;
         let mut st = self.lock();
@@ -336,8 +387,15 @@ impl TokenSource {
                 .as_ref()
                 .is_some_and(|t| t.access_token == token.access_token);
             if !same {
+                let unsendable = self
+                    .pick(&token)
+                    .ok()
+                    .and_then(|c| check_sendable(c.expose()).err());
+                if let Some(why) = unsendable {
+                    tracing::warn!(profile = %self.settings.name, store = %self.store.path().display(), "the stored token {why}; getting a new one");
+                }
                 st.token = Some(token);
-                st.rejected = false;
+                st.rejected = unsendable.is_some();
             }
         }
         Ok(())

@@ -42,6 +42,21 @@ impl Token {
     }
 }
 
+/// Why `token` cannot be sent as a credential. A token goes in a header or a URL, so it must be
+/// one or more visible ASCII characters: RFC 6750's b64token, and the other visible characters
+/// that real servers put in tokens (`|`, `:`, `%` and the like).
+pub fn check_sendable(token: &str) -> Result<(), &'static str> {
+    if token.is_empty() {
+        return Err("is empty");
+    }
+    match token.bytes().find(|b| !b.is_ascii_graphic()) {
+        None => Ok(()),
+        Some(b' ' | b'\t') => Err("contains whitespace"),
+        Some(b) if b.is_ascii_control() => Err("contains a control character"),
+        Some(_) => Err("contains a non-ASCII character"),
+    }
+}
+
 /// The token endpoint said no, or said something signet cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -178,7 +193,11 @@ pub fn parse_token_response(
         .access_token
         .and_then(Loose::text)
         .ok_or_else(|| malformed("no access_token".into()))?;
+    check_sendable(&access_token).map_err(|why| malformed(format!("the access_token {why}")))?;
     let id_token = raw.id_token.and_then(Loose::text);
+    if let Some(id) = &id_token {
+        check_sendable(id).map_err(|why| malformed(format!("the id_token {why}")))?;
+    }
     // Absent: no stated expiry (the token is renewed when the API refuses it).
     let expires_at = match raw.expires_in {
         None => None,
@@ -386,6 +405,50 @@ mod tests {
         assert_eq!(expiry_of("null"), Ok(None));
         let t = parse_token_response(200, None, br#"{"access_token":"a"}"#, at(0), None);
         assert_eq!(t.map(|t| t.expires_at), Ok(None));
+    }
+
+    #[test]
+    fn a_token_that_cannot_go_in_a_header_is_a_bad_answer() {
+        let cases: [(&[u8], &str); 5] = [
+            (
+                br#"{"access_token":"abc\r\ndef"}"#,
+                "the access_token contains a control character",
+            ),
+            (
+                br#"{"access_token":"abc def"}"#,
+                "the access_token contains whitespace",
+            ),
+            (
+                br#"{"access_token":"abc\u00e9"}"#,
+                "the access_token contains a non-ASCII character",
+            ),
+            (
+                br#"{"access_token":"ok","id_token":"a\tb"}"#,
+                "the id_token contains whitespace",
+            ),
+            (
+                b"access_token=a%0Ab",
+                "the access_token contains a control character",
+            ),
+        ];
+        for (body, reason) in cases {
+            let e = parse_token_response(200, None, body, at(0), None).unwrap_err();
+            assert_eq!(
+                e,
+                TokenError::Malformed {
+                    status: 200,
+                    reason: reason.into()
+                },
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // What real servers send: b64token, JWTs, and other visible characters.
+        for token in ["mF_9.B5f-4.1JqM", "a.b.c==", "123|abc:def%2F!"] {
+            let body = format!(r#"{{"access_token":"{token}"}}"#);
+            let t = parse_token_response(200, None, body.as_bytes(), at(0), None).unwrap();
+            assert_eq!(t.access_token.expose(), token);
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! OAuth 2.0 end to end, in-process: a token endpoint and an API that only accepts the tokens it
 //! issued, signet between the client and the API, and a clock the tests move by hand.
 
+mod bad_tokens;
 mod expiry;
 mod hanging;
 mod parent;
