@@ -44,7 +44,7 @@ impl Policy {
     /// through `dialer`. Rule `N` with a `[host.tls]` table gets its own upstream TLS profile,
     /// numbered from 1 in config order; 0 is the default.
     pub fn with_dialer(config: &Config, dialer: &Dialer) -> Result<Policy, ConfigError> {
-        let sources = Sources::new(dialer.clone());
+        let sources = Sources::new(dialer.clone(), config.proxy.limits().token_request);
         let mut profiles = BTreeMap::new();
         for (name, spec) in &config.profiles {
             let path = KeyPath::default().key("auth").key(name);

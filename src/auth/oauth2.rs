@@ -157,7 +157,8 @@ pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Secret, TokenFailu
 
 /// Hands out a profile's current token, fetching or refreshing it when needed.
 pub trait TokenProvider: Send + Sync + fmt::Debug {
-    /// The token to send at `now`.
+    /// The token to send for a request signed at `now`, valid when it is handed out (after any
+    /// wait for a token request, which `now` does not include).
     fn token(&self, now: SystemTime) -> TokenFuture<'_>;
     /// The upstream refused `sent` (a 401): it must not be handed out again.
     fn reject(&self, sent: &str);

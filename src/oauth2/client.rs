@@ -19,8 +19,6 @@ use crate::net::body::ProxyBody;
 use crate::net::{Connector, Dialer, SendError};
 use crate::tls::UpstreamTls;
 
-/// How long one token request may take, connection included.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A token answer larger than this is not a token answer.
 const MAX_ANSWER: usize = 1024 * 1024;
 
@@ -39,6 +37,8 @@ pub struct Answer {
 #[derive(Clone)]
 pub struct TokenClient {
     dialer: Dialer,
+    /// How long one token request may take, connection included (`[proxy] token_timeout`).
+    timeout: Duration,
     client: Arc<OnceLock<Result<Client<Connector, ProxyBody>, String>>>,
 }
 
@@ -49,10 +49,12 @@ impl std::fmt::Debug for TokenClient {
 }
 
 impl TokenClient {
-    /// A client that opens its connections with `dialer` (direct, or through the parent proxy).
-    pub fn new(dialer: Dialer) -> Self {
+    /// A client that opens its connections with `dialer` (direct, or through the parent proxy)
+    /// and gives up on a token request after `timeout`.
+    pub fn new(dialer: Dialer, timeout: Duration) -> Self {
         TokenClient {
             dialer,
+            timeout,
             client: Arc::default(),
         }
     }
@@ -105,12 +107,12 @@ impl TokenClient {
                 body,
             })
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        tokio::time::timeout(self.timeout, exchange)
             .await
             .unwrap_or_else(|_| {
                 Err(TokenError::Unreachable(format!(
                     "no answer within {}s",
-                    REQUEST_TIMEOUT.as_secs()
+                    self.timeout.as_secs()
                 )))
             })
     }

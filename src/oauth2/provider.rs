@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::client::TokenClient;
 use super::settings::{Grant, Settings};
@@ -58,14 +58,17 @@ impl TokenProvider for TokenSource {
 /// them by name for `signet login`, `signet token` and the metrics.
 pub struct Sources {
     dialer: Dialer,
+    token_timeout: Duration,
     built: Mutex<Vec<(String, Arc<TokenSource>)>>,
 }
 
 impl Sources {
-    /// Sources that reach token endpoints through `dialer`.
-    pub fn new(dialer: Dialer) -> Self {
+    /// Sources that reach token endpoints through `dialer`, each token request given up after
+    /// `token_timeout` (`[proxy] token_timeout`).
+    pub fn new(dialer: Dialer, token_timeout: Duration) -> Self {
         Sources {
             dialer,
+            token_timeout,
             built: Mutex::default(),
         }
     }
@@ -86,7 +89,7 @@ impl TokenProviders for Sources {
         let settings = Settings::new(cfg, name, base_dir)?;
         let source = Arc::new(TokenSource::new(
             settings,
-            TokenClient::new(self.dialer.clone()),
+            TokenClient::new(self.dialer.clone(), self.token_timeout),
         ));
         self.built
             .lock()

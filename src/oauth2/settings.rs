@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::pkce::{ChallengeMethod, check_verifier};
+use super::token::{MAX_LIFETIME, check_sendable};
 use crate::auth::BuildError;
 use crate::auth::oauth2::{ClientAuthentication, ExtraParam, GrantType, OAuth2Config};
 use crate::secret::Secret;
@@ -166,10 +167,7 @@ impl Settings {
             code_verifier: cfg.code_verifier.clone(),
             send_id_token,
             auto_refresh: cfg.auto_refresh.unwrap_or(true),
-            skew: cfg
-                .refresh_skew
-                .map(Duration::from_secs)
-                .unwrap_or(DEFAULT_SKEW),
+            skew: skew(cfg)?,
             auth_extra: extras(&cfg.auth_request, "auth_request", false)?,
             token_extra: extras(&cfg.token_request, "token_request", true)?,
             refresh_extra: extras(&cfg.refresh_request, "refresh_request", true)?,
@@ -183,6 +181,21 @@ impl Settings {
     }
 }
 
+/// `refresh_skew`, at most the longest token lifetime signet takes ([`MAX_LIFETIME`]).
+fn skew(cfg: &OAuth2Config) -> Result<Duration, BuildError> {
+    match cfg.refresh_skew.map(Duration::from_secs) {
+        None => Ok(DEFAULT_SKEW),
+        Some(skew) if skew <= MAX_LIFETIME => Ok(skew),
+        Some(_) => Err(BuildError::at(
+            "refresh_skew",
+            format!(
+                "at most {} seconds (10 years, the longest token lifetime signet takes)",
+                MAX_LIFETIME.as_secs()
+            ),
+        )),
+    }
+}
+
 /// The grant of `grant_type` (or a fixed `access_token`), with what it needs.
 fn grant(cfg: &OAuth2Config) -> Result<Grant, BuildError> {
     let required = |key: &'static str| BuildError::at(key, "required for the password grant");
@@ -193,7 +206,12 @@ fn grant(cfg: &OAuth2Config) -> Result<Grant, BuildError> {
                 "a fixed access_token and a grant_type exclude each other",
             ));
         }
-        (None, Some(token)) => Grant::Fixed(token.clone()),
+        (None, Some(token)) => {
+            check_sendable(token.expose()).map_err(|why| {
+                BuildError::at("access_token", format!("cannot be sent: it {why}"))
+            })?;
+            Grant::Fixed(token.clone())
+        }
         (None, None) => {
             return Err(BuildError::at(
                 "grant_type",

@@ -8,12 +8,15 @@ use std::time::{Duration, SystemTime};
 use super::client::TokenClient;
 use super::grant::{Ask, token_request};
 use super::settings::{Grant, Settings};
-use super::store::{StoreError, TokenFile};
-use super::token::{Token, TokenError, parse_token_response};
+use super::store::{Stamp, StoreError, TokenFile};
+use super::token::{Token, TokenError, check_sendable, parse_token_response};
 use crate::secret::Secret;
 
 /// The longest pause between attempts at a failing token endpoint.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often requests look whether another process (`signet login`, `signet token --refresh`)
+/// replaced the token store: one look at the file's stamp at most this often.
+const STORE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why no token can be sent.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -35,9 +38,41 @@ struct State {
     loaded: bool,
     /// The API answered 401 to the current access token.
     rejected: bool,
+    /// Token requests failed in a row.
     failures: u32,
+    /// Token requests failed in all; a request that saw it change while it waited for its turn
+    /// shares that failure.
+    failed_fetches: u64,
     retry_at: Option<SystemTime>,
     last_error: Option<String>,
+    /// The store file's stamp when it was last read.
+    store_stamp: Option<Stamp>,
+    /// When a request last looked at the store's stamp.
+    store_checked: Option<SystemTime>,
+}
+
+/// A request's time as it waits for its token: the time it was signed at, moved on by the
+/// monotonic clock (tokio's, so that a test's paused time moves it too).
+#[derive(Debug, Clone, Copy)]
+struct RequestTime {
+    signed: SystemTime,
+    since: tokio::time::Instant,
+}
+
+impl From<SystemTime> for RequestTime {
+    fn from(signed: SystemTime) -> Self {
+        RequestTime {
+            signed,
+            since: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl RequestTime {
+    fn now(&self) -> SystemTime {
+        let waited = self.since.elapsed();
+        self.signed.checked_add(waited).unwrap_or(self.signed)
+    }
 }
 
 /// One profile's tokens, shared by every request that uses the profile.
@@ -111,49 +146,90 @@ impl TokenSource {
         }
     }
 
-    /// The credential to send at `now`: the access token (or the ID token when so configured).
+    /// The credential to send for a request signed at `now`: the access token (or the ID token
+    /// when so configured). Whether a token is valid is judged when it is handed out, at `now`
+    /// plus however long the request waited here (for the store, for a token request already
+    /// under way, for its own).
     pub async fn credential(&self, now: SystemTime) -> Result<Secret, SourceError> {
         if let Grant::Fixed(token) = &self.settings.grant {
             return Ok(token.clone());
         }
+        let clock = RequestTime::from(now);
         if !self.lock().loaded {
-            self.reload().await?;
+            self.reload(false).await?;
+        } else {
+            self.pick_up_other_writes(clock.now()).await;
         }
-        if let Some(c) = self.fresh(now)? {
+        if let Some(c) = self.fresh(clock.now())? {
             return Ok(c);
         }
+        // A token request that fails while this request waits for its turn is this request's
+        // answer too: it does not ask again right after.
+        let failed_before = self.lock().failed_fetches;
         // Held until the new token is in the store too: a request that takes the turn next reads
         // the store first, and must not find the token this one replaced.
         let _turn = self.fetch.lock().await;
         // Whoever held the lock before may have fetched what this request needs.
-        if let Some(c) = self.fresh(now)? {
+        if let Some(c) = self.fresh(clock.now())? {
             return Ok(c);
         }
         // `signet login` or `signet token --refresh` in another process may have stored a newer
         // token (and, with rotation, consumed the refresh token held here).
-        self.reload().await?;
-        if let Some(c) = self.fresh(now)? {
+        self.reload(false).await?;
+        if let Some(c) = self.fresh(clock.now())? {
             return Ok(c);
         }
-        {
-            let st = self.lock();
-            if let Some(retry_at) = st.retry_at
-                && now < retry_at
-            {
-                if let Some(c) = self.still_valid(&st, now)? {
-                    return Ok(c);
-                }
-                let wait = retry_at.duration_since(now).unwrap_or_default();
-                return Err(SourceError::Endpoint(format!(
-                    "{} (next attempt in {}s)",
-                    st.last_error
-                        .as_deref()
-                        .unwrap_or("the token endpoint failed"),
-                    wait.as_secs().max(1)
-                )));
-            }
+        if let Some(answer) = self.without_asking(failed_before, clock.now()) {
+            return answer;
         }
-        match self.obtain(now).await {
+        self.renew(clock).await
+    }
+
+    /// The answer of a request that does not ask the token endpoint: in the back-off after a
+    /// failure, or when the token request it waited for failed. The current token while it is
+    /// still valid at `now`, else that failure; `None` when the request should ask.
+    fn without_asking(
+        &self,
+        failed_before: u64,
+        now: SystemTime,
+    ) -> Option<Result<Secret, SourceError>> {
+        let st = self.lock();
+        let failed_meanwhile = st.failed_fetches != failed_before;
+        let backing_off = st.retry_at.is_some_and(|retry_at| now < retry_at);
+        if !failed_meanwhile && !backing_off {
+            return None;
+        }
+        match self.still_valid(&st, now) {
+            Ok(None) => {}
+            valid_or_unusable => return valid_or_unusable.transpose(),
+        }
+        let wait = st
+            .retry_at
+            .and_then(|retry_at| retry_at.duration_since(now).ok())
+            .unwrap_or_default();
+        Some(Err(SourceError::Endpoint(format!(
+            "{} (next attempt in {}s)",
+            st.last_error
+                .as_deref()
+                .unwrap_or("the token endpoint failed"),
+            wait.as_secs().max(1)
+        ))))
+    }
+
+    /// Asks for a new token (the caller holds the turn) and makes it current. On failure, backs
+    /// off and keeps handing out the current token while it is valid.
+    async fn renew(&self, clock: RequestTime) -> Result<Secret, SourceError> {
+        let obtained = self.obtain(clock.now()).await.and_then(|token| {
+            // A lifetime shorter than the token request took: expired before it could be sent.
+            if token.expires_within(clock.now(), Duration::ZERO) {
+                return Err(SourceError::Endpoint(
+                    "the token endpoint issued a token that expired before its answer arrived"
+                        .into(),
+                ));
+            }
+            Ok(token)
+        });
+        match obtained {
             Ok(token) => {
                 let credential = self.pick(&token)?;
                 self.accept(token).await;
@@ -161,11 +237,13 @@ impl TokenSource {
             }
             Err(e @ SourceError::NeedsLogin(_)) => Err(e),
             Err(e) => {
+                let now = clock.now();
                 let mut st = self.lock();
-                st.failures += 1;
-                let backoff =
-                    Duration::from_secs(1u64 << (st.failures - 1).min(6)).min(MAX_BACKOFF);
-                st.retry_at = Some(now + backoff);
+                st.failures = st.failures.saturating_add(1);
+                st.failed_fetches = st.failed_fetches.wrapping_add(1);
+                let backoff = Duration::from_secs(1u64 << st.failures.saturating_sub(1).min(6))
+                    .min(MAX_BACKOFF);
+                st.retry_at = now.checked_add(backoff);
                 st.last_error = Some(e.to_string());
                 tracing::warn!(profile = %self.settings.name, error = %e, retry_in_s = backoff.as_secs(), "token request failed");
                 // A refresh ahead of expiry that fails leaves the current token usable.
@@ -195,7 +273,7 @@ impl TokenSource {
             ));
         }
         let _turn = self.fetch.lock().await;
-        self.reload().await?;
+        self.reload(false).await?;
         let token = self.obtain(now).await?;
         self.accept(token).await;
         Ok(())
@@ -247,16 +325,58 @@ impl TokenSource {
         self.take_loaded(loaded)
     }
 
-    /// Reads the store on a blocking thread, so that a slow disk stalls no connection.
-    async fn reload(&self) -> Result<(), SourceError> {
+    /// Takes a token that another process stored since the store was last read. Looks at the
+    /// file's stamp at most once per [`STORE_CHECK_INTERVAL`], and not while a token request is
+    /// under way (it reads the store itself, and writes it before it lets go).
+    async fn pick_up_other_writes(&self, now: SystemTime) {
+        if !self.store_check_due(now) {
+            return;
+        }
+        let Ok(_turn) = self.fetch.try_lock() else {
+            return;
+        };
+        if let Err(e) = self.reload(true).await {
+            tracing::warn!(profile = %self.settings.name, error = %e, "cannot read the token store; keeping the token in memory");
+        }
+    }
+
+    /// Whether the store's stamp is due for a look at `now`; if so, it counts as looked at.
+    fn store_check_due(&self, now: SystemTime) -> bool {
+        let mut st = self.lock();
+        let recent = st.store_checked.is_some_and(
+            |checked| matches!(now.duration_since(checked), Ok(d) if d < STORE_CHECK_INTERVAL),
+        );
+        if !recent {
+            st.store_checked = Some(now);
+        }
+        !recent
+    }
+
+    /// Reads the store on a blocking thread, so that a slow disk stalls no connection; with
+    /// `only_if_changed`, only when its stamp differs from that of the last read.
+    async fn reload(&self, only_if_changed: bool) -> Result<(), SourceError> {
         let store = self.store.clone();
-        let loaded = tokio::task::spawn_blocking(move || store.load())
-            .await
-            .map_err(|e| SourceError::Store(e.to_string()))?;
+        let seen = self.lock().store_stamp;
+        let read = tokio::task::spawn_blocking(move || {
+            // The stamp before the content: a write in between shows as a change next time.
+            let stamp = store.stamp();
+            if only_if_changed && stamp == seen {
+                return None;
+            }
+            Some((stamp, store.load()))
+        })
+        .await
+        .map_err(|e| SourceError::Store(e.to_string()))?;
+        let Some((stamp, loaded)) = read else {
+            return Ok(());
+        };
+        self.lock().store_stamp = stamp;
         self.take_loaded(loaded)
     }
 
-    /// Takes what the store held, unless the same token is already in memory.
+    /// Takes what the store held, unless the same token is already in memory. A stored token
+    /// that cannot be sent (a file edited by hand, or written before tokens were checked) is
+    /// renewed as if the API had refused it: its refresh token still serves.
     fn take_loaded(&self, loaded: Result<Option<Token>, StoreError>) -> Result<(), SourceError> {
         let loaded = loaded.map_err(|e| SourceError::Store(e.to_string()))?;
         let mut st = self.lock();
@@ -267,8 +387,15 @@ impl TokenSource {
                 .as_ref()
                 .is_some_and(|t| t.access_token == token.access_token);
             if !same {
+                let unsendable = self
+                    .pick(&token)
+                    .ok()
+                    .and_then(|c| check_sendable(c.expose()).err());
+                if let Some(why) = unsendable {
+                    tracing::warn!(profile = %self.settings.name, store = %self.store.path().display(), "the stored token {why}; getting a new one");
+                }
                 st.token = Some(token);
-                st.rejected = false;
+                st.rejected = unsendable.is_some();
             }
         }
         Ok(())

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use super::token::{Stored, Token};
 
@@ -28,6 +29,16 @@ pub enum StoreError {
         /// The parse error, without content.
         reason: String,
     },
+}
+
+/// Tells one version of the store file from another without reading it: a save replaces the
+/// file (a new inode), and an edit in place changes its size or modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    inode: u64,
 }
 
 /// Where one profile's tokens are kept.
@@ -59,6 +70,18 @@ impl TokenFile {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's stamp; `None` when there is no file (or it cannot be looked at, which the read
+    /// that follows reports).
+    pub fn stamp(&self) -> Option<Stamp> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        Some(Stamp {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&meta),
+        })
     }
 
     /// The stored token; `Ok(None)` when there is no file yet.
@@ -176,6 +199,20 @@ mod tests {
         std::fs::write(&path, "secretvalue{").unwrap();
         let e = TokenFile::new(path).load().unwrap_err().to_string();
         assert!(e.contains("not valid") && !e.contains("secretvalue"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_save_changes_the_stamp_and_a_missing_file_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenFile::new(dir.path().join("p.json"));
+        assert_eq!(store.stamp(), None);
+        store.write(&token()).unwrap();
+        let first = store.stamp().unwrap();
+        assert_eq!(store.stamp(), Some(first));
+        // The same content again: still another file.
+        store.write(&token()).unwrap();
+        assert_ne!(store.stamp(), Some(first));
     }
 
     fn token_numbered(n: u64) -> Token {

@@ -7,6 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+/// The longest lifetime signet takes from a token endpoint: a longer `expires_in` is cut to it.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
+/// The latest expiry a token can have, 9999-12-31T23:59:59Z (the last second RFC 3339 can
+/// write): a stored `expires_at` beyond it is read as it.
+const LATEST_EXPIRY_SECS: u64 = 253_402_300_799;
+
 /// A token set as issued by the authorization server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -29,8 +36,24 @@ impl Token {
     pub fn expires_within(&self, now: SystemTime, skew: Duration) -> bool {
         match self.expires_at {
             None => false,
-            Some(at) => now + skew >= at,
+            // Past the end of representable time, every expiry is within the margin.
+            Some(at) => now.checked_add(skew).is_none_or(|edge| edge >= at),
         }
+    }
+}
+
+/// Why `token` cannot be sent as a credential. A token goes in a header or a URL, so it must be
+/// one or more visible ASCII characters: RFC 6750's b64token, and the other visible characters
+/// that real servers put in tokens (`|`, `:`, `%` and the like).
+pub fn check_sendable(token: &str) -> Result<(), &'static str> {
+    if token.is_empty() {
+        return Err("is empty");
+    }
+    match token.bytes().find(|b| !b.is_ascii_graphic()) {
+        None => Ok(()),
+        Some(b' ' | b'\t') => Err("contains whitespace"),
+        Some(b) if b.is_ascii_control() => Err("contains a control character"),
+        Some(_) => Err("contains a non-ASCII character"),
     }
 }
 
@@ -101,13 +124,22 @@ impl Loose {
         .filter(|s| !s.is_empty())
     }
 
-    fn seconds(self) -> Option<u64> {
+    /// `expires_in` as a lifetime: a number of seconds (or a string holding one) of at least 1,
+    /// fractions dropped, cut to [`MAX_LIFETIME`].
+    fn lifetime(self) -> Result<Duration, &'static str> {
         let n = match self {
-            Loose::Number(n) => n,
-            Loose::Text(s) => s.trim().parse::<f64>().ok()?,
-            _ => return None,
+            Loose::Number(n) => Some(n),
+            Loose::Text(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
         };
-        (n.is_finite() && n >= 0.0).then_some(n as u64)
+        match n {
+            Some(n) if n.is_finite() && n >= 1.0 => {
+                // In range of u64 after the cut, so the cast neither saturates nor wraps.
+                Ok(Duration::from_secs(n.min(MAX_LIFETIME.as_secs_f64()) as u64))
+            }
+            Some(n) if n.is_finite() => Err("expires_in is below 1 second"),
+            _ => Err("expires_in is not a number of seconds"),
+        }
     }
 
     fn words(self) -> Vec<String> {
@@ -156,13 +188,27 @@ pub fn parse_token_response(
             reason: "no OAuth error code in the answer".into(),
         });
     }
-    let access_token =
-        raw.access_token
-            .and_then(Loose::text)
-            .ok_or_else(|| TokenError::Malformed {
-                status,
-                reason: "no access_token".into(),
-            })?;
+    let malformed = |reason: String| TokenError::Malformed { status, reason };
+    let access_token = raw
+        .access_token
+        .and_then(Loose::text)
+        .ok_or_else(|| malformed("no access_token".into()))?;
+    check_sendable(&access_token).map_err(|why| malformed(format!("the access_token {why}")))?;
+    let id_token = raw.id_token.and_then(Loose::text);
+    if let Some(id) = &id_token {
+        check_sendable(id).map_err(|why| malformed(format!("the id_token {why}")))?;
+    }
+    // Absent: no stated expiry (the token is renewed when the API refuses it).
+    let expires_at = match raw.expires_in {
+        None => None,
+        Some(loose) => {
+            let lifetime = loose.lifetime().map_err(|why| malformed(why.into()))?;
+            let at = now
+                .checked_add(lifetime)
+                .ok_or_else(|| malformed("expires_in is past the end of time".into()))?;
+            Some(at)
+        }
+    };
     let mut scopes = raw.scope.map(Loose::words).unwrap_or_default();
     if scopes.is_empty()
         && let Some(requested) = requested_scope
@@ -172,12 +218,9 @@ pub fn parse_token_response(
     Ok(Token {
         access_token: Secret::new(access_token),
         refresh_token: raw.refresh_token.and_then(Loose::text).map(Secret::new),
-        id_token: raw.id_token.and_then(Loose::text).map(Secret::new),
+        id_token: id_token.map(Secret::new),
         token_type: raw.token_type.and_then(Loose::text),
-        expires_at: raw
-            .expires_in
-            .and_then(Loose::seconds)
-            .map(|s| now + Duration::from_secs(s)),
+        expires_at,
         scopes,
     })
 }
@@ -251,9 +294,9 @@ impl From<Stored> for Token {
             refresh_token: s.refresh_token.map(Secret::new),
             id_token: s.id_token.map(Secret::new),
             token_type: s.token_type,
-            expires_at: s
-                .expires_at
-                .map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs)),
+            expires_at: s.expires_at.map(|secs| {
+                SystemTime::UNIX_EPOCH + Duration::from_secs(secs.min(LATEST_EXPIRY_SECS))
+            }),
             scopes: s.scopes,
         }
     }
@@ -321,6 +364,112 @@ mod tests {
         let e = parse_token_response(200, None, br#"{"token_type":"bearer"}"#, at(0), None)
             .unwrap_err();
         assert!(e.to_string().contains("no access_token"), "{e}");
+    }
+
+    fn expiry_of(expires_in: &str) -> Result<Option<SystemTime>, TokenError> {
+        let body = format!(r#"{{"access_token":"a","expires_in":{expires_in}}}"#);
+        parse_token_response(200, None, body.as_bytes(), at(1000), None).map(|t| t.expires_at)
+    }
+
+    #[test]
+    fn an_absurd_expires_in_is_cut_to_ten_years() {
+        let ten_years = 1000 + 315_360_000;
+        assert_eq!(expiry_of("1e30"), Ok(Some(at(ten_years))));
+        assert_eq!(expiry_of("18446744073709551615"), Ok(Some(at(ten_years))));
+        assert_eq!(expiry_of(r#""1e30""#), Ok(Some(at(ten_years))));
+    }
+
+    #[test]
+    fn an_expires_in_below_one_second_or_not_a_number_is_a_bad_answer() {
+        for value in [
+            "-5",
+            "0",
+            "0.5",
+            r#""soon""#,
+            r#""NaN""#,
+            r#""inf""#,
+            "[]",
+            "{}",
+        ] {
+            match expiry_of(value) {
+                Err(TokenError::Malformed {
+                    status: 200,
+                    reason,
+                }) => {
+                    assert!(reason.starts_with("expires_in is"), "{value}: {reason}")
+                }
+                other => panic!("expires_in {value} gave {other:?}"),
+            }
+        }
+        // Absent, or null, means the server did not say.
+        assert_eq!(expiry_of("null"), Ok(None));
+        let t = parse_token_response(200, None, br#"{"access_token":"a"}"#, at(0), None);
+        assert_eq!(t.map(|t| t.expires_at), Ok(None));
+    }
+
+    #[test]
+    fn a_token_that_cannot_go_in_a_header_is_a_bad_answer() {
+        let cases: [(&[u8], &str); 5] = [
+            (
+                br#"{"access_token":"abc\r\ndef"}"#,
+                "the access_token contains a control character",
+            ),
+            (
+                br#"{"access_token":"abc def"}"#,
+                "the access_token contains whitespace",
+            ),
+            (
+                br#"{"access_token":"abc\u00e9"}"#,
+                "the access_token contains a non-ASCII character",
+            ),
+            (
+                br#"{"access_token":"ok","id_token":"a\tb"}"#,
+                "the id_token contains whitespace",
+            ),
+            (
+                b"access_token=a%0Ab",
+                "the access_token contains a control character",
+            ),
+        ];
+        for (body, reason) in cases {
+            let e = parse_token_response(200, None, body, at(0), None).unwrap_err();
+            assert_eq!(
+                e,
+                TokenError::Malformed {
+                    status: 200,
+                    reason: reason.into()
+                },
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // What real servers send: b64token, JWTs, and other visible characters.
+        for token in ["mF_9.B5f-4.1JqM", "a.b.c==", "123|abc:def%2F!"] {
+            let body = format!(r#"{{"access_token":"{token}"}}"#);
+            let t = parse_token_response(200, None, body.as_bytes(), at(0), None).unwrap();
+            assert_eq!(t.access_token.expose(), token);
+        }
+    }
+
+    #[test]
+    fn a_stored_expiry_past_the_year_9999_is_read_as_its_end() {
+        let stored: Stored = serde_json::from_str(
+            r#"{"access_token":"a","expires_at":18446744073709551615,"scopes":[]}"#,
+        )
+        .unwrap();
+        // 9999-12-31T23:59:59Z.
+        assert_eq!(Token::from(stored).expires_at, Some(at(253_402_300_799)));
+    }
+
+    #[test]
+    fn expiry_checks_with_a_margin_past_the_end_of_time_do_not_overflow() {
+        let token = Token {
+            expires_at: Some(at(2000)),
+            ..parse_token_response(200, None, br#"{"access_token":"a"}"#, at(0), None).unwrap()
+        };
+        assert!(token.expires_within(at(1000), Duration::MAX));
+        assert!(!token.expires_within(at(1000), Duration::from_secs(999)));
+        assert!(token.expires_within(at(1000), Duration::from_secs(1000)));
     }
 
     #[test]

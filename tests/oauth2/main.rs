@@ -1,6 +1,9 @@
 //! OAuth 2.0 end to end, in-process: a token endpoint and an API that only accepts the tokens it
 //! issued, signet between the client and the API, and a clock the tests move by hand.
 
+mod bad_tokens;
+mod expiry;
+mod hanging;
 mod parent;
 #[path = "../support/parent_proxy.rs"]
 mod parent_proxy;
@@ -77,8 +80,13 @@ auth = "api"
 }
 
 async fn start_in(server: &AuthServer, extra: &str, dir: tempfile::TempDir) -> Setup {
+    start_toml(&profile_toml(server, extra), dir).await
+}
+
+/// signet with the config `toml`, written to `dir`, and a manual clock.
+async fn start_toml(toml: &str, dir: tempfile::TempDir) -> Setup {
     let path = dir.path().join("signet.toml");
-    std::fs::write(&path, profile_toml(server, extra)).unwrap();
+    std::fs::write(&path, toml).unwrap();
     let config = Config::load(&path).unwrap();
     let clock = ManualClock::new();
     let signet = Signet::build_with(&config, Arc::new(clock.clone()), Arc::new(OsEntropy)).unwrap();

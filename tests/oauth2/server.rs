@@ -53,6 +53,8 @@ pub struct Behaviour {
     pub quirky: bool,
     /// How long each token request takes.
     pub delay: Duration,
+    /// The access token issued, as is, instead of the numbered one.
+    pub access_token: Option<String>,
 }
 
 #[derive(Default)]
@@ -92,6 +94,7 @@ impl AuthServer {
             expires_in: serde_json::json!(3600),
             quirky: false,
             delay: Duration::ZERO,
+            access_token: None,
         }));
         let state = Arc::new(Mutex::new(State::default()));
         let https = tls.is_some();
@@ -205,9 +208,15 @@ async fn token_endpoint(
         headers: parts.headers.clone(),
     };
     state.lock().unwrap().calls.push(call.clone());
-    let (down, expires_in, quirky, delay) = {
+    let (down, expires_in, quirky, delay, fixed_token) = {
         let b = b.lock().unwrap();
-        (b.down, b.expires_in.clone(), b.quirky, b.delay)
+        (
+            b.down,
+            b.expires_in.clone(),
+            b.quirky,
+            b.delay,
+            b.access_token.clone(),
+        )
     };
     tokio::time::sleep(delay).await;
     if down {
@@ -263,7 +272,7 @@ async fn token_endpoint(
     st.valid.insert(format!("id-{n}"));
     st.refresh.insert(format!("rt-{n}"));
     let mut answer = serde_json::json!({
-        "access_token": format!("tok-{n}"),
+        "access_token": fixed_token.unwrap_or_else(|| format!("tok-{n}")),
         "refresh_token": format!("rt-{n}"),
         "id_token": format!("id-{n}"),
         "expires_in": expires_in,
