@@ -6,7 +6,7 @@ mod cli;
 
 use std::process::Command;
 
-use cli::{SIGNET, signet, stderr, stdout};
+use cli::{SIGNET, header, signet, stderr, stdout};
 
 #[test]
 fn check_accepts_the_example_config() {
@@ -24,6 +24,77 @@ fn check_accepts_the_example_config() {
         stdout(&out).contains("host[1] (api.example.com)"),
         "{}",
         stdout(&out)
+    );
+}
+
+#[test]
+fn a_bare_host_rule_signs_https_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        "[[host]]\nmatch = [\"api.test\"]\nauth = { type = \"bearer\", token = \"tok\" }\n";
+    let tls = signet(dir.path(), config, &["sign", "https://api.test/v1/me"]);
+    assert!(tls.status.success(), "{}", stderr(&tls));
+    assert_eq!(
+        header(&stdout(&tls), "authorization").as_deref(),
+        Some("Bearer tok")
+    );
+    // The same host over plain HTTP, on its default port or on 443: no rule, no token.
+    for url in ["http://api.test/v1/me", "http://api.test:443/v1/me"] {
+        let plain = signet(dir.path(), config, &["sign", url]);
+        assert!(plain.status.success(), "{url}: {}", stderr(&plain));
+        assert_eq!(header(&stdout(&plain), "authorization"), None, "{url}");
+        let explained = signet(dir.path(), config, &["explain", url]);
+        assert!(
+            stdout(&explained).contains("rule none"),
+            "{url}: {}",
+            stdout(&explained)
+        );
+    }
+}
+
+#[test]
+fn an_http_pattern_signs_plain_http_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        "[[host]]\nmatch = [\"http://127.0.0.1\"]\nauth = { type = \"bearer\", token = \"tok\" }\n";
+    let plain = signet(dir.path(), config, &["sign", "http://127.0.0.1/x"]);
+    assert_eq!(
+        header(&stdout(&plain), "authorization").as_deref(),
+        Some("Bearer tok"),
+        "{}",
+        stderr(&plain)
+    );
+    let tls = signet(dir.path(), config, &["sign", "https://127.0.0.1/x"]);
+    assert_eq!(header(&stdout(&tls), "authorization"), None);
+}
+
+#[test]
+fn check_refuses_bad_schemes_and_paths_in_patterns() {
+    let dir = tempfile::tempdir().unwrap();
+    for (pattern, reason) in [
+        ("ftp://a.test", "scheme \"ftp\""),
+        ("https://a.test/v1", "remove \"/v1\""),
+    ] {
+        let config = format!("[[host]]\nmatch = [\"a.test\", \"{pattern}\"]\n");
+        let out = signet(dir.path(), &config, &["check"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{pattern}: {err}");
+        assert!(
+            err.contains(":2:") && err.contains("host[0].match[1]"),
+            "{err}"
+        );
+        assert!(err.contains(pattern) && err.contains(reason), "{err}");
+    }
+    let out = signet(
+        dir.path(),
+        "[proxy]\nallow = [\"https://a.test\"]\n",
+        &["check"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("write \"a.test\" without \"https://\""),
+        "{}",
+        stderr(&out)
     );
 }
 
