@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::proxy::{Signet, StartError};
-use crate::rules::{HostPattern, PortSpec, normalize_host};
+use crate::rules::{HostKind, HostPattern, PortSpec, UrlScheme};
 
 /// One rule host as the PAC file tests it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub struct PacHost {
     pub host: String,
     /// True for a wildcard (suffix) pattern.
     pub wildcard: bool,
+    /// The scheme a URL must have (`None`: http or https); a pattern without scheme and port
+    /// needs HTTPS.
+    pub scheme: Option<UrlScheme>,
     /// The port part.
     pub port: PortSpec,
 }
@@ -171,31 +174,16 @@ pub fn pac_hosts(config: &Config) -> Result<Vec<PacHost>, String> {
     for host in &config.hosts {
         for raw in &host.patterns {
             let parsed = HostPattern::parse(raw).map_err(|e| e.to_string())?;
-            let port = parsed.port();
-            let name = if let Some(ip) = parsed.ip() {
-                ip.to_string()
-            } else {
-                let bare = match port {
-                    PortSpec::Default => raw.as_str(),
-                    _ => raw.rsplit_once(':').map_or(raw.as_str(), |(h, _)| h),
-                };
-                match bare.strip_prefix("*.") {
-                    Some(suffix) => {
-                        let suffix = normalize_host(suffix).map_err(|e| e.to_string())?;
-                        hosts.push(PacHost {
-                            host: format!(".{suffix}"),
-                            wildcard: true,
-                            port,
-                        });
-                        continue;
-                    }
-                    None => normalize_host(bare).map_err(|e| e.to_string())?,
-                }
+            let (host, wildcard) = match parsed.host_kind() {
+                HostKind::Name(name) => (name.clone(), false),
+                HostKind::Wildcard(suffix) => (suffix.clone(), true),
+                HostKind::Ip(ip) => (ip.to_string(), false),
             };
             hosts.push(PacHost {
-                host: name,
-                wildcard: false,
-                port,
+                host,
+                wildcard,
+                scheme: parsed.required_scheme(),
+                port: parsed.port(),
             });
         }
     }
@@ -203,7 +191,9 @@ pub fn pac_hosts(config: &Config) -> Result<Vec<PacHost>, String> {
 }
 
 /// A PAC file sending requests for `hosts` to the proxy at `proxy` and everything else DIRECT.
-/// A pattern without a port covers the scheme's default port only, as in signet's rules.
+/// Schemes and ports are tested as in signet's rules: a pattern without a port covers its
+/// scheme's default port only, and one that needs HTTPS (a bare host) sends plain-HTTP URLs
+/// DIRECT, where signet would add nothing. `ws`/`wss` URLs count as `http`/`https`.
 pub fn pac(hosts: &[PacHost], proxy: String) -> String {
     let mut rules = String::new();
     for h in hosts {
@@ -212,15 +202,18 @@ pub fn pac(hosts: &[PacHost], proxy: String) -> String {
             PortSpec::Any => "\"*\"".to_owned(),
             PortSpec::Exact(p) => p.to_string(),
         };
+        let scheme = h.scheme.map_or("", UrlScheme::as_str);
         rules.push_str(&format!(
-            "    [{}, {}, {port}],\n",
+            "    [{}, {}, {}, {port}],\n",
             js_string(&h.host),
-            h.wildcard
+            h.wildcard,
+            js_string(scheme)
         ));
     }
     format!(
         r#"// signet: the hosts of its rules go through the proxy; everything else goes DIRECT.
 var SIGNET_PROXY = {proxy};
+// [host or ".suffix", is a suffix, required scheme ("" = http or https), port]
 var SIGNET_RULES = [
 {rules}];
 
@@ -231,6 +224,7 @@ function FindProxyForURL(url, host) {{
   var m = /^([a-z][a-z0-9+.\-]*):\/\/(?:[^\/?#@]*@)?(\[[^\]]*\]|[^\/?#:]*)(?::(\d+))?/i.exec(url);
   var scheme = m ? m[1].toLowerCase() : "http";
   var secure = scheme == "https" || scheme == "wss";
+  var plain = scheme == "http" || scheme == "ws";
   var dflt = secure ? 443 : 80;
   var port = m && m[3] ? parseInt(m[3], 10) : dflt;
   for (var i = 0; i < SIGNET_RULES.length; i++) {{
@@ -238,8 +232,9 @@ function FindProxyForURL(url, host) {{
     var hostOk = r[1]
       ? h.length > r[0].length && h.substring(h.length - r[0].length) == r[0]
       : h == r[0];
-    var portOk = r[2] == "*" || (r[2] == "default" ? port == dflt : port == r[2]);
-    if (hostOk && portOk) return SIGNET_PROXY;
+    var schemeOk = r[2] == "https" ? secure : r[2] == "http" ? plain : secure || plain;
+    var portOk = r[3] == "*" || (r[3] == "default" ? port == dflt : port == r[3]);
+    if (hostOk && schemeOk && portOk) return SIGNET_PROXY;
   }}
   return "DIRECT";
 }}
@@ -272,50 +267,51 @@ mod tests {
         Config::parse(std::path::Path::new("signet.toml"), toml, &|_| None).unwrap()
     }
 
+    fn pac_host(host: &str, wildcard: bool, scheme: Option<UrlScheme>, port: PortSpec) -> PacHost {
+        PacHost {
+            host: host.into(),
+            wildcard,
+            scheme,
+            port,
+        }
+    }
+
     #[test]
-    fn pac_lists_each_pattern_with_its_port() {
+    fn pac_lists_each_pattern_with_its_scheme_and_port() {
         let c = config(
             r#"
 [[host]]
 match = ["API.Example.com", "*.svc.example", "api.example.com:8443", "wild.test:*", "[::1]:9000"]
+[[host]]
+match = ["http://plain.test", "https://pinned.test:9443", "HTTP://*.Intra.test:8080", "http://[::1]:8081", "https://any.test:*"]
 "#,
         );
         let hosts = pac_hosts(&c).unwrap();
+        let https = Some(UrlScheme::Https);
+        let http = Some(UrlScheme::Http);
         assert_eq!(
             hosts,
             vec![
-                PacHost {
-                    host: "api.example.com".into(),
-                    wildcard: false,
-                    port: PortSpec::Default
-                },
-                PacHost {
-                    host: ".svc.example".into(),
-                    wildcard: true,
-                    port: PortSpec::Default
-                },
-                PacHost {
-                    host: "api.example.com".into(),
-                    wildcard: false,
-                    port: PortSpec::Exact(8443)
-                },
-                PacHost {
-                    host: "wild.test".into(),
-                    wildcard: false,
-                    port: PortSpec::Any
-                },
-                PacHost {
-                    host: "::1".into(),
-                    wildcard: false,
-                    port: PortSpec::Exact(9000)
-                },
+                pac_host("api.example.com", false, https, PortSpec::Default),
+                pac_host(".svc.example", true, https, PortSpec::Default),
+                pac_host("api.example.com", false, None, PortSpec::Exact(8443)),
+                pac_host("wild.test", false, None, PortSpec::Any),
+                pac_host("::1", false, None, PortSpec::Exact(9000)),
+                pac_host("plain.test", false, http, PortSpec::Default),
+                pac_host("pinned.test", false, https, PortSpec::Exact(9443)),
+                pac_host(".intra.test", true, http, PortSpec::Exact(8080)),
+                pac_host("::1", false, http, PortSpec::Exact(8081)),
+                pac_host("any.test", false, https, PortSpec::Any),
             ]
         );
         let text = pac(&hosts, "127.0.0.1:8080".into());
         assert!(text.contains("var SIGNET_PROXY = \"PROXY 127.0.0.1:8080\";"));
-        assert!(text.contains("[\".svc.example\", true, \"default\"],"));
-        assert!(text.contains("[\"api.example.com\", false, 8443],"));
-        assert!(text.contains("[\"wild.test\", false, \"*\"],"));
+        assert!(text.contains("[\"api.example.com\", false, \"https\", \"default\"],"));
+        assert!(text.contains("[\".svc.example\", true, \"https\", \"default\"],"));
+        assert!(text.contains("[\"api.example.com\", false, \"\", 8443],"));
+        assert!(text.contains("[\"wild.test\", false, \"\", \"*\"],"));
+        assert!(text.contains("[\"plain.test\", false, \"http\", \"default\"],"));
+        assert!(text.contains("[\"::1\", false, \"http\", 8081],"));
         assert!(text.contains("return \"DIRECT\";"));
     }
 

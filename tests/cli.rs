@@ -6,7 +6,7 @@ mod cli;
 
 use std::process::Command;
 
-use cli::{SIGNET, signet, stderr, stdout};
+use cli::{SIGNET, header, signet, stderr, stdout};
 
 #[test]
 fn check_accepts_the_example_config() {
@@ -24,6 +24,159 @@ fn check_accepts_the_example_config() {
         stdout(&out).contains("host[1] (api.example.com)"),
         "{}",
         stdout(&out)
+    );
+    // The example is what people copy: it sends none of its secrets in clear text.
+    assert!(!stdout(&out).contains("warning:"), "{}", stdout(&out));
+}
+
+#[test]
+fn check_warns_where_a_reusable_secret_can_go_out_over_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"
+[[host]]
+match = ["api.test", "api.test:8443", "http://plain.test", "https://pinned.test:9443", "https://anyport.test:*"]
+auth = { type = "bearer", token = "t" }
+
+[[host]]
+match = ["wild.test:*", "http://*.intra.test:8080"]
+auth = { type = "apikey", key = "k", value = "v" }
+
+[[host]]
+match = ["localhost:3000", "127.0.0.1:8080", "http://127.9.9.9", "http://[::1]:9000", "http://localhost"]
+auth = { type = "basic", username = "u", password = "p" }
+
+[[host]]
+match = ["device.test:8080", "http://device.test"]
+auth = { type = "digest", username = "u", password = "p" }
+
+[[host]]
+match = ["routes.test:8080"]
+auth = "none"
+  [[host.route]]
+  path = "/admin/**"
+  auth = { type = "basic", username = "u", password = "p" }
+  [[host.route]]
+  path = "/token/**"
+  auth = { type = "oauth2", access_token = "t" }
+
+[[host]]
+match = ["http://open.test"]
+"#;
+    let out = signet(dir.path(), config, &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warnings: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .map(str::to_owned)
+        .collect();
+    let hint = "also admits plain http://, so its";
+    assert_eq!(
+        warnings,
+        [
+            format!(
+                "warning: host[0] (api.test) match \"api.test:8443\" {hint} bearer credentials \
+                 can go out in clear text; write \"https://api.test:8443\" to pin it to HTTPS"
+            ),
+            format!(
+                "warning: host[0] (api.test) match \"http://plain.test\" {hint} bearer \
+                 credentials can go out in clear text; write \"https://plain.test\" to pin it to \
+                 HTTPS"
+            ),
+            format!(
+                "warning: host[1] (wild.test:*) match \"wild.test:*\" {hint} apikey credentials \
+                 can go out in clear text; write \"https://wild.test:*\" to pin it to HTTPS"
+            ),
+            format!(
+                "warning: host[1] (wild.test:*) match \"http://*.intra.test:8080\" {hint} apikey \
+                 credentials can go out in clear text; write \"https://*.intra.test:8080\" to pin \
+                 it to HTTPS"
+            ),
+            format!(
+                "warning: host[4] (routes.test:8080) match \"routes.test:8080\" {hint} basic, \
+                 oauth2 credentials can go out in clear text; write \"https://routes.test:8080\" \
+                 to pin it to HTTPS"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn check_does_not_warn_when_every_secret_stays_on_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[[host]]\nmatch = [\"api.test\", \"https://api.test:8443\", \"*.api.test\"]\nauth = { type = \"bearer\", token = \"t\" }\n";
+    let out = signet(dir.path(), config, &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("warning"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_bare_host_rule_signs_https_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        "[[host]]\nmatch = [\"api.test\"]\nauth = { type = \"bearer\", token = \"tok\" }\n";
+    let tls = signet(dir.path(), config, &["sign", "https://api.test/v1/me"]);
+    assert!(tls.status.success(), "{}", stderr(&tls));
+    assert_eq!(
+        header(&stdout(&tls), "authorization").as_deref(),
+        Some("Bearer tok")
+    );
+    // The same host over plain HTTP, on its default port or on 443: no rule, no token.
+    for url in ["http://api.test/v1/me", "http://api.test:443/v1/me"] {
+        let plain = signet(dir.path(), config, &["sign", url]);
+        assert!(plain.status.success(), "{url}: {}", stderr(&plain));
+        assert_eq!(header(&stdout(&plain), "authorization"), None, "{url}");
+        let explained = signet(dir.path(), config, &["explain", url]);
+        assert!(
+            stdout(&explained).contains("rule none"),
+            "{url}: {}",
+            stdout(&explained)
+        );
+    }
+}
+
+#[test]
+fn an_http_pattern_signs_plain_http_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        "[[host]]\nmatch = [\"http://127.0.0.1\"]\nauth = { type = \"bearer\", token = \"tok\" }\n";
+    let plain = signet(dir.path(), config, &["sign", "http://127.0.0.1/x"]);
+    assert_eq!(
+        header(&stdout(&plain), "authorization").as_deref(),
+        Some("Bearer tok"),
+        "{}",
+        stderr(&plain)
+    );
+    let tls = signet(dir.path(), config, &["sign", "https://127.0.0.1/x"]);
+    assert_eq!(header(&stdout(&tls), "authorization"), None);
+}
+
+#[test]
+fn check_refuses_bad_schemes_and_paths_in_patterns() {
+    let dir = tempfile::tempdir().unwrap();
+    for (pattern, reason) in [
+        ("ftp://a.test", "scheme \"ftp\""),
+        ("https://a.test/v1", "remove \"/v1\""),
+    ] {
+        let config = format!("[[host]]\nmatch = [\"a.test\", \"{pattern}\"]\n");
+        let out = signet(dir.path(), &config, &["check"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{pattern}: {err}");
+        assert!(
+            err.contains(":2:") && err.contains("host[0].match[1]"),
+            "{err}"
+        );
+        assert!(err.contains(pattern) && err.contains(reason), "{err}");
+    }
+    let out = signet(
+        dir.path(),
+        "[proxy]\nallow = [\"https://a.test\"]\n",
+        &["check"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("write \"a.test\" without \"https://\""),
+        "{}",
+        stderr(&out)
     );
 }
 

@@ -343,8 +343,10 @@ fn sign_reproduces_oauth1_hmac_vectors() {
             auth.push_str(&format!(", realm = \"{realm}\""));
         }
         let url: http::Uri = case["url"].as_str().unwrap().parse().unwrap();
+        // The vectors' own scheme: a pattern without one would be HTTPS only.
         let config = format!(
-            "[[host]]\nmatch = [\"{}\"]\nauth = {{ {auth} }}\n",
+            "[[host]]\nmatch = [\"{}://{}\"]\nauth = {{ {auth} }}\n",
+            url.scheme_str().unwrap(),
             url.authority().unwrap()
         );
         let mut args = vec![

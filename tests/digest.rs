@@ -338,7 +338,7 @@ fn sign_challenge_prints_the_vector_authorization() {
         std::fs::write(
             &config,
             format!(
-                "[[host]]\nmatch = [\"www.example.org\"]\nauth = {{ type = \"digest\", username = {:?}, password = {:?} }}\n",
+                "[[host]]\nmatch = [\"http://www.example.org\"]\nauth = {{ type = \"digest\", username = {:?}, password = {:?} }}\n",
                 s("username"),
                 s("password")
             ),
@@ -379,7 +379,7 @@ fn sign_challenge_without_a_digest_challenge_is_a_user_error() {
     let config = dir.path().join("signet.toml");
     std::fs::write(
         &config,
-        "[[host]]\nmatch = [\"h.test\"]\nauth = { type = \"digest\", username = \"u\", password = \"p\" }\n",
+        "[[host]]\nmatch = [\"http://h.test\"]\nauth = { type = \"digest\", username = \"u\", password = \"p\" }\n",
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))

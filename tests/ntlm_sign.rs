@@ -32,7 +32,7 @@ fn sign(dir: &tempfile::TempDir, challenge: &str, nonce: &str) -> Output {
     std::fs::write(
         &config,
         format!(
-            "[[host]]\nmatch = [\"server.test\"]\nauth = {{ type = \"ntlm\", username = {}, password = {}, domain = {}, workstation = {} }}\n",
+            "[[host]]\nmatch = [\"http://server.test\"]\nauth = {{ type = \"ntlm\", username = {}, password = {}, domain = {}, workstation = {} }}\n",
             c["user"], c["password"], c["user_dom"], c["workstation_name"]
         ),
     )

@@ -1,11 +1,14 @@
 //! `signet check` and `signet explain`: what the config says, without running the proxy.
 
+use std::sync::Arc;
+
 use http::Method;
 
 use super::Failure;
+use crate::auth::Scheme;
 use crate::config::Config;
 use crate::policy::Policy;
-use crate::rules::Destination;
+use crate::rules::{Destination, HostRule, RouteAuth, RuleLabel};
 
 pub(super) fn check(config: &Config) -> Result<(), Failure> {
     let policy = Policy::from_config(config).map_err(|e| Failure::User(e.to_string()))?;
@@ -39,15 +42,13 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
             .map_or("none".to_owned(), |s| s.describe());
         out.push_str(&format!(
             "{} match {:?} -> {auth}\n",
-            crate::rules::RuleLabel::of(Some(rule)),
+            RuleLabel::of(Some(rule)),
             host.patterns
         ));
         for (j, (route, compiled)) in host.routes.iter().zip(&rule.routes).enumerate() {
             let auth = match &compiled.auth {
-                crate::rules::RouteAuth::Inherit => "inherit".to_owned(),
-                crate::rules::RouteAuth::Set(s) => {
-                    s.as_ref().map_or("none".to_owned(), |s| s.describe())
-                }
+                RouteAuth::Inherit => "inherit".to_owned(),
+                RouteAuth::Set(s) => s.as_ref().map_or("none".to_owned(), |s| s.describe()),
             };
             out.push_str(&format!(
                 "  route[{j}] path {} methods {} -> {auth}\n",
@@ -59,8 +60,60 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
             ));
         }
     }
+    for warning in clear_text_warnings(&policy) {
+        out.push_str(&warning);
+        out.push('\n');
+    }
     print!("{out}");
     Ok(())
+}
+
+/// Auth types whose credential is a reusable secret: whoever reads it once on the wire can send
+/// it again. (`jwt` too, once signet has it: a token is good until it expires.) Signatures over
+/// each request (oauth1, hawk, awsv4, edgegrid) and challenge answers (digest, ntlm) are not.
+const REUSABLE_SECRET_TYPES: &[&str] = &["apikey", "bearer", "basic", "oauth2", "jwt"];
+
+/// One `warning:` line per pattern that lets a rule's reusable secret go out over plain HTTP to
+/// a host other than this machine, with the pattern that keeps it on TLS.
+fn clear_text_warnings(policy: &Policy) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for rule in policy.table.rules() {
+        let types = reusable_secret_types(rule);
+        if types.is_empty() {
+            continue;
+        }
+        let exposed = rule
+            .patterns
+            .iter()
+            .filter(|p| p.admits_plain_http() && !p.is_loopback());
+        for pattern in exposed {
+            warnings.push(format!(
+                "warning: {} match {:?} also admits plain http://, so its {} credentials can go \
+                 out in clear text; write {:?} to pin it to HTTPS",
+                RuleLabel::of(Some(rule)),
+                pattern.as_str(),
+                types.join(", "),
+                format!("https://{}", pattern.without_scheme()),
+            ));
+        }
+    }
+    warnings
+}
+
+/// The reusable-secret auth types a rule can send: its own and its routes', each once.
+fn reusable_secret_types(rule: &HostRule<Arc<Scheme>>) -> Vec<&'static str> {
+    let routes = rule.routes.iter().filter_map(|route| match &route.auth {
+        RouteAuth::Set(auth) => auth.as_ref(),
+        RouteAuth::Inherit => None,
+    });
+    let mut types = Vec::new();
+    for scheme in rule.auth.iter().chain(routes) {
+        let name = scheme.type_name();
+        if REUSABLE_SECRET_TYPES.contains(&name) && !types.contains(&name) {
+            types.push(name);
+        }
+    }
+    types
 }
 
 pub(super) fn explain(config: &Config, method: &str, url: &str) -> Result<(), Failure> {
@@ -88,7 +141,7 @@ pub(super) fn explain(config: &Config, method: &str, url: &str) -> Result<(), Fa
     {
         None => println!("rule none: the request is forwarded untouched"),
         Some(decision) => {
-            println!("rule {}", crate::rules::RuleLabel::of(Some(decision.rule)));
+            println!("rule {}", RuleLabel::of(Some(decision.rule)));
             if let Some(route) = decision.route {
                 println!("route host[{}].route[{route}]", decision.rule.index);
             }

@@ -37,6 +37,14 @@ impl Entry {
             entry: entry.to_owned(),
             reason,
         };
+        // Egress is about where traffic may go, whatever it carries: an entry covers both
+        // schemes. A scheme here would read as a narrower entry than it is (an `allow` of
+        // `https://host` letting plain HTTP through too), so it is refused, not ignored.
+        if let Some((scheme, rest)) = entry.split_once("://") {
+            return Err(err(format!(
+                "allow and deny cover every scheme: write {rest:?} without \"{scheme}://\""
+            )));
+        }
         if let Some((addr, prefix)) = entry.split_once('/') {
             let bare = addr
                 .strip_prefix('[')
@@ -113,8 +121,8 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
     }
 }
 
-/// `[proxy] allow` / `deny`: each entry is a host pattern (as above; without a port it covers every
-/// port) or an IP address or CIDR (v4 and v6).
+/// `[proxy] allow` / `deny`: each entry is a host pattern (as above, but without a scheme: an
+/// entry covers both; without a port it covers every port) or an IP address or CIDR (v4 and v6).
 #[derive(Debug, Clone, Default)]
 pub struct EgressPolicy {
     allow: Vec<Entry>,
@@ -299,6 +307,25 @@ mod tests {
         ] {
             let msg = entry_err(e);
             assert!(msg.contains(&format!("{e:?}")), "{msg}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_scheme_and_says_to_drop_it() {
+        for (entry, bare) in [
+            ("https://api.example.com", "api.example.com"),
+            ("http://api.example.com:8080", "api.example.com:8080"),
+            ("https://*.example.com", "*.example.com"),
+            ("http://[::1]:8080", "[::1]:8080"),
+            ("http://10.0.0.0/8", "10.0.0.0/8"),
+        ] {
+            let msg = entry_err(entry);
+            assert!(msg.contains(&format!("{entry:?}")), "{msg}");
+            assert!(msg.contains(&format!("write {bare:?} without")), "{msg}");
+            assert!(
+                EgressPolicy::new(&[], &[entry.to_string()]).is_err(),
+                "{entry}"
+            );
         }
     }
 

@@ -135,10 +135,47 @@ fn parse_ipv4_part(part: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
+/// The scheme a pattern names, or a destination uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlScheme {
+    /// Plain HTTP: whatever is sent can be read on the way.
+    Http,
+    /// HTTP over TLS.
+    Https,
+}
+
+impl UrlScheme {
+    /// The scheme of a destination that is (`true`) or is not TLS.
+    pub fn of(https: bool) -> Self {
+        if https {
+            UrlScheme::Https
+        } else {
+            UrlScheme::Http
+        }
+    }
+
+    /// 443 or 80.
+    pub fn default_port(self) -> u16 {
+        match self {
+            UrlScheme::Http => 80,
+            UrlScheme::Https => 443,
+        }
+    }
+
+    /// `"http"` or `"https"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UrlScheme::Http => "http",
+            UrlScheme::Https => "https",
+        }
+    }
+}
+
 /// The port part of a host pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortSpec {
-    /// No port written: the scheme's default port.
+    /// No port written: the default port of the pattern's scheme (443 when no scheme is written
+    /// either).
     Default,
     /// `host:8443`: exactly that port.
     Exact(u16),
@@ -156,8 +193,9 @@ impl PortSpec {
     }
 }
 
-#[derive(Debug, Clone)]
-enum HostKind {
+/// The host part of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKind {
     /// A normalised name, compared whole.
     Name(String),
     /// `*.example.com`, stored as `.example.com` so that a suffix test is also a label test.
@@ -170,91 +208,56 @@ enum HostKind {
 #[derive(Debug, Clone)]
 pub struct HostPattern {
     raw: String,
+    scheme: Option<UrlScheme>,
     kind: HostKind,
     port: PortSpec,
 }
 
 impl HostPattern {
     /// "api.example.com", "*.example.com", "api.example.com:8443", "host:*", "127.0.0.1",
-    /// "[::1]:8443", "::1", "bücher.example" (IDN). Rejects empty labels, "*" anywhere but as the whole
-    /// first label, ports out of range, etc.
+    /// "[::1]:8443", "::1", "bücher.example" (IDN), each optionally after "https://" or
+    /// "http://" ("http://[::1]:8080", "https://*.example.com"). Rejects other schemes, a path
+    /// after the host, empty labels, "*" anywhere but as the whole first label, ports out of
+    /// range, etc.
     ///
     /// A bare IPv6 address never carries a port (`::1:8443` is the address `::1:8443`): write
-    /// `[::1]:8443` for that.
+    /// `[::1]:8443` for that. After a scheme an IPv6 address needs its brackets, as in a URL.
     pub fn parse(pattern: &str) -> Result<Self, RuleError> {
-        let err = |reason: &str| RuleError::InvalidHostPattern {
+        let err = |reason: String| RuleError::InvalidHostPattern {
             pattern: pattern.to_owned(),
-            reason: reason.to_owned(),
+            reason,
         };
         if pattern.is_empty() {
-            return Err(err("empty"));
+            return Err(err("empty".into()));
         }
-        let (host, port) = if let Some(rest) = pattern.strip_prefix('[') {
-            let (inner, after) = rest.split_once(']').ok_or_else(|| err("unclosed '['"))?;
-            let ip: Ipv6Addr = inner
-                .parse()
-                .map_err(|_| err("not an IPv6 address inside brackets"))?;
-            let port = match after {
-                "" => PortSpec::Default,
-                _ => {
-                    let p = after
-                        .strip_prefix(':')
-                        .ok_or_else(|| err("only ':PORT' may follow ']'"))?;
-                    parse_port(p).ok_or_else(|| err("port must be 1-65535 or '*'"))?
-                }
-            };
-            return Ok(HostPattern {
-                raw: pattern.to_owned(),
-                kind: HostKind::Ip(IpAddr::V6(ip)),
-                port,
-            });
-        } else {
-            match pattern.bytes().filter(|&b| b == b':').count() {
-                0 => (pattern, PortSpec::Default),
-                1 => {
-                    let (h, p) = pattern.split_once(':').unwrap_or((pattern, ""));
-                    let port = parse_port(p).ok_or_else(|| err("port must be 1-65535 or '*'"))?;
-                    (h, port)
-                }
-                _ => (pattern, PortSpec::Default),
-            }
-        };
-        let kind = if let Some(suffix) = host.strip_prefix("*.") {
-            if suffix.contains('*') {
-                return Err(err("'*' is only allowed as the whole first label"));
-            }
-            let suffix = normalize_host(suffix).map_err(|e| host_err(pattern, e))?;
-            if suffix.parse::<IpAddr>().is_ok() {
-                return Err(err("a wildcard cannot cover an IP address"));
-            }
-            HostKind::Wildcard(format!(".{suffix}"))
-        } else if host == "*" {
-            return Err(err(
-                "a lone '*' matches nothing; write a domain after it, as in \"*.example.com\"",
-            ));
-        } else if host.contains('*') {
-            return Err(err("'*' is only allowed as the whole first label"));
-        } else {
-            let name = normalize_host(host).map_err(|e| host_err(pattern, e))?;
-            match name.parse::<IpAddr>() {
-                Ok(ip) => HostKind::Ip(ip),
-                Err(_) => HostKind::Name(name),
-            }
+        let (scheme, authority) = split_scheme(pattern).map_err(err)?;
+        let (host, port) = split_port(authority, scheme.is_some()).map_err(err)?;
+        let kind = match host {
+            PatternHost::Ipv6(ip) => HostKind::Ip(IpAddr::V6(ip)),
+            PatternHost::Text(host) => parse_host_kind(pattern, host)?,
         };
         Ok(HostPattern {
             raw: pattern.to_owned(),
+            scheme,
             kind,
             port,
         })
     }
 
-    /// `host` is already normalised; `default_port` is the scheme's (443 https, 80 http).
-    pub fn matches(&self, host: &str, port: u16, default_port: u16) -> bool {
-        self.port.admits(port, default_port) && self.matches_host(host)
+    /// Whether the pattern names this destination: `host` is already normalised, `https` says
+    /// whether the request goes over TLS. A pattern without a scheme or port admits HTTPS on
+    /// 443 only, so that a credential meant for TLS never leaves in clear text; `http://host`
+    /// plain HTTP on 80; `host:PORT` and `host:*` either scheme, unless a scheme is written too.
+    pub fn matches(&self, host: &str, port: u16, https: bool) -> bool {
+        let scheme = UrlScheme::of(https);
+        self.required_scheme().is_none_or(|s| s == scheme)
+            && self.port.admits(port, scheme.default_port())
+            && self.matches_host(host)
     }
 
-    /// Whether the pattern matches `host` on any port (used by egress lists: "a pattern without a
-    /// port covers every port here"); a pattern with an explicit port still needs that port.
+    /// Whether the pattern matches `host` on any port and either scheme (used by egress lists,
+    /// which decide where traffic may go, not what it carries: "a pattern without a port covers
+    /// every port here"); a pattern with an explicit port still needs that port.
     pub fn matches_any_port(&self, host: &str, port: u16) -> bool {
         let port_ok = match self.port {
             PortSpec::Default | PortSpec::Any => true,
@@ -266,6 +269,48 @@ impl HostPattern {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.raw
+    }
+
+    /// The pattern as written, without its `https://` or `http://`.
+    pub fn without_scheme(&self) -> &str {
+        self.raw
+            .split_once("://")
+            .map_or(self.raw.as_str(), |(_, rest)| rest)
+    }
+
+    /// The scheme as written, if any.
+    pub fn scheme(&self) -> Option<UrlScheme> {
+        self.scheme
+    }
+
+    /// The scheme a destination must use to match: the one written, HTTPS for a pattern with
+    /// neither scheme nor port, and `None` (either) for `host:PORT` and `host:*`.
+    pub fn required_scheme(&self) -> Option<UrlScheme> {
+        match (self.scheme, self.port) {
+            (Some(scheme), _) => Some(scheme),
+            (None, PortSpec::Default) => Some(UrlScheme::Https),
+            (None, PortSpec::Exact(_) | PortSpec::Any) => None,
+        }
+    }
+
+    /// Whether a plain-HTTP destination can match.
+    pub fn admits_plain_http(&self) -> bool {
+        self.required_scheme() != Some(UrlScheme::Https)
+    }
+
+    /// Whether the pattern names only this machine: `localhost`, an address in 127.0.0.0/8 or
+    /// `::1` (also IPv4-mapped, which a dual-stack socket reaches as the IPv4 address).
+    pub fn is_loopback(&self) -> bool {
+        match &self.kind {
+            HostKind::Name(name) => name == "localhost",
+            HostKind::Wildcard(_) => false,
+            HostKind::Ip(ip) => ip.to_canonical().is_loopback(),
+        }
+    }
+
+    /// The host part.
+    pub fn host_kind(&self) -> &HostKind {
+        &self.kind
     }
 
     /// The port part of the pattern.
@@ -299,6 +344,102 @@ impl HostPattern {
             }
         }
     }
+}
+
+/// Splits off `https://` or `http://` (any case, as URL schemes are). What remains must be a
+/// host and port alone: a path, query or fragment would suggest a narrower rule than the
+/// pattern is, so it is refused rather than dropped.
+fn split_scheme(pattern: &str) -> Result<(Option<UrlScheme>, &str), String> {
+    let (scheme, authority) = match pattern.split_once("://") {
+        None => (None, pattern),
+        Some((name, rest)) if name.eq_ignore_ascii_case("https") => (Some(UrlScheme::Https), rest),
+        Some((name, rest)) if name.eq_ignore_ascii_case("http") => (Some(UrlScheme::Http), rest),
+        Some((name, _)) => {
+            return Err(format!(
+                "scheme {name:?} is not one signet serves; write \"https://\", \"http://\" or no \
+                 scheme (HTTPS on 443)"
+            ));
+        }
+    };
+    if let Some(at) = authority.find(['/', '?', '#']) {
+        return Err(format!(
+            "a pattern names a host and port, not a URL: remove {:?} (routes match paths)",
+            &authority[at..]
+        ));
+    }
+    Ok((scheme, authority))
+}
+
+/// The host of a pattern before it is read as a name or address.
+enum PatternHost<'a> {
+    /// `[…]`, already parsed.
+    Ipv6(Ipv6Addr),
+    /// Anything else, still to be read.
+    Text(&'a str),
+}
+
+/// Splits the port off a pattern's host (its scheme already gone).
+fn split_port(authority: &str, has_scheme: bool) -> Result<(PatternHost<'_>, PortSpec), String> {
+    const BAD_PORT: &str = "port must be 1-65535 or '*'";
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (inner, after) = rest.split_once(']').ok_or("unclosed '['")?;
+        let ip: Ipv6Addr = inner
+            .parse()
+            .map_err(|_| "not an IPv6 address inside brackets")?;
+        let port = match after {
+            "" => PortSpec::Default,
+            _ => {
+                let p = after
+                    .strip_prefix(':')
+                    .ok_or("only ':PORT' may follow ']'")?;
+                parse_port(p).ok_or(BAD_PORT)?
+            }
+        };
+        return Ok((PatternHost::Ipv6(ip), port));
+    }
+    match authority.split_once(':') {
+        None => Ok((PatternHost::Text(authority), PortSpec::Default)),
+        Some((host, port)) if !port.contains(':') => {
+            Ok((PatternHost::Text(host), parse_port(port).ok_or(BAD_PORT)?))
+        }
+        // More than one ':': a bare IPv6 address, which never carries a port.
+        Some(_) if has_scheme => Err(
+            "after a scheme an IPv6 address goes in brackets, as in a URL: \"http://[::1]:8080\""
+                .into(),
+        ),
+        Some(_) => Ok((PatternHost::Text(authority), PortSpec::Default)),
+    }
+}
+
+/// A pattern's host without brackets: a wildcard, a name or an IP literal.
+fn parse_host_kind(pattern: &str, host: &str) -> Result<HostKind, RuleError> {
+    let err = |reason: &str| RuleError::InvalidHostPattern {
+        pattern: pattern.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if let Some(suffix) = host.strip_prefix("*.") {
+        if suffix.contains('*') {
+            return Err(err("'*' is only allowed as the whole first label"));
+        }
+        let suffix = normalize_host(suffix).map_err(|e| host_err(pattern, e))?;
+        if suffix.parse::<IpAddr>().is_ok() {
+            return Err(err("a wildcard cannot cover an IP address"));
+        }
+        return Ok(HostKind::Wildcard(format!(".{suffix}")));
+    }
+    if host == "*" {
+        return Err(err(
+            "a lone '*' matches nothing; write a domain after it, as in \"*.example.com\"",
+        ));
+    }
+    if host.contains('*') {
+        return Err(err("'*' is only allowed as the whole first label"));
+    }
+    let name = normalize_host(host).map_err(|e| host_err(pattern, e))?;
+    Ok(match name.parse::<IpAddr>() {
+        Ok(ip) => HostKind::Ip(ip),
+        Err(_) => HostKind::Name(name),
+    })
 }
 
 fn host_err(pattern: &str, e: RuleError) -> RuleError {

@@ -120,12 +120,12 @@ pub struct HostRule<A> {
 }
 
 impl<A> HostRule<A> {
-    /// Whether this rule names `dest`.
+    /// Whether this rule names `dest`, its scheme included: a pattern meant for HTTPS does not
+    /// name the same host over plain HTTP.
     pub fn matches(&self, dest: &Destination) -> bool {
-        let default = dest.default_port();
         self.patterns
             .iter()
-            .any(|p| p.matches(&dest.host, dest.port, default))
+            .any(|p| p.matches(&dest.host, dest.port, dest.https))
     }
 }
 

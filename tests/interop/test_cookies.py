@@ -237,18 +237,32 @@ def test_curl_cookie_file_imports_and_exports(signet, procs, origin_cert, tmp_pa
 
 
 PAC_CASES = [
-    # (url, host, expected) under the rules below; derived from signet's matching rules:
-    # no port = the scheme's default port, "*." = subdomains only, ":*" = any port.
+    # (url, host, expected) under the rules below; derived from signet's matching rules: a bare
+    # host = HTTPS on 443 only, "http://" = plain HTTP on 80, ":PORT" = that port for either
+    # scheme unless one is written, "*." = subdomains only, ":*" = any port; ws/wss = http/https.
     ("https://api.example.com/x", "api.example.com", "PROXY"),
     ("https://API.example.com./x", "API.example.com.", "PROXY"),
-    ("http://api.example.com/x", "api.example.com", "PROXY"),
+    ("http://api.example.com/x", "api.example.com", "DIRECT"),
+    ("http://api.example.com:443/x", "api.example.com", "DIRECT"),
     ("https://api.example.com:8443/x", "api.example.com", "PROXY"),
+    ("http://api.example.com:8443/x", "api.example.com", "PROXY"),
     ("https://api.example.com:9443/x", "api.example.com", "DIRECT"),
+    ("wss://api.example.com/socket", "api.example.com", "PROXY"),
+    ("ws://api.example.com/socket", "api.example.com", "DIRECT"),
     ("https://a.b.svc.example/", "a.b.svc.example", "PROXY"),
+    ("http://a.b.svc.example/", "a.b.svc.example", "DIRECT"),
     ("https://svc.example/", "svc.example", "DIRECT"),
     ("https://evilsvc.example/", "evilsvc.example", "DIRECT"),
     ("https://api.example.com.evil.net/", "api.example.com.evil.net", "DIRECT"),
     ("http://anyport.test:1234/", "anyport.test", "PROXY"),
+    ("https://anyport.test:1234/", "anyport.test", "PROXY"),
+    ("http://plain.test/", "plain.test", "PROXY"),
+    ("https://plain.test/", "plain.test", "DIRECT"),
+    ("http://plain.test:8080/", "plain.test", "DIRECT"),
+    ("https://pinned.test:9443/", "pinned.test", "PROXY"),
+    ("http://pinned.test:9443/", "pinned.test", "DIRECT"),
+    ("http://[::1]:8081/", "[::1]", "PROXY"),
+    ("https://[::1]:8081/", "[::1]", "DIRECT"),
     ("https://www.example.org/", "www.example.org", "DIRECT"),
 ]
 
@@ -271,6 +285,10 @@ listen = "127.0.0.1:{admin_port}"
 
 [[host]]
 match = ["api.example.com", "api.example.com:8443", "*.svc.example", "anyport.test:*"]
+auth = {{ type = "bearer", token = "t" }}
+
+[[host]]
+match = ["http://plain.test", "https://pinned.test:9443", "http://[::1]:8081"]
 auth = {{ type = "bearer", token = "t" }}
 """
     )
