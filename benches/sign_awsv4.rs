@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use signet::auth::SyncSigner;
 use signet::auth::awsv4::{AddTo, AwsV4, AwsV4Config};
 use signet::auth::context::{OsEntropy, SignContext};
 

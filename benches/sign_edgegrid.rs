@@ -1,6 +1,7 @@
 //! How long one EdgeGrid signature takes (GET, and POST with a 4 KiB body).
 
 use bytes::Bytes;
+use signet::auth::SyncSigner;
 use signet::auth::context::SignContext;
 use signet::auth::edgegrid::{EdgeGrid, EdgeGridConfig};
 use signet::secret::Secret;

@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use signet::auth::SyncSigner;
 use signet::auth::context::{OsEntropy, SignContext};
 use signet::auth::hawk::{Hawk, HawkAlgorithm, HawkConfig};
 

@@ -1,6 +1,7 @@
 //! How long one OAuth 1.0a signature takes (HMAC-SHA1 header, HMAC-SHA256 form body, RSA-SHA256).
 
 use bytes::Bytes;
+use signet::auth::SyncSigner;
 use signet::auth::context::SignContext;
 use signet::auth::oauth1::{AddTo, OAuth1, OAuth1Config, SignatureMethod};
 use signet::secret::Secret;

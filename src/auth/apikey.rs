@@ -7,7 +7,7 @@ use super::query::set_query_param;
 use crate::secret::Secret;
 use bytes::Bytes;
 
-use super::{AuthError, BuildContext, BuildError, SignContext, Signer};
+use super::{AuthError, BuildError, SignContext, SyncSigner};
 
 /// Where an API key goes (Postman's "Add to").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -45,9 +45,11 @@ enum Placement {
     Query(String, Secret),
 }
 
-impl ApiKey {
+impl SyncSigner for ApiKey {
+    type Config = ApiKeyConfig;
+
     /// Checks the name and value once.
-    pub fn new(cfg: ApiKeyConfig) -> Result<Self, BuildError> {
+    fn new(cfg: ApiKeyConfig) -> Result<Self, BuildError> {
         if cfg.key.is_empty() {
             return Err(BuildError::at("key", "must not be empty"));
         }
@@ -68,46 +70,30 @@ impl ApiKey {
     }
 
     /// Adds the key to the request.
-    pub fn sign(&self, req: &mut http::request::Parts) -> Result<(), super::AuthError> {
+    fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        _body: Option<&mut Bytes>,
+        _cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
         match &self.placement {
             Placement::Header(name, value) => {
                 req.headers.insert(name.clone(), value.clone());
             }
             Placement::Query(key, value) => set_query_param(&mut req.uri, key, value.expose())
                 .map_err(|e| {
-                    super::AuthError::Unsignable(format!("cannot add the key to the query: {e}"))
+                    AuthError::Unsignable(format!("cannot add the key to the query: {e}"))
                 })?,
         }
         Ok(())
     }
 
     /// One line for `explain`, without the value.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         match &self.placement {
             Placement::Header(name, _) => format!("apikey header {name}"),
             Placement::Query(key, _) => format!("apikey query parameter {key}"),
         }
-    }
-}
-
-impl Signer for ApiKey {
-    type Config = ApiKeyConfig;
-
-    fn build(cfg: ApiKeyConfig, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
-        ApiKey::new(cfg)
-    }
-
-    async fn sign(
-        &self,
-        req: &mut http::request::Parts,
-        _body: Option<&mut Bytes>,
-        _cx: &SignContext<'_>,
-    ) -> Result<(), AuthError> {
-        ApiKey::sign(self, req)
-    }
-
-    fn describe(&self) -> String {
-        ApiKey::describe(self)
     }
 }
 
@@ -132,7 +118,7 @@ mod tests {
             .unwrap()
             .into_parts();
         api_key("X-Api-Key", ApiKeyPlacement::Header)
-            .sign(&mut parts)
+            .sign(&mut parts, None, &SignContext::system())
             .unwrap();
         let values: Vec<_> = parts.headers.get_all("x-api-key").iter().collect();
         assert_eq!(values, ["k3y"]);
@@ -146,7 +132,7 @@ mod tests {
             .unwrap()
             .into_parts();
         api_key("api_key", ApiKeyPlacement::Query)
-            .sign(&mut parts)
+            .sign(&mut parts, None, &SignContext::system())
             .unwrap();
         assert_eq!(parts.uri.to_string(), "http://api.test/v1?q=1&api_key=k3y");
     }

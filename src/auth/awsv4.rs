@@ -20,38 +20,11 @@ use http::request::Parts;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use bytes::Bytes;
-
-use super::{AuthError, BodyNeed, BuildContext, BuildError, SignContext, Signer};
+use super::{AuthError, BodyNeed, BuildError, SignContext, SyncSigner};
 use crate::secret::Secret;
 
 #[path = "awsv4_scope.rs"]
 mod scope;
-
-impl Signer for AwsV4 {
-    type Config = AwsV4Config;
-
-    fn build(cfg: AwsV4Config, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
-        AwsV4::new(cfg)
-    }
-
-    fn body_need(&self, req: &Parts) -> BodyNeed {
-        AwsV4::body_need(self, req)
-    }
-
-    async fn sign(
-        &self,
-        req: &mut http::request::Parts,
-        body: Option<&mut Bytes>,
-        cx: &SignContext<'_>,
-    ) -> Result<(), AuthError> {
-        AwsV4::sign(self, req, body, cx)
-    }
-
-    fn describe(&self) -> String {
-        AwsV4::describe(self)
-    }
-}
 
 #[cfg(test)]
 #[path = "awsv4_vectors.rs"]
@@ -175,9 +148,11 @@ pub(crate) struct Signed {
     pub signature: String,
 }
 
-impl AwsV4 {
+impl SyncSigner for AwsV4 {
+    type Config = AwsV4Config;
+
     /// Validates the config.
-    pub fn new(mut cfg: AwsV4Config) -> Result<Self, BuildError> {
+    fn new(mut cfg: AwsV4Config) -> Result<Self, BuildError> {
         // `session_token = "${AWS_SESSION_TOKEN:-}"` with the variable unset means no token.
         cfg.session_token = cfg.session_token.filter(|t| !t.expose().is_empty());
         if cfg.access_key.expose().is_empty() {
@@ -207,25 +182,9 @@ impl AwsV4 {
         Ok(AwsV4 { cfg })
     }
 
-    /// One line for `signet explain`/`check`.
-    pub fn describe(&self) -> String {
-        let auto = "(from request or host)";
-        let region = self.cfg.region.as_deref().unwrap_or(auto);
-        let service = self.cfg.service.as_deref().unwrap_or(auto);
-        let mut out = format!("awsv4 region={region} service={service} add_to=");
-        match self.cfg.add_to {
-            AddTo::Header => out.push_str("header"),
-            AddTo::Query => out.push_str(&format!("query expires={}s", self.cfg.expires)),
-        }
-        if self.cfg.session_token.is_some() {
-            out.push_str(" session_token=set");
-        }
-        out
-    }
-
     /// S3 can sign without the body (`UNSIGNED-PAYLOAD`); presigned S3 URLs never cover it;
     /// every other service needs its hash.
-    pub fn body_need(&self, req: &Parts) -> BodyNeed {
+    fn body_need(&self, req: &Parts) -> BodyNeed {
         match scope::resolve(self.cfg.region.as_deref(), self.cfg.service.as_deref(), req) {
             Ok((_, service)) if is_s3(&service) => match self.cfg.add_to {
                 AddTo::Query => BodyNeed::None,
@@ -236,7 +195,7 @@ impl AwsV4 {
     }
 
     /// Signs `req` in place.
-    pub fn sign(
+    fn sign(
         &self,
         req: &mut Parts,
         body: Option<&mut bytes::Bytes>,
@@ -281,6 +240,22 @@ impl AwsV4 {
         };
         let path = req.uri.path().to_owned();
         sign_parts(req, path.as_bytes(), &params).map(|_| ())
+    }
+
+    /// One line for `signet explain`/`check`.
+    fn describe(&self) -> String {
+        let auto = "(from request or host)";
+        let region = self.cfg.region.as_deref().unwrap_or(auto);
+        let service = self.cfg.service.as_deref().unwrap_or(auto);
+        let mut out = format!("awsv4 region={region} service={service} add_to=");
+        match self.cfg.add_to {
+            AddTo::Header => out.push_str("header"),
+            AddTo::Query => out.push_str(&format!("query expires={}s", self.cfg.expires)),
+        }
+        if self.cfg.session_token.is_some() {
+            out.push_str(" session_token=set");
+        }
+        out
     }
 }
 

@@ -8,6 +8,7 @@ use http::request::Parts;
 use sha2::{Digest, Sha256};
 
 use super::{AddTo, AwsV4, AwsV4Config, Params, hex, sign_parts, signing_key};
+use crate::auth::SyncSigner;
 use crate::auth::context::{Entropy, SignContext};
 
 fn root() -> PathBuf {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::secret::Secret;
 use bytes::Bytes;
 
-use super::{AuthError, BuildContext, BuildError, SignContext, Signer};
+use super::{AuthError, BuildError, SignContext, SyncSigner};
 
 /// `type = "basic"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,9 +27,11 @@ pub struct Basic {
     header: HeaderValue,
 }
 
-impl Basic {
+impl SyncSigner for Basic {
+    type Config = BasicConfig;
+
     /// Builds the header once; RFC 7617 forbids a colon in the user name.
-    pub fn new(cfg: BasicConfig) -> Result<Self, BuildError> {
+    fn new(cfg: BasicConfig) -> Result<Self, BuildError> {
         if cfg.username.contains(':') {
             return Err(BuildError::at(
                 "username",
@@ -44,12 +46,18 @@ impl Basic {
     }
 
     /// Replaces any client `Authorization` header.
-    pub fn sign(&self, req: &mut http::request::Parts) {
+    fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        _body: Option<&mut Bytes>,
+        _cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
         req.headers.insert(AUTHORIZATION, self.header.clone());
+        Ok(())
     }
 
     /// One line for `explain`, without the password.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!("basic username={}", self.username)
     }
 }
@@ -62,28 +70,6 @@ pub fn basic_header(username: &str, password: &str) -> HeaderValue {
         HeaderValue::try_from(format!("Basic {encoded}")).expect("base64 is a valid header value");
     value.set_sensitive(true);
     value
-}
-
-impl Signer for Basic {
-    type Config = BasicConfig;
-
-    fn build(cfg: BasicConfig, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
-        Basic::new(cfg)
-    }
-
-    async fn sign(
-        &self,
-        req: &mut http::request::Parts,
-        _body: Option<&mut Bytes>,
-        _cx: &SignContext<'_>,
-    ) -> Result<(), AuthError> {
-        Basic::sign(self, req);
-        Ok(())
-    }
-
-    fn describe(&self) -> String {
-        Basic::describe(self)
-    }
 }
 
 #[cfg(test)]
@@ -130,7 +116,9 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        basic.sign(&mut parts);
+        basic
+            .sign(&mut parts, None, &SignContext::system())
+            .unwrap();
         let values: Vec<_> = parts.headers.get_all(AUTHORIZATION).iter().collect();
         assert_eq!(values, ["Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="]);
     }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::secret::Secret;
 use bytes::Bytes;
 
-use super::{AuthError, BuildContext, BuildError, SignContext, Signer};
+use super::{AuthError, BuildError, SignContext, SyncSigner};
 
 /// `type = "bearer"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -31,9 +31,11 @@ pub struct Bearer {
     header: HeaderValue,
 }
 
-impl Bearer {
+impl SyncSigner for Bearer {
+    type Config = BearerConfig;
+
     /// Builds the header once.
-    pub fn new(cfg: BearerConfig) -> Result<Self, BuildError> {
+    fn new(cfg: BearerConfig) -> Result<Self, BuildError> {
         let text = if cfg.prefix.is_empty() {
             cfg.token.expose().to_owned()
         } else {
@@ -49,35 +51,19 @@ impl Bearer {
     }
 
     /// Replaces any client `Authorization` header.
-    pub fn sign(&self, req: &mut http::request::Parts) {
-        req.headers.insert(AUTHORIZATION, self.header.clone());
-    }
-
-    /// One line for `explain`, without the token.
-    pub fn describe(&self) -> String {
-        format!("bearer prefix={:?}", self.prefix)
-    }
-}
-
-impl Signer for Bearer {
-    type Config = BearerConfig;
-
-    fn build(cfg: BearerConfig, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
-        Bearer::new(cfg)
-    }
-
-    async fn sign(
+    fn sign(
         &self,
         req: &mut http::request::Parts,
         _body: Option<&mut Bytes>,
         _cx: &SignContext<'_>,
     ) -> Result<(), AuthError> {
-        Bearer::sign(self, req);
+        req.headers.insert(AUTHORIZATION, self.header.clone());
         Ok(())
     }
 
+    /// One line for `explain`, without the token.
     fn describe(&self) -> String {
-        Bearer::describe(self)
+        format!("bearer prefix={:?}", self.prefix)
     }
 }
 
@@ -100,7 +86,9 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        bearer("abc.def", "Bearer").sign(&mut parts);
+        bearer("abc.def", "Bearer")
+            .sign(&mut parts, None, &SignContext::system())
+            .unwrap();
         let values: Vec<_> = parts.headers.get_all(AUTHORIZATION).iter().collect();
         assert_eq!(values, ["Bearer abc.def"]);
     }
@@ -108,9 +96,13 @@ mod tests {
     #[test]
     fn custom_and_empty_prefix() {
         let (mut parts, ()) = http::Request::new(()).into_parts();
-        bearer("t", "Token").sign(&mut parts);
+        bearer("t", "Token")
+            .sign(&mut parts, None, &SignContext::system())
+            .unwrap();
         assert_eq!(parts.headers[AUTHORIZATION], "Token t");
-        bearer("t", "").sign(&mut parts);
+        bearer("t", "")
+            .sign(&mut parts, None, &SignContext::system())
+            .unwrap();
         assert_eq!(parts.headers[AUTHORIZATION], "t");
     }
 

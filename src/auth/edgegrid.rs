@@ -13,33 +13,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{AuthError, BodyNeed, BuildContext, BuildError, SignContext, Signer};
+use super::{AuthError, BodyNeed, BuildError, SignContext, SyncSigner};
 use crate::secret::Secret;
-
-impl Signer for EdgeGrid {
-    type Config = EdgeGridConfig;
-
-    fn build(cfg: EdgeGridConfig, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
-        EdgeGrid::new(cfg)
-    }
-
-    fn body_need(&self, req: &Parts) -> BodyNeed {
-        EdgeGrid::body_need(self, req)
-    }
-
-    async fn sign(
-        &self,
-        req: &mut http::request::Parts,
-        body: Option<&mut Bytes>,
-        cx: &SignContext<'_>,
-    ) -> Result<(), AuthError> {
-        EdgeGrid::sign(self, req, body, cx)
-    }
-
-    fn describe(&self) -> String {
-        EdgeGrid::describe(self)
-    }
-}
 
 #[cfg(test)]
 #[path = "edgegrid_vectors.rs"]
@@ -88,8 +63,54 @@ impl fmt::Debug for EdgeGrid {
 }
 
 impl EdgeGrid {
+    /// The tab-joined fields before the auth prefix: method, scheme, host, path and query,
+    /// canonical headers, content hash, and an empty slot the prefix is appended to.
+    fn data_to_sign(&self, req: &Parts, content_hash: &str) -> Result<String, AuthError> {
+        let scheme = req.uri.scheme_str().unwrap_or("https");
+        let host =
+            req.uri.authority().map(|a| a.as_str()).ok_or_else(|| {
+                AuthError::Unsignable("edgegrid: the request URI has no host".into())
+            })?;
+        let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        Ok([
+            req.method.as_str(),
+            scheme,
+            host,
+            path,
+            &self.canonical_headers(req),
+            content_hash,
+            "",
+        ]
+        .join("\t"))
+    }
+
+    /// `name:value` for each header to sign that is present, values trimmed and with runs of
+    /// whitespace collapsed to one space; a repeated header is joined with `,` as HTTP allows.
+    fn canonical_headers(&self, req: &Parts) -> String {
+        let mut out = Vec::new();
+        for name in &self.headers {
+            let values: Vec<String> = req
+                .headers
+                .get_all(name.as_str())
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            let joined = values.join(",");
+            let collapsed = joined.split_whitespace().collect::<Vec<_>>().join(" ");
+            out.push(format!("{name}:{collapsed}"));
+        }
+        out.join("\t")
+    }
+}
+
+impl SyncSigner for EdgeGrid {
+    type Config = EdgeGridConfig;
+
     /// Checks the config and builds the signer.
-    pub fn new(cfg: EdgeGridConfig) -> Result<Self, BuildError> {
+    fn new(cfg: EdgeGridConfig) -> Result<Self, BuildError> {
         for (key, value) in [
             ("access_token", &cfg.access_token),
             ("client_token", &cfg.client_token),
@@ -134,7 +155,7 @@ impl EdgeGrid {
     ///
     /// Only the first `max_body` bytes are hashed, but the header goes out before the body, so even
     /// that prefix must be in hand; a body that cannot be buffered at all cannot be signed (413).
-    pub fn body_need(&self, req: &Parts) -> BodyNeed {
+    fn body_need(&self, req: &Parts) -> BodyNeed {
         if req.method == http::Method::POST {
             BodyNeed::Required
         } else {
@@ -143,7 +164,7 @@ impl EdgeGrid {
     }
 
     /// Sets `Authorization: EG1-HMAC-SHA256 …`, replacing the client's.
-    pub fn sign(
+    fn sign(
         &self,
         req: &mut Parts,
         body: Option<&mut Bytes>,
@@ -189,50 +210,8 @@ impl EdgeGrid {
         Ok(())
     }
 
-    /// The tab-joined fields before the auth prefix: method, scheme, host, path and query,
-    /// canonical headers, content hash, and an empty slot the prefix is appended to.
-    fn data_to_sign(&self, req: &Parts, content_hash: &str) -> Result<String, AuthError> {
-        let scheme = req.uri.scheme_str().unwrap_or("https");
-        let host =
-            req.uri.authority().map(|a| a.as_str()).ok_or_else(|| {
-                AuthError::Unsignable("edgegrid: the request URI has no host".into())
-            })?;
-        let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        Ok([
-            req.method.as_str(),
-            scheme,
-            host,
-            path,
-            &self.canonical_headers(req),
-            content_hash,
-            "",
-        ]
-        .join("\t"))
-    }
-
-    /// `name:value` for each header to sign that is present, values trimmed and with runs of
-    /// whitespace collapsed to one space; a repeated header is joined with `,` as HTTP allows.
-    fn canonical_headers(&self, req: &Parts) -> String {
-        let mut out = Vec::new();
-        for name in &self.headers {
-            let values: Vec<String> = req
-                .headers
-                .get_all(name.as_str())
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect();
-            if values.is_empty() {
-                continue;
-            }
-            let joined = values.join(",");
-            let collapsed = joined.split_whitespace().collect::<Vec<_>>().join(" ");
-            out.push(format!("{name}:{collapsed}"));
-        }
-        out.join("\t")
-    }
-
     /// One line for `signet explain`/`check`.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!(
             "edgegrid headers_to_sign=[{}] max_body={}{}{}",
             self.headers.join(","),

@@ -5,6 +5,7 @@ use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::{EdgeGrid, EdgeGridConfig};
+use crate::auth::SyncSigner;
 use crate::auth::context::{BodyNeed, SignContext};
 use crate::secret::Secret;
 

@@ -14,9 +14,7 @@ use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use bytes::Bytes;
-
-use super::{AuthError, BodyNeed, BuildContext, BuildError, SignContext, Signer};
+use super::{AuthError, BodyNeed, BuildError, SignContext, SyncSigner};
 use crate::secret::Secret;
 
 /// The MAC and payload hash function.
@@ -106,9 +104,11 @@ pub(crate) struct Artifacts<'a> {
     pub dlg: Option<&'a str>,
 }
 
-impl Hawk {
+impl SyncSigner for Hawk {
+    type Config = HawkConfig;
+
     /// Validates the config.
-    pub fn new(cfg: HawkConfig) -> Result<Self, BuildError> {
+    fn new(cfg: HawkConfig) -> Result<Self, BuildError> {
         if cfg.auth_key.expose().is_empty() {
             return Err(BuildError::at("auth_key", "`auth_key` is empty"));
         }
@@ -149,20 +149,8 @@ impl Hawk {
         Ok(Hawk { cfg, timestamp })
     }
 
-    /// One line for `signet explain`/`check`.
-    pub fn describe(&self) -> String {
-        let alg = match self.cfg.algorithm {
-            HawkAlgorithm::Sha256 => "sha256",
-            HawkAlgorithm::Sha1 => "sha1",
-        };
-        format!(
-            "hawk id={} algorithm={alg} payload_hash={}",
-            self.cfg.auth_id, self.cfg.include_payload_hash
-        )
-    }
-
     /// The body is read only to hash it.
-    pub fn body_need(&self, _req: &Parts) -> BodyNeed {
+    fn body_need(&self, _req: &Parts) -> BodyNeed {
         if self.cfg.include_payload_hash {
             BodyNeed::Required
         } else {
@@ -171,7 +159,7 @@ impl Hawk {
     }
 
     /// Sets the `Authorization: Hawk …` header, replacing the client's.
-    pub fn sign(
+    fn sign(
         &self,
         req: &mut Parts,
         body: Option<&mut bytes::Bytes>,
@@ -232,6 +220,18 @@ impl Hawk {
         })?;
         req.headers.insert(AUTHORIZATION, value);
         Ok(())
+    }
+
+    /// One line for `signet explain`/`check`.
+    fn describe(&self) -> String {
+        let alg = match self.cfg.algorithm {
+            HawkAlgorithm::Sha256 => "sha256",
+            HawkAlgorithm::Sha1 => "sha1",
+        };
+        format!(
+            "hawk id={} algorithm={alg} payload_hash={}",
+            self.cfg.auth_id, self.cfg.include_payload_hash
+        )
     }
 }
 
@@ -326,31 +326,6 @@ pub(crate) fn mac(key: &[u8], alg: HawkAlgorithm, normalized: &str) -> String {
             m.update(normalized.as_bytes());
             B64.encode(m.finalize().into_bytes())
         }
-    }
-}
-
-impl Signer for Hawk {
-    type Config = HawkConfig;
-
-    fn build(cfg: HawkConfig, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
-        Hawk::new(cfg)
-    }
-
-    fn body_need(&self, req: &Parts) -> BodyNeed {
-        Hawk::body_need(self, req)
-    }
-
-    async fn sign(
-        &self,
-        req: &mut http::request::Parts,
-        body: Option<&mut Bytes>,
-        cx: &SignContext<'_>,
-    ) -> Result<(), AuthError> {
-        Hawk::sign(self, req, body, cx)
-    }
-
-    fn describe(&self) -> String {
-        Hawk::describe(self)
     }
 }
 

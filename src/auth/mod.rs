@@ -180,6 +180,57 @@ pub trait Signer: Sized + Send + Sync + fmt::Debug {
     fn describe(&self) -> String;
 }
 
+/// A signer that never waits (every scheme but `oauth2`, whose token may need fetching, and
+/// those that answer challenges): implementing this one gives its [`Signer`].
+pub trait SyncSigner: Sized + Send + Sync + fmt::Debug {
+    /// The scheme's table in the config (Postman's field names).
+    type Config: DeserializeOwned + Clone + fmt::Debug;
+
+    /// Checks the table and builds the scheme.
+    fn new(cfg: Self::Config) -> Result<Self, BuildError>;
+
+    /// See [`Signer::body_need`].
+    fn body_need(&self, _req: &http::request::Parts) -> BodyNeed {
+        BodyNeed::None
+    }
+
+    /// See [`Signer::sign`].
+    fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        body: Option<&mut Bytes>,
+        cx: &SignContext<'_>,
+    ) -> Result<(), AuthError>;
+
+    /// See [`Signer::describe`].
+    fn describe(&self) -> String;
+}
+
+impl<T: SyncSigner> Signer for T {
+    type Config = T::Config;
+
+    fn build(cfg: T::Config, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
+        T::new(cfg)
+    }
+
+    fn body_need(&self, req: &http::request::Parts) -> BodyNeed {
+        SyncSigner::body_need(self, req)
+    }
+
+    async fn sign(
+        &self,
+        req: &mut http::request::Parts,
+        body: Option<&mut Bytes>,
+        cx: &SignContext<'_>,
+    ) -> Result<(), AuthError> {
+        SyncSigner::sign(self, req, body, cx)
+    }
+
+    fn describe(&self) -> String {
+        SyncSigner::describe(self)
+    }
+}
+
 /// Generates the registry from one line per scheme: `Variant ["type", "alias"…] signer::Type`.
 macro_rules! schemes {
     ($($variant:ident [$name:literal $(, $alias:literal)*] $signer:ty,)+) => {

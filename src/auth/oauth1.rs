@@ -19,33 +19,8 @@ use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
-use super::{AuthError, BodyNeed, BuildContext, BuildError, SignContext, Signer};
+use super::{AuthError, BodyNeed, BuildError, SignContext, SyncSigner};
 use crate::secret::Secret;
-
-impl Signer for OAuth1 {
-    type Config = OAuth1Config;
-
-    fn build(cfg: OAuth1Config, _bx: &BuildContext<'_>) -> Result<Self, BuildError> {
-        OAuth1::new(cfg)
-    }
-
-    fn body_need(&self, req: &Parts) -> BodyNeed {
-        OAuth1::body_need(self, req)
-    }
-
-    async fn sign(
-        &self,
-        req: &mut http::request::Parts,
-        body: Option<&mut Bytes>,
-        cx: &SignContext<'_>,
-    ) -> Result<(), AuthError> {
-        OAuth1::sign(self, req, body, cx)
-    }
-
-    fn describe(&self) -> String {
-        OAuth1::describe(self)
-    }
-}
 
 #[cfg(test)]
 #[path = "oauth1_vectors.rs"]
@@ -229,8 +204,82 @@ fn has_bad_char(s: &str) -> bool {
 }
 
 impl OAuth1 {
+    fn wants_body_hash(&self, req: &Parts) -> bool {
+        self.cfg.include_body_hash
+            && self.cfg.signature_method != SignatureMethod::Plaintext
+            && !is_form(req)
+    }
+
+    /// The `oauth_*` parameters other than the signature and body hash, in the order sent.
+    fn protocol_params(&self, cx: &SignContext) -> Vec<(&'static str, String)> {
+        let c = &self.cfg;
+        let timestamp = c
+            .timestamp
+            .clone()
+            .unwrap_or_else(|| cx.unix_seconds().to_string());
+        let nonce = c.nonce.clone().unwrap_or_else(|| cx.nonce_alphanumeric(32));
+        let mut out = vec![("oauth_consumer_key", c.consumer_key.expose().to_owned())];
+        let optional = |name, value: &str, out: &mut Vec<(&'static str, String)>| {
+            if !value.is_empty() || c.add_empty_params {
+                out.push((name, value.to_owned()));
+            }
+        };
+        optional("oauth_token", c.token.expose(), &mut out);
+        out.push((
+            "oauth_signature_method",
+            c.signature_method.as_str().to_owned(),
+        ));
+        out.push(("oauth_timestamp", timestamp));
+        out.push(("oauth_nonce", nonce));
+        optional("oauth_version", &c.version, &mut out);
+        optional("oauth_callback", &c.callback, &mut out);
+        optional("oauth_verifier", c.verifier.expose(), &mut out);
+        out
+    }
+
+    /// `oauth_signature` over the signature base string.
+    fn signature(&self, base: &str) -> String {
+        let c = &self.cfg;
+        let key = format!(
+            "{}&{}",
+            encode(c.consumer_secret.expose().as_bytes()),
+            encode(c.token_secret.expose().as_bytes())
+        );
+        let b = base.as_bytes();
+        match (c.signature_method, &self.rsa) {
+            (SignatureMethod::HmacSha1, _) => B64.encode(mac::<Hmac<Sha1>>(key.as_bytes(), b)),
+            (SignatureMethod::HmacSha256, _) => B64.encode(mac::<Hmac<Sha256>>(key.as_bytes(), b)),
+            (SignatureMethod::HmacSha512, _) => B64.encode(mac::<Hmac<Sha512>>(key.as_bytes(), b)),
+            (SignatureMethod::Plaintext, _) => key,
+            (_, Some(RsaKey::Sha1(k))) => B64.encode(k.sign(b).to_vec()),
+            (_, Some(RsaKey::Sha256(k))) => B64.encode(k.sign(b).to_vec()),
+            (_, Some(RsaKey::Sha512(k))) => B64.encode(k.sign(b).to_vec()),
+            (_, None) => unreachable!("`new` parses the key of every RSA method"),
+        }
+    }
+
+    /// `OAuth realm="…", oauth_…="…", …`.
+    fn header_value(&self, protocol: &[(&str, String)]) -> String {
+        let mut parts = Vec::with_capacity(protocol.len() + 1);
+        if let Some(realm) = &self.cfg.realm {
+            parts.push(format!("realm=\"{realm}\""));
+        }
+        for (k, v) in protocol {
+            if self.cfg.encode_header_params {
+                parts.push(format!("{k}=\"{}\"", encode(v.as_bytes())));
+            } else {
+                parts.push(format!("{k}=\"{v}\""));
+            }
+        }
+        format!("OAuth {}", parts.join(", "))
+    }
+}
+
+impl SyncSigner for OAuth1 {
+    type Config = OAuth1Config;
+
     /// Checks the config, parses the RSA key, and builds the signer.
-    pub fn new(cfg: OAuth1Config) -> Result<Self, BuildError> {
+    fn new(cfg: OAuth1Config) -> Result<Self, BuildError> {
         if cfg.consumer_key.expose().is_empty() {
             return Err(BuildError::at(
                 "consumer_key",
@@ -291,7 +340,7 @@ impl OAuth1 {
 
     /// Form bodies are signed and may receive the parameters, and `include_body_hash` hashes the
     /// body: both need it buffered; otherwise the body streams.
-    pub fn body_need(&self, req: &Parts) -> BodyNeed {
+    fn body_need(&self, req: &Parts) -> BodyNeed {
         if is_form(req) || self.wants_body_hash(req) {
             BodyNeed::Required
         } else {
@@ -299,14 +348,8 @@ impl OAuth1 {
         }
     }
 
-    fn wants_body_hash(&self, req: &Parts) -> bool {
-        self.cfg.include_body_hash
-            && self.cfg.signature_method != SignatureMethod::Plaintext
-            && !is_form(req)
-    }
-
     /// Signs the request and adds the parameters where `add_to` says, replacing any the client sent.
-    pub fn sign(
+    fn sign(
         &self,
         req: &mut Parts,
         body: Option<&mut Bytes>,
@@ -387,72 +430,8 @@ impl OAuth1 {
         Ok(())
     }
 
-    /// The `oauth_*` parameters other than the signature and body hash, in the order sent.
-    fn protocol_params(&self, cx: &SignContext) -> Vec<(&'static str, String)> {
-        let c = &self.cfg;
-        let timestamp = c
-            .timestamp
-            .clone()
-            .unwrap_or_else(|| cx.unix_seconds().to_string());
-        let nonce = c.nonce.clone().unwrap_or_else(|| cx.nonce_alphanumeric(32));
-        let mut out = vec![("oauth_consumer_key", c.consumer_key.expose().to_owned())];
-        let optional = |name, value: &str, out: &mut Vec<(&'static str, String)>| {
-            if !value.is_empty() || c.add_empty_params {
-                out.push((name, value.to_owned()));
-            }
-        };
-        optional("oauth_token", c.token.expose(), &mut out);
-        out.push((
-            "oauth_signature_method",
-            c.signature_method.as_str().to_owned(),
-        ));
-        out.push(("oauth_timestamp", timestamp));
-        out.push(("oauth_nonce", nonce));
-        optional("oauth_version", &c.version, &mut out);
-        optional("oauth_callback", &c.callback, &mut out);
-        optional("oauth_verifier", c.verifier.expose(), &mut out);
-        out
-    }
-
-    /// `oauth_signature` over the signature base string.
-    fn signature(&self, base: &str) -> String {
-        let c = &self.cfg;
-        let key = format!(
-            "{}&{}",
-            encode(c.consumer_secret.expose().as_bytes()),
-            encode(c.token_secret.expose().as_bytes())
-        );
-        let b = base.as_bytes();
-        match (c.signature_method, &self.rsa) {
-            (SignatureMethod::HmacSha1, _) => B64.encode(mac::<Hmac<Sha1>>(key.as_bytes(), b)),
-            (SignatureMethod::HmacSha256, _) => B64.encode(mac::<Hmac<Sha256>>(key.as_bytes(), b)),
-            (SignatureMethod::HmacSha512, _) => B64.encode(mac::<Hmac<Sha512>>(key.as_bytes(), b)),
-            (SignatureMethod::Plaintext, _) => key,
-            (_, Some(RsaKey::Sha1(k))) => B64.encode(k.sign(b).to_vec()),
-            (_, Some(RsaKey::Sha256(k))) => B64.encode(k.sign(b).to_vec()),
-            (_, Some(RsaKey::Sha512(k))) => B64.encode(k.sign(b).to_vec()),
-            (_, None) => unreachable!("`new` parses the key of every RSA method"),
-        }
-    }
-
-    /// `OAuth realm="…", oauth_…="…", …`.
-    fn header_value(&self, protocol: &[(&str, String)]) -> String {
-        let mut parts = Vec::with_capacity(protocol.len() + 1);
-        if let Some(realm) = &self.cfg.realm {
-            parts.push(format!("realm=\"{realm}\""));
-        }
-        for (k, v) in protocol {
-            if self.cfg.encode_header_params {
-                parts.push(format!("{k}=\"{}\"", encode(v.as_bytes())));
-            } else {
-                parts.push(format!("{k}=\"{v}\""));
-            }
-        }
-        format!("OAuth {}", parts.join(", "))
-    }
-
     /// One line for `signet explain`/`check`.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         let c = &self.cfg;
         format!(
             "oauth1 signature_method={} add_to={} realm={} token={} body_hash={}",

@@ -8,6 +8,7 @@ use rsa::pkcs8::DecodePrivateKey;
 use serde_json::Value;
 
 use super::{OAuth1, OAuth1Config, encode, parse_form};
+use crate::auth::SyncSigner;
 use crate::auth::context::{BodyNeed, SignContext};
 use crate::secret::Secret;
 
