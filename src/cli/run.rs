@@ -132,13 +132,23 @@ fn fit_connections_to_open_files(config: &mut Config) {
     let fit = usize::try_from(files.saturating_sub(64) / 2)
         .unwrap_or(usize::MAX)
         .max(1);
-    if config.proxy.max_connections > fit {
-        tracing::info!(
-            max_connections = fit,
-            configured = config.proxy.max_connections,
-            open_files = files,
-            "lowered max_connections to what the open-file limit holds"
-        );
+    let wanted = config.proxy.max_connections;
+    if wanted > fit {
+        // Worth a line when someone asked for more; the default is a ceiling, not a wish.
+        if wanted == crate::net::Limits::DEFAULT.max_connections {
+            tracing::debug!(
+                max_connections = fit,
+                open_files = files,
+                "max_connections fitted to the open-file limit"
+            );
+        } else {
+            tracing::info!(
+                max_connections = fit,
+                configured = wanted,
+                open_files = files,
+                "lowered max_connections to what the open-file limit holds"
+            );
+        }
         config.proxy.max_connections = fit;
     }
 }
