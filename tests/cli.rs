@@ -101,6 +101,72 @@ match = ["http://open.test"]
 }
 
 #[test]
+fn check_warns_where_a_jwt_can_go_out_over_plain_http() {
+    // A JWT is good to anyone who reads it until it expires: a reusable secret.
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[[host]]\nmatch = [\"https://api.test\", \"http://plain.test\"]\nauth = { type = \"jwt\", algorithm = \"HS256\", secret = \"s\", expires_in = 60 }\n";
+    let out = signet(dir.path(), config, &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: host[0] (https://api.test) match \"http://plain.test\" also admits plain \
+             http://, so its jwt credentials can go out in clear text; write \
+             \"https://plain.test\" to pin it to HTTPS"
+        ]
+    );
+}
+
+#[test]
+fn jwt_config_errors_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = "[auth.j]\ntype = \"jwt\"\n";
+    let cases: &[(String, &str, &str)] = &[
+        (
+            format!("{table}algorithm = \"HS257\"\n"),
+            ":3:1: auth.j.algorithm",
+            "unknown variant `HS257`",
+        ),
+        (
+            format!("{table}algorithm = \"HS256\"\n"),
+            ": auth.j.secret",
+            "is required for HS256",
+        ),
+        (
+            format!("{table}algorithm = \"RS256\"\n"),
+            ": auth.j.private_key",
+            "is required for RS256",
+        ),
+        (
+            format!("{table}algorithm = \"RS256\"\nprivate_key = \"MIIEvQ\"\n"),
+            ":4:1: auth.j.private_key",
+            "is not a PEM private key",
+        ),
+        (
+            format!("{table}algorithm = \"HS256\"\nsecret = \"s\"\npayload = \"{{sub: me}}\"\n"),
+            ":5:1: auth.j.payload",
+            "is not valid JSON",
+        ),
+        (
+            format!("{table}algorithm = \"HS256\"\nsecret = \"s\"\nheader = 5\n"),
+            ":5:1: auth.j.header",
+            "a JSON string or an inline table",
+        ),
+    ];
+    for (config, location, message) in cases {
+        let out = signet(dir.path(), config, &["check"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{config:?}: {err}");
+        assert!(
+            err.contains("signet.toml") && err.contains(location) && err.contains(message),
+            "{config:?}: expected {location:?} and {message:?} in {err}"
+        );
+    }
+}
+
+#[test]
 fn check_does_not_warn_when_every_secret_stays_on_tls() {
     let dir = tempfile::tempdir().unwrap();
     let config = "[[host]]\nmatch = [\"api.test\", \"https://api.test:8443\", \"*.api.test\"]\nauth = { type = \"bearer\", token = \"t\" }\n";

@@ -451,3 +451,64 @@ fn sign_reproduces_oauth1_rsa_and_plaintext_vectors() {
         );
     }
 }
+
+#[test]
+fn sign_reproduces_postman_jwt_bearer_tokens() {
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(vectors().join("jwt/postman-runtime-vectors.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let case = &doc["cases"][0];
+    assert_eq!(case["name"], "postman-runtime-hs256");
+    let set = &case["settings"];
+    let quoted = |key: &str| toml::Value::String(set[key].as_str().unwrap().into()).to_string();
+    let auth = format!(
+        "[auth.jwt]\ntype = \"jwt\"\nalgorithm = {}\nsecret = {}\npayload = {}\nheader = {}\n",
+        quoted("algorithm"),
+        quoted("secret"),
+        quoted("payload"),
+        quoted("header"),
+    );
+    let config = format!("{auth}\n[[host]]\nmatch = [\"api.test\"]\nauth = \"jwt\"\n");
+    let at = "2024-01-01T00:00:00Z";
+    let out = signet(
+        dir.path(),
+        &config,
+        &["sign", "https://api.test/v1", "--at", at],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        header(&stdout(&out), "authorization").as_deref(),
+        case["authorization_header"].as_str()
+    );
+
+    // With signet's expiry the clock is part of the token: --at fixes it.
+    let config =
+        format!("{auth}expires_in = 600\n\n[[host]]\nmatch = [\"api.test\"]\nauth = \"jwt\"\n");
+    let out = signet(
+        dir.path(),
+        &config,
+        &["sign", "https://api.test/v1", "--at", at],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let authorization = header(&stdout(&out), "authorization").unwrap();
+    let token = authorization.strip_prefix("Bearer ").unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts[0], "eyJhbGciOiJIUzI1NiJ9");
+    let b64u = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    // 2024-01-01T00:00:00Z is 1704067200.
+    assert_eq!(
+        base64::Engine::decode(&b64u, parts[1]).unwrap(),
+        br#"{"a":"1","iat":1704067200,"exp":1704067800}"#
+    );
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(
+        set["secret"].as_str().unwrap().as_bytes(),
+    )
+    .unwrap();
+    hmac::Mac::update(&mut mac, format!("{}.{}", parts[0], parts[1]).as_bytes());
+    assert_eq!(
+        base64::Engine::encode(&b64u, hmac::Mac::finalize(mac).into_bytes()),
+        parts[2]
+    );
+}

@@ -116,6 +116,69 @@ auth = "none"
 }
 
 #[tokio::test]
+async fn jwt_tokens_reach_the_origin_in_the_header_or_the_query() {
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/jwt/postman-runtime-vectors.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let case = &vectors["cases"][2];
+    assert_eq!(case["name"], "postman-runtime-hs512");
+    let token = case["token"].as_str().unwrap();
+    let origin = Origin::plain().await;
+    let port = origin.port();
+    let proxy = Proxy::start(&format!(
+        r#"
+[auth.jwt]
+type = "jwt"
+algorithm = "HS512"
+secret = "1111111111111111111111111111111a"
+payload = '{{"a":"1"}}'
+
+[[host]]
+match = ["127.0.0.1:{port}"]
+auth = "jwt"
+
+  [[host.route]]
+  path = "/query/**"
+  auth = {{ type = "jwt", algorithm = "HS512", secret = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMWE=", is_secret_base64_encoded = true, payload = {{ a = "1" }}, add_token_to = "query_param", query_param_key = "access_token" }}
+"#
+    ))
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    get(
+        proxy.addr(),
+        &format!("{base}/v1?x=1"),
+        &[("authorization", "Bearer client")],
+    )
+    .await;
+    let seen = origin.last();
+    assert_eq!(
+        seen.headers
+            .get_all("authorization")
+            .iter()
+            .collect::<Vec<_>>(),
+        [format!("Bearer {token}").as_str()]
+    );
+    assert_eq!(seen.uri.query(), Some("x=1"));
+    get(
+        proxy.addr(),
+        &format!("{base}/query/items?access_token=client&x=1"),
+        &[],
+    )
+    .await;
+    let seen = origin.last();
+    assert_eq!(
+        seen.uri.query(),
+        Some(format!("x=1&access_token={token}").as_str())
+    );
+    assert_eq!(authorization(&seen), None);
+}
+
+#[tokio::test]
 async fn routes_inherit_the_host_auth_unless_they_say_none() {
     let origin = Origin::plain().await;
     let port = origin.port();

@@ -14,6 +14,7 @@ pub mod bearer;
 pub mod digest;
 pub mod edgegrid;
 pub mod hawk;
+pub mod jwt;
 pub mod none;
 pub mod ntlm;
 pub mod ntlm_msg;
@@ -365,6 +366,7 @@ schemes! {
     None ["none", "noauth"] none::NoAuth,
     ApiKey ["apikey"] apikey::ApiKey,
     Bearer ["bearer"] bearer::Bearer,
+    Jwt ["jwt"] jwt::Jwt,
     Basic ["basic"] basic::Basic,
     Digest ["digest"] digest::Digest,
     OAuth1 ["oauth1"] oauth1::OAuth1,

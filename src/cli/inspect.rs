@@ -69,8 +69,8 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
 }
 
 /// Auth types whose credential is a reusable secret: whoever reads it once on the wire can send
-/// it again. (`jwt` too, once signet has it: a token is good until it expires.) Signatures over
-/// each request (oauth1, hawk, awsv4, edgegrid) and challenge answers (digest, ntlm) are not.
+/// it again (a `jwt` until it expires). Signatures over each request (oauth1, hawk, awsv4,
+/// edgegrid) and challenge answers (digest, ntlm) are not.
 const REUSABLE_SECRET_TYPES: &[&str] = &["apikey", "bearer", "basic", "oauth2", "jwt"];
 
 /// One `warning:` line per pattern that lets a rule's reusable secret go out over plain HTTP to
