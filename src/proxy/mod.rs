@@ -1,7 +1,7 @@
 //! The proxy: accepts client connections, checks the client's proxy credentials, finds each
 //! request's real destination, and hands it to the pipeline. Built by [`crate::app`].
 //!
-//! - [`connect`]: `CONNECT` requests, tunnelled byte for byte or intercepted ([`mitm`]).
+//! - `connect.rs`: `CONNECT` requests, tunnelled byte for byte or intercepted (`mitm.rs`).
 //! - [`pipeline`]: one request as named phases, from the rule to the answer.
 //! - [`respond`]: the answers signet writes itself.
 

@@ -3,7 +3,7 @@
 //!
 //! - [`pool`]: per serving runtime and TLS profile, hyper's pooled clients and the idle list.
 //! - [`conn`]: what a client connection holds: its bound connection and its pinned ones.
-//! - [`exchange`]: the legs of one request on a pinned connection (NTLM to the origin or the
+//! - `exchange.rs`: the legs of one request on a pinned connection (NTLM to the origin or the
 //!   parent, Digest to the parent), with the keep-alive race handled once.
 //!
 //! The parent proxy is decided here and in [`crate::net`] only: callers say where a request
