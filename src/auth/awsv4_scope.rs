@@ -1,5 +1,6 @@
 //! Where an AWS request goes: the signing region and service, from the client's own SigV4
 //! credential scope or from the endpoint's host name.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use http::header::AUTHORIZATION;
 use http::request::Parts;
@@ -81,12 +82,13 @@ pub fn from_host(host: &str) -> Option<(Option<String>, String)> {
         .or_else(|| host.strip_suffix(".on.aws"))?;
     let labels: Vec<&str> = prefix.split('.').collect();
     if let Some(i) = labels.iter().position(|l| is_region(l)) {
-        let region = labels[i].to_owned();
+        let (before, from_region) = labels.split_at(i);
+        let region = (*from_region.first()?).to_owned();
         // OpenSearch puts the service after the region: search-x.eu-west-1.es.amazonaws.com.
-        if labels.get(i + 1) == Some(&"es") {
+        if from_region.get(1) == Some(&"es") {
             return Some((Some(region), "es".to_owned()));
         }
-        let service = labels[..i]
+        let service = before
             .iter()
             .rev()
             .find(|l| !matches!(**l, "dualstack" | "fips"))?;
@@ -105,14 +107,18 @@ pub fn from_host(host: &str) -> Option<(Option<String>, String)> {
 /// Whether a host label looks like an AWS region (`eu-west-1`, `us-gov-west-1`, `cn-north-1`).
 fn is_region(label: &str) -> bool {
     let parts: Vec<&str> = label.split('-').collect();
+    let (Some((first, rest)), Some(last)) = (parts.split_first(), parts.last()) else {
+        return false;
+    };
+    let middle = rest.split_last().map_or(&[][..], |(_, middle)| middle);
     parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts[1..parts.len() - 1]
+        && first.len() == 2
+        && first.bytes().all(|b| b.is_ascii_lowercase())
+        && middle
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+        && !last.is_empty()
 }
 
 /// The name a service signs with, where its endpoint prefix differs.

@@ -5,6 +5,7 @@
 //! when a `token68` challenge (`Negotiate <token>`) comes before the Digest one, its responder
 //! hashes the raw body for `auth-int` instead of `H(entity-body)`, and it takes neither a
 //! nonce count nor a client nonce from the caller.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use super::{DigestAlgorithm, DigestQop};
 
@@ -86,7 +87,8 @@ impl Cursor<'_> {
         while self.peek().is_some_and(is_tchar) {
             self.i += 1;
         }
-        (self.i > start).then(|| String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+        let token = self.s.get(start..self.i).filter(|t| !t.is_empty())?;
+        Some(String::from_utf8_lossy(token).into_owned())
     }
 
     fn quoted(&mut self) -> Option<String> {
@@ -269,8 +271,9 @@ fn oversized(raw: &RawChallenge) -> bool {
 
 fn has_duplicates(raw: &RawChallenge) -> bool {
     raw.params.iter().enumerate().any(|(i, (k, _))| {
-        raw.params[..i]
+        raw.params
             .iter()
+            .take(i)
             .any(|(earlier, _)| earlier.eq_ignore_ascii_case(k))
     })
 }

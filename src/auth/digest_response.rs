@@ -1,5 +1,6 @@
 //! The Digest response (RFC 7616 section 3.4): HA1, HA2, the response hash, and the
 //! `Authorization` value carrying them.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use md5::Md5;
 use sha2::{Sha256, Sha512_256};

@@ -3,6 +3,9 @@
 //! Hand-written because no crate fits a proxy: the published ones lack MIC and channel
 //! bindings or do not let the client challenge and time be injected. The primitives (MD4,
 //! HMAC-MD5, RC4) come from RustCrypto.
+//!
+//! CHALLENGE messages come from servers: nothing here may index past what they sent.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use hmac::{Hmac, Mac};
 use md4::{Digest, Md4};
@@ -51,6 +54,7 @@ type HmacMd5 = Hmac<Md5>;
 
 /// HMAC-MD5 over the concatenation of `parts`.
 pub fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+    #[allow(clippy::expect_used)] // HMAC takes keys of any length: this never fails
     let mut mac = <HmacMd5 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     for part in parts {
         mac.update(part);
@@ -107,15 +111,17 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 impl Challenge {
     /// Parses a CHALLENGE_MESSAGE (type 2).
     pub fn parse(raw: &[u8]) -> Result<Challenge, NtlmError> {
-        if raw.len() < 32 || &raw[..8] != SIGNATURE {
+        if raw.get(..8) != Some(SIGNATURE.as_slice()) {
             return Err(NtlmError::Malformed("no NTLMSSP signature"));
         }
         if u32_at(raw, 8) != Some(2) {
             return Err(NtlmError::Malformed("not a CHALLENGE message (type 2)"));
         }
         let flags = u32_at(raw, 20).ok_or(NtlmError::Malformed("truncated"))?;
-        let mut server_challenge = [0u8; 8];
-        server_challenge.copy_from_slice(&raw[24..32]);
+        let server_challenge: [u8; 8] = raw
+            .get(24..32)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(NtlmError::Malformed("truncated"))?;
         let target_info = if raw.len() >= 48 {
             let len = usize::from(u16_at(raw, 40).unwrap_or(0));
             let offset = u32_at(raw, 44).unwrap_or(0) as usize;
@@ -293,6 +299,9 @@ pub fn v2_responses(
 }
 
 /// Builds the AUTHENTICATE_MESSAGE (type 3) answering `challenge`.
+// The six fields and their offsets are fixed arrays indexed by constants; the MIC's place was
+// written just above.
+#[allow(clippy::indexing_slicing)]
 pub fn authenticate_message(
     challenge: &Challenge,
     input: &ClientInput<'_>,

@@ -1,4 +1,5 @@
 //! `${VAR}`, `${VAR:-default}` and `${file:PATH}` placeholders in config strings.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::Path;
 

@@ -3,6 +3,7 @@
 //! leaks (`Secure` from an insecure origin, `SameSite=None` without `Secure`, `__Secure-` and
 //! `__Host-` prefixes), `SameSite` enforcement from Fetch Metadata, and the RFC's order (longer
 //! paths first, then earlier creation).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};

@@ -2,6 +2,7 @@
 //! read and write: one cookie a line, seven tab-separated fields, `#` comments, and the
 //! `#HttpOnly_` prefix on the domain of an HttpOnly cookie. Hand-written: the format is seven
 //! fields and no maintained crate covers the `#HttpOnly_` convention.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use super::jar::Entry;
 

@@ -1,4 +1,5 @@
 //! Hop-by-hop headers: they describe one connection and must not be forwarded (RFC 9110 §7.6.1).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use http::HeaderMap;
 use http::header::{
@@ -67,7 +68,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
             headers.remove(name);
         }
     }
-    for name in &HOP_BY_HOP[..HOP_BY_HOP.len() - 1] {
+    // Every one but the last, `Upgrade`, which is dealt with below.
+    for name in HOP_BY_HOP.iter().take(HOP_BY_HOP.len() - 1) {
         headers.remove(name);
     }
     if upgrade {

@@ -1,6 +1,7 @@
 //! The parent proxy (`[proxy] upstream_proxy`) and how signet authenticates to it
 //! (`[proxy] upstream_proxy_auth`): Basic up front, Digest by answering its 407 and then signing
 //! before it asks, NTLM by answering its 407 challenges on the same connection.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! Tokens and token-endpoint answers, parsed leniently: servers differ in how they write
 //! `expires_in` (number or string), `scope` (string or list) and whether they send `token_type`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::time::{Duration, SystemTime};
 

@@ -1,4 +1,5 @@
 //! Destination hosts: normalisation and `match` patterns.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -101,15 +102,18 @@ fn numeric_ipv4(name: &str) -> Result<Option<Ipv4Addr>, &'static str> {
     for (slot, part) in numbers.iter_mut().zip(&parts) {
         *slot = parse_ipv4_part(part).ok_or(BAD)?;
     }
-    let (head, tail) = numbers[..parts.len()].split_at(parts.len() - 1);
+    let (&last, head) = numbers
+        .get(..parts.len())
+        .and_then(<[u64]>::split_last)
+        .ok_or(BAD)?;
     if head.iter().any(|&n| n > 255) {
         return Err(BAD);
     }
     let tail_bits = 8 * (5 - parts.len() as u32);
-    if tail[0] >= 1u64 << tail_bits {
+    if last >= 1u64 << tail_bits {
         return Err(BAD);
     }
-    let mut value = tail[0];
+    let mut value = last;
     for (i, &n) in head.iter().enumerate() {
         value |= n << (24 - 8 * i as u32);
     }

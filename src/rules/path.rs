@@ -8,6 +8,7 @@
 //! upstream serves. An encoded slash or backslash (`%2F`, `%5C`) stays data inside its segment,
 //! as RFC 3986 says and as APIs such as `/projects/group%2Fname` rely on; but a segment in which
 //! it borders a dot-segment (`..%2F`) is refused, since upstreams that decode it would climb
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 //! directories where signet saw none. Repeated slashes are kept as they are (empty segments).
 
 use std::borrow::Cow;
@@ -145,7 +146,7 @@ fn hides_dot_segment(seg: &str) -> bool {
         let sep_len = match b.get(i..i + 3) {
             _ if i == b.len() => 1,
             Some(e) if e.eq_ignore_ascii_case(b"%2F") || e.eq_ignore_ascii_case(b"%5C") => 3,
-            _ if b[i] == b'\\' => 1,
+            _ if b.get(i) == Some(&b'\\') => 1,
             _ => 0,
         };
         if sep_len == 0 {
@@ -153,7 +154,7 @@ fn hides_dot_segment(seg: &str) -> bool {
             continue;
         }
         split |= i < b.len();
-        dot_piece |= matches!(&b[piece_start..i], b"." | b"..");
+        dot_piece |= matches!(b.get(piece_start..i), Some(b"." | b".."));
         i += sep_len;
         piece_start = i;
     }
@@ -191,21 +192,16 @@ fn normal_escapes(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    while let Some(&b) = bytes.get(i) {
         if b == b'%'
-            && let (Some(hv), Some(lv)) = (
-                bytes.get(i + 1).copied().and_then(hex_val),
-                bytes.get(i + 2).copied().and_then(hex_val),
-            )
+            && let (Some(&h), Some(&l)) = (bytes.get(i + 1), bytes.get(i + 2))
+            && let (Some(hv), Some(lv)) = (hex_val(h), hex_val(l))
         {
             let v = hv << 4 | lv;
             if is_unreserved(v) {
                 out.push(v);
             } else {
-                out.push(b'%');
-                out.push(bytes[i + 1].to_ascii_uppercase());
-                out.push(bytes[i + 2].to_ascii_uppercase());
+                out.extend_from_slice(&[b'%', h.to_ascii_uppercase(), l.to_ascii_uppercase()]);
             }
             i += 3;
             continue;
@@ -323,7 +319,7 @@ fn segment_matches(g: &Segment, seg: &str) -> bool {
             let (Some((first, rest)), Some(last)) = (parts.split_first(), parts.last()) else {
                 return false;
             };
-            let middle = &rest[..rest.len().saturating_sub(1)];
+            let middle = rest.split_last().map_or(&[][..], |(_, middle)| middle);
             if seg.len() < first.len() + last.len()
                 || !seg.starts_with(first.as_str())
                 || !seg.ends_with(last.as_str())
