@@ -14,12 +14,14 @@
 //! [`IdleConnections`]: super::pool::IdleConnections
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
+use tokio::time::{Instant, Sleep};
 
 use super::UpstreamError;
 use super::exchange::{PinKey, Pinned};
@@ -37,6 +39,10 @@ pub struct ClientConn {
     upstreams: Arc<[UpstreamClients]>,
     /// How long the client connection may idle; longer once it carries a tunnel.
     idle: IdleTimeout,
+    /// The response timer of the last request, kept for the next: moving a registered tokio
+    /// timer later is an atomic store, where a new one is a trip into the timer wheel and
+    /// back. Requests at once (HTTP/2) beyond the first get timers of their own.
+    response_timer: Mutex<Option<Pin<Box<Sleep>>>>,
 }
 
 /// The upstream connection the client's last plain HTTP/1.1 request went out on.
@@ -57,7 +63,24 @@ impl ClientConn {
             pinned: Mutex::default(),
             upstreams,
             idle,
+            response_timer: Mutex::default(),
         }
+    }
+
+    /// A timer firing at `deadline`, reusing the one the last request gave back.
+    pub(super) fn response_timer(&self, deadline: Instant) -> Pin<Box<Sleep>> {
+        match lock(&self.response_timer).take() {
+            Some(mut timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        }
+    }
+
+    /// Keeps `timer` for the next request.
+    pub(super) fn keep_response_timer(&self, timer: Pin<Box<Sleep>>) {
+        *lock(&self.response_timer) = Some(timer);
     }
 
     /// A fresh context for an intercepted tunnel opened on this connection: same pools and

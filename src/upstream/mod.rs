@@ -14,13 +14,16 @@ mod exchange;
 pub mod pool;
 
 use std::error::Error as _;
+use std::future::Future as _;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use http::header::PROXY_AUTHORIZATION;
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use url::Url;
 
 use crate::auth::AuthError;
@@ -175,10 +178,20 @@ impl Upstream {
         parts: http::request::Parts,
         body: Outgoing,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        let mut timer = conn.response_timer(Instant::now() + self.response_timeout);
         let sent = self.send_untimed(conn, peer, parts, body);
-        match tokio::time::timeout(self.response_timeout, sent).await {
-            Ok(result) => result.map_err(blame_client_body),
-            Err(_) => Err(UpstreamError::Timeout(self.response_timeout)),
+        let mut sent = std::pin::pin!(sent);
+        let outcome = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = sent.as_mut().poll(cx) {
+                return Poll::Ready(Some(result));
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        conn.keep_response_timer(timer);
+        match outcome {
+            Some(result) => result.map_err(blame_client_body),
+            None => Err(UpstreamError::Timeout(self.response_timeout)),
         }
     }
 
