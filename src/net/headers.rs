@@ -56,6 +56,14 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     if !upgrade && !headers.keys().any(is_hop_by_hop) {
         return;
     }
+    // `te: trailers` says the sender accepts trailers, which gRPC requires of every call
+    // (servers refuse a call without it); it is the one TE value that goes on.
+    let trailers = headers
+        .get_all(TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("trailers"));
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -71,6 +79,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     // Every one but the last, `Upgrade`, which is dealt with below.
     for name in HOP_BY_HOP.iter().take(HOP_BY_HOP.len() - 1) {
         headers.remove(name);
+    }
+    if trailers {
+        headers.insert(TE, http::HeaderValue::from_static("trailers"));
     }
     if upgrade {
         headers.insert(CONNECTION, http::HeaderValue::from_static("upgrade"));
@@ -106,6 +117,18 @@ mod tests {
             assert_eq!(h.len(), 1, "{name} was kept");
             assert_eq!(h["x-keep"], "yes");
         }
+    }
+
+    #[test]
+    fn te_trailers_goes_on_and_other_te_values_do_not() {
+        let mut h = HeaderMap::new();
+        h.insert(TE, "gzip, Trailers".parse().unwrap());
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h[TE], "trailers");
+        let mut h = HeaderMap::new();
+        h.insert(TE, "gzip".parse().unwrap());
+        strip_hop_by_hop(&mut h, false);
+        assert!(!h.contains_key(TE));
     }
 
     #[test]
