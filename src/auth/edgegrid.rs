@@ -157,7 +157,7 @@ impl SyncSigner for EdgeGrid {
     /// that prefix must be in hand; a body that cannot be buffered at all cannot be signed (413).
     fn body_need(&self, req: &Parts) -> BodyNeed {
         if req.method == http::Method::POST {
-            BodyNeed::Required
+            BodyNeed::Prefix(self.cfg.max_body)
         } else {
             BodyNeed::None
         }
@@ -332,7 +332,7 @@ mod tests {
         let s = signer("");
         assert_eq!(
             s.body_need(&parts("POST", "https://h/")),
-            BodyNeed::Required
+            BodyNeed::Prefix(131_072)
         );
         assert_eq!(s.body_need(&parts("PUT", "https://h/")), BodyNeed::None);
         assert_eq!(s.body_need(&parts("GET", "https://h/")), BodyNeed::None);

@@ -101,6 +101,9 @@ pub enum BodyNeed {
     /// Buffer the body if it fits within the limit; otherwise sign without it (e.g. AWS's
     /// `UNSIGNED-PAYLOAD`).
     Preferred,
+    /// Only the first this many bytes (EdgeGrid's `max_body`): the scheme gets at least those
+    /// (the whole body when it is shorter), and the rest streams after them.
+    Prefix(usize),
 }
 
 /// What building a scheme needs besides its table.

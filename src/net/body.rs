@@ -101,6 +101,17 @@ pub struct Prefixed<B> {
     rest: B,
 }
 
+impl<B> Prefixed<B> {
+    /// The bytes already read, in one piece.
+    pub fn head(&self) -> Bytes {
+        let mut head = BytesMut::with_capacity(self.prefix.iter().map(Bytes::len).sum());
+        for chunk in &self.prefix {
+            head.extend_from_slice(chunk);
+        }
+        head.freeze()
+    }
+}
+
 impl<B> Body for Prefixed<B>
 where
     B: Body<Data = Bytes> + Unpin,

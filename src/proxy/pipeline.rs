@@ -40,9 +40,11 @@ struct Job<'a> {
     tls: TlsProfileId,
 }
 
-/// The body as the plan phase left it: in memory (and kept for a replay), or streaming.
+/// The body as the plan phase left it: in memory (and kept for a replay), or streaming, maybe
+/// with its first bytes for the scheme.
 struct Planned {
     buffered: Option<Bytes>,
+    head: Option<Bytes>,
     streamed: Option<ProxyBody>,
     /// The head before signing and the body bytes, for a replay that signs again.
     original: Option<(http::request::Parts, Option<Bytes>)>,
@@ -109,7 +111,8 @@ async fn run(
     let resend = signet.upstream.may_resend(dest) && !upgrade;
     let planned = plan_body(signet, &job, &parts, incoming, resend).await?;
     tracing::debug!(rule = %job.label, auth = job.scheme.type_name(), method = %parts.method, %dest, "forwarding");
-    let outgoing = sign(signet, &job, &mut parts, planned.buffered, planned.streamed).await?;
+    let body = (planned.buffered, planned.head, planned.streamed);
+    let outgoing = sign(signet, &job, &mut parts, body).await?;
     let sent_head = job.scheme.may_replay().then(|| copy_head(&parts));
     let response = send(signet, conn, &peer, &job, parts, outgoing).await?;
     // Boxed: only schemes that may replay get here, and its state would make every
@@ -168,8 +171,19 @@ pub fn body_plan(scheme: &Scheme, parts: &http::request::Parts, resend: bool) ->
     }
 }
 
-/// Plan the body: stream it, or buffer it within the limit (refusing with 413 when the
-/// scheme must hash a larger one).
+/// What to do with a body longer than what the plan reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Longer {
+    /// The scheme must see all of it: 413.
+    Refuse,
+    /// Sign without it, and stream it.
+    Stream,
+    /// The scheme gets what was read, and the whole body streams.
+    StreamWithHead,
+}
+
+/// Plan the body: stream it, or read it (or its first bytes) within the limit, refusing with
+/// 413 when the scheme must hash a larger one.
 async fn plan_body(
     signet: &Signet,
     job: &Job<'_>,
@@ -177,44 +191,67 @@ async fn plan_body(
     incoming: ClientBody,
     resend: bool,
 ) -> Result<Planned, Refusal> {
-    let need = body_plan(job.scheme, parts, resend);
-    let (buffered, streamed) = match need {
-        BodyNeed::None => (None, Some(body::stream(incoming))),
-        BodyNeed::Required | BodyNeed::Preferred => {
-            match body::buffer(incoming, signet.buffer_limit).await {
-                Ok(Buffered::Complete(bytes)) => (Some(bytes), None),
-                Ok(Buffered::Overflow(rest)) if need == BodyNeed::Preferred => {
-                    (None, Some(body::stream(rest)))
-                }
-                Ok(Buffered::Overflow(_)) => {
-                    return Err(Refusal::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!(
-                            "{}: the request body is larger than the {}-byte buffer limit and {} must hash it \
-                             (raise [proxy] buffer_limit)",
-                            job.label,
-                            signet.buffer_limit,
-                            job.scheme.type_name()
-                        ),
-                    ));
-                }
-                Err(e) => {
-                    return Err(Refusal::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("{}: cannot read the request body: {e}", job.label),
-                    ));
-                }
-            }
+    let limit = signet.buffer_limit;
+    let (read, longer) = match body_plan(job.scheme, parts, resend) {
+        BodyNeed::None => {
+            let streamed = Some(body::stream(incoming));
+            return Ok(Planned::streamed(streamed, None));
+        }
+        BodyNeed::Required => (limit, Longer::Refuse),
+        BodyNeed::Preferred => (limit, Longer::Stream),
+        BodyNeed::Prefix(n) if n <= limit => (n, Longer::StreamWithHead),
+        BodyNeed::Prefix(_) => (limit, Longer::Refuse),
+    };
+    let rest = match body::buffer(incoming, read).await {
+        Ok(Buffered::Complete(bytes)) => {
+            // A replay re-signs the request as it was before signing, with the same bytes.
+            let original = job
+                .scheme
+                .may_replay()
+                .then(|| (copy_head(parts), Some(bytes.clone())));
+            return Ok(Planned {
+                buffered: Some(bytes),
+                head: None,
+                streamed: None,
+                original,
+            });
+        }
+        Ok(Buffered::Overflow(rest)) => rest,
+        Err(e) => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                format!("{}: cannot read the request body: {e}", job.label),
+            ));
         }
     };
-    // A replay re-signs the request as it was before signing, with the same body bytes.
-    let original = (job.scheme.may_replay() && streamed.is_none())
-        .then(|| (copy_head(parts), buffered.clone()));
-    Ok(Planned {
-        buffered,
-        streamed,
-        original,
-    })
+    match longer {
+        Longer::Stream => Ok(Planned::streamed(Some(body::stream(rest)), None)),
+        Longer::StreamWithHead => {
+            let head = rest.head();
+            Ok(Planned::streamed(Some(body::stream(rest)), Some(head)))
+        }
+        Longer::Refuse => Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{}: the request body is larger than the {limit}-byte buffer limit and {} must \
+                 hash it (raise [proxy] buffer_limit)",
+                job.label,
+                job.scheme.type_name()
+            ),
+        )),
+    }
+}
+
+impl Planned {
+    /// A body that streams, the scheme seeing `head` of it, if anything.
+    fn streamed(streamed: Option<ProxyBody>, head: Option<Bytes>) -> Self {
+        Planned {
+            buffered: None,
+            head,
+            streamed,
+            original: None,
+        }
+    }
 }
 
 /// Sign: the scheme adds its credentials to `parts`; the body to send comes back.
@@ -222,14 +259,10 @@ async fn sign(
     signet: &Signet,
     job: &Job<'_>,
     parts: &mut http::request::Parts,
-    mut buffered: Option<Bytes>,
-    streamed: Option<ProxyBody>,
+    (mut buffered, mut head, streamed): (Option<Bytes>, Option<Bytes>, Option<ProxyBody>),
 ) -> Result<Outgoing, Refusal> {
-    if let Err(e) = job
-        .scheme
-        .sign(parts, buffered.as_mut(), &signet.sign_context())
-        .await
-    {
+    let seen = buffered.as_mut().or(head.as_mut());
+    if let Err(e) = job.scheme.sign(parts, seen, &signet.sign_context()).await {
         let status = match e {
             AuthError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AuthError::Unsignable(_) => StatusCode::BAD_REQUEST,
@@ -319,7 +352,7 @@ async fn after(
     crate::cookies::carry_over(&mut head, &answer.headers);
     tracing::debug!(rule = %job.label, auth = job.scheme.type_name(), dest = %peer.dest, "replaying with fresh credentials");
     signet.metrics.challenge_replay();
-    let outgoing = sign(signet, job, &mut head, body, None).await?;
+    let outgoing = sign(signet, job, &mut head, (body, None, None)).await?;
     send(signet, conn, peer, job, head, outgoing).await
 }
 

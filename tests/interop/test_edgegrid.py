@@ -59,3 +59,15 @@ def test_wrong_secret_is_refused(signet, server, origin_cert):
     s = signet.start(config(server, origin_cert.ca, secret="d3Jvbmctc2VjcmV0"))
     status, body = s.curl(f"https://127.0.0.1:{server}/x")
     assert status == 401, body
+
+
+def test_a_post_larger_than_the_buffer_limit_is_signed_over_its_first_max_body_bytes(
+    signet, server, origin_cert, tmp_path
+):
+    # Only the first max_body bytes are hashed, so a body past buffer_limit (1 MiB here) needs
+    # no 413: signet reads max_body bytes, signs, and streams the whole body.
+    s = signet.start(config(server, origin_cert.ca))
+    huge = tmp_path / "huge.bin"
+    huge.write_bytes(bytes(range(256)) * (3 * 4096))  # 3 MiB
+    status, body = s.curl("--data-binary", f"@{huge}", f"https://127.0.0.1:{server}/huge")
+    assert status == 200 and body.startswith("ok edgegrid"), (status, body)
