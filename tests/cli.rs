@@ -397,3 +397,27 @@ fn ca_show_without_a_ca_is_a_user_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("signet ca init"), "{}", stderr(&out));
 }
+
+#[test]
+fn check_warns_where_asap_verifiers_will_refuse_the_tokens() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let der = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    let config = format!(
+        r#"
+[[host]]
+match = ["https://api.test"]
+auth = {{ type = "asap", alg = "ES256", iss = "svc", aud = "api", kid = "other/key-1", exp = 7200, private_key = "data:application/pkcs8;kid=other%2Fkey-1;base64,{der}" }}
+"#
+    );
+    let out = signet(dir.path(), &config, &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 2, "{text}");
+    assert!(warnings[0].contains("kid \"other/key-1\"") && warnings[0].contains("\"svc/\""));
+    assert!(warnings[1].contains("exp = 7200"));
+}

@@ -364,6 +364,7 @@ schemes! {
     ApiKey ["apikey"] apikey::ApiKey,
     Bearer ["bearer"] bearer::Bearer,
     Jwt ["jwt"] jwt::Jwt,
+    Asap ["asap"] asap::Asap,
     Basic ["basic"] basic::Basic,
     Digest ["digest"] digest::Digest,
     OAuth1 ["oauth1"] oauth1::OAuth1,

@@ -64,6 +64,13 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
         out.push_str(&warning);
         out.push('\n');
     }
+    for scheme in policy.schemes() {
+        if let Scheme::Asap(asap) = scheme.as_ref() {
+            for warning in asap.warnings() {
+                out.push_str(&format!("warning: {}: {warning}\n", scheme.describe()));
+            }
+        }
+    }
     print!("{out}");
     Ok(())
 }
@@ -71,7 +78,7 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
 /// Auth types whose credential is a reusable secret: whoever reads it once on the wire can send
 /// it again (a `jwt` until it expires). Signatures over each request (oauth1, hawk, awsv4,
 /// edgegrid) and challenge answers (digest, ntlm) are not.
-const REUSABLE_SECRET_TYPES: &[&str] = &["apikey", "bearer", "basic", "oauth2", "jwt"];
+const REUSABLE_SECRET_TYPES: &[&str] = &["apikey", "bearer", "basic", "oauth2", "jwt", "asap"];
 
 /// One `warning:` line per pattern that lets a rule's reusable secret go out over plain HTTP to
 /// a host other than this machine, with the pattern that keeps it on TLS.
