@@ -167,7 +167,9 @@ impl Upstream {
     }
 
     /// Sends the request (absolute URI, Host set, signed) to `peer`: its response head, within
-    /// the response timeout.
+    /// the response timeout. The timeout counts from the end of the request body: an upload
+    /// that takes longer than `response_timeout` is not cut off while it streams (a client
+    /// whose body stalls is `idle_timeout`'s to close).
     pub async fn send(
         &self,
         conn: &ClientConn,
@@ -175,10 +177,23 @@ impl Upstream {
         parts: http::request::Parts,
         body: Outgoing,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        let (body, body_sent) = match body {
+            Outgoing::Streamed(streamed) => {
+                let (watched, ended) = body::watch_end(streamed);
+                (Outgoing::Streamed(watched), Some(ended))
+            }
+            buffered @ Outgoing::Buffered(_) => (buffered, None),
+        };
         let sent = self.send_untimed(conn, peer, parts, body);
-        match tokio::time::timeout(self.response_timeout, sent).await {
-            Ok(result) => result.map_err(blame_client_body),
-            Err(_) => Err(UpstreamError::Timeout(self.response_timeout)),
+        let deadline = async {
+            if let Some(ended) = body_sent {
+                let _ = ended.await;
+            }
+            tokio::time::sleep(self.response_timeout).await;
+        };
+        tokio::select! {
+            result = sent => result.map_err(blame_client_body),
+            () = deadline => Err(UpstreamError::Timeout(self.response_timeout)),
         }
     }
 
