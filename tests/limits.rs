@@ -128,6 +128,52 @@ async fn an_upstream_that_never_answers_gets_a_504_naming_it() {
 }
 
 #[tokio::test]
+async fn an_upload_that_takes_longer_than_response_timeout_is_not_cut_off() {
+    // Eight pieces, a quarter of a second apart: two seconds of steady upload against a
+    // response timeout of one. The timeout counts from the end of the body, not its start.
+    let origin = Origin::plain().await;
+    let proxy = Proxy::start("[proxy]\nresponse_timeout = 1\nidle_timeout = 5\n").await;
+    let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+    let piece = [b'u'; 1000];
+    let head = format!(
+        "PUT http://127.0.0.1:{port}/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n",
+        port = origin.port(),
+        len = 8 * piece.len()
+    );
+    client.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        // A proxy that gave up early has closed: the answer below says what it sent.
+        let _ = client.write_all(&piece).await;
+    }
+    let answer = read_to_close(&mut client)
+        .await
+        .expect("no answer to the upload");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = origin.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body.len(), 8 * piece.len());
+}
+
+#[tokio::test]
+async fn an_upstream_silent_after_a_request_body_gets_a_504() {
+    let (port, _upstream) = silent_upstream().await;
+    let proxy = Proxy::start("[proxy]\nresponse_timeout = 1\n").await;
+    let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+    let head = format!(
+        "POST http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Length: 10\r\nConnection: close\r\n\r\n0123456789"
+    );
+    client.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_to_close(&mut client)
+        .await
+        .expect("no answer from signet");
+    assert!(answer.starts_with("HTTP/1.1 504"), "{answer}");
+    assert!(answer.contains("response_timeout"), "{answer}");
+}
+
+#[tokio::test]
 async fn an_origin_that_never_finishes_the_tls_handshake_gets_a_502_saying_so() {
     let (port, _upstream) = silent_upstream().await;
     let proxy = Proxy::start(&format!(

@@ -54,6 +54,51 @@ impl Outgoing {
     }
 }
 
+/// A streamed body that tells when it has been read to its end: the receiver completes when the
+/// last frame (or an error) has been read, or when the body is dropped unread. A body already at
+/// its end (a GET's) needs no watching: `None`.
+pub fn watch_end(body: ProxyBody) -> (ProxyBody, Option<tokio::sync::oneshot::Receiver<()>>) {
+    if body.is_end_stream() {
+        return (body, None);
+    }
+    let (done, ended) = tokio::sync::oneshot::channel();
+    let watched = Watched {
+        inner: body,
+        done: Some(done),
+    };
+    (watched.boxed(), Some(ended))
+}
+
+/// The body of [`watch_end`].
+struct Watched {
+    inner: ProxyBody,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Body for Watched {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) || self.inner.is_end_stream() {
+            self.done.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The outcome of trying to buffer a body within a limit.
 pub enum Buffered<B> {
     /// The whole body fit.

@@ -15,6 +15,7 @@ pub mod pool;
 
 use std::error::Error as _;
 use std::future::Future as _;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -170,7 +171,9 @@ impl Upstream {
     }
 
     /// Sends the request (absolute URI, Host set, signed) to `peer`: its response head, within
-    /// the response timeout.
+    /// the response timeout. The timeout counts from the end of the request body: an upload
+    /// that takes longer than `response_timeout` is not cut off while it streams (a client
+    /// whose body stalls is `idle_timeout`'s to close).
     pub async fn send(
         &self,
         conn: &ClientConn,
@@ -178,12 +181,27 @@ impl Upstream {
         parts: http::request::Parts,
         body: Outgoing,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        // A streamed body is watched: the timer starts over when its last byte has gone.
+        let (body, mut body_sending) = match body {
+            Outgoing::Streamed(streamed) => {
+                let (watched, ended) = body::watch_end(streamed);
+                (Outgoing::Streamed(watched), ended)
+            }
+            buffered @ Outgoing::Buffered(_) => (buffered, None),
+        };
         let mut timer = conn.response_timer(Instant::now() + self.response_timeout);
         let sent = self.send_untimed(conn, peer, parts, body);
         let mut sent = std::pin::pin!(sent);
         let outcome = std::future::poll_fn(|cx| {
             if let Poll::Ready(result) = sent.as_mut().poll(cx) {
                 return Poll::Ready(Some(result));
+            }
+            if let Some(ended) = body_sending.as_mut() {
+                if Pin::new(ended).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                body_sending = None;
+                timer.as_mut().reset(Instant::now() + self.response_timeout);
             }
             timer.as_mut().poll(cx).map(|()| None)
         })
