@@ -2,7 +2,8 @@
 //! destination from the absolute URI (or the CONNECT authority, or a tunnel's Host), host and
 //! path normalisation, and `prepare`, which makes the head ready for the upstream.
 //!
-//! Properties: nothing panics; normalising a normalised host or path changes nothing; when
+//! Properties: nothing panics; normalising a normalised host or path changes nothing, and a
+//! normalised path is one the route globs can match (`/**` does); when
 //! `prepare` succeeds the URI and the Host header name exactly the destination, and reading the
 //! destination back from the prepared URI gives the same destination.
 #![no_main]
@@ -11,7 +12,7 @@ use http::header::HOST;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 use libfuzzer_sys::fuzz_target;
 use signet::proxy::pipeline::prepare;
-use signet::rules::{Destination, normalize_host, normalize_path};
+use signet::rules::{Destination, PathGlob, normalize_host, normalize_path};
 
 fuzz_target!(|data: &[u8]| {
     let Some(parts) = parse_head(data) else {
@@ -52,6 +53,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(normal) = normalize_path(path) {
         let again = normalize_path(&normal).expect("a normalised path normalises");
         assert_eq!(again, normal, "normalize_path is not idempotent on {path:?}");
+        assert!(
+            every_path().matches(&normal),
+            "\"/**\" does not match the normalised {normal:?} of {path:?}"
+        );
     }
     let _ = normalize_path(parts.uri.path());
 
@@ -84,6 +89,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// `/**`, which matches every path in normal form.
+fn every_path() -> &'static PathGlob {
+    static GLOB: std::sync::OnceLock<PathGlob> = std::sync::OnceLock::new();
+    GLOB.get_or_init(|| PathGlob::parse("/**").unwrap())
+}
 
 /// `normalize_host` is idempotent, and its output is what `Destination::new` keeps.
 fn check_host(host: &str) {
