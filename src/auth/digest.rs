@@ -14,8 +14,10 @@ use super::{AuthError, BodyNeed, BuildContext, BuildError, SignContext, Signer};
 use crate::secret::Secret;
 use http::request::Parts;
 
+/// The challenge parser, public only for the fuzz targets in `fuzz/`.
+#[doc(hidden)]
 #[path = "digest_challenge.rs"]
-mod challenge;
+pub mod challenge;
 #[path = "digest_response.rs"]
 mod response;
 

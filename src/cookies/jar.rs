@@ -314,6 +314,13 @@ impl Jar {
         } else {
             entry.domain.clone()
         };
+        // The domain must be a host on its own: in a URL, an '@', '/' or '#' in it would end the
+        // host early or make the rest of it a user name, and the cookie would be stored for
+        // some other host than the entry names.
+        let host = match url::Host::parse(&host) {
+            Ok(host) => host,
+            Err(e) => return Outcome::Refused(format!("bad domain {:?}: {e}", entry.domain)),
+        };
         let url = match Url::parse(&format!("https://{host}{}", entry.path)) {
             Ok(url) => url,
             Err(e) => return Outcome::Refused(format!("bad domain or path: {e}")),

@@ -347,6 +347,39 @@ fn export_writes_what_import_reads() {
 }
 
 #[test]
+fn an_imported_domain_is_a_host_not_part_of_a_url() {
+    // Found by the cookies_txt fuzz target: the domain went into a URL as text, so
+    // "evil@victim.example" stored a cookie for victim.example, and "@." one for "." that the
+    // export then wrote as a line its own import refuses.
+    let text = "evil@victim.example\tFALSE\t/\tFALSE\t0\tuser\tinfo\n\
+                @.\tFALSE\t\tFALSE\t0\tdot\t\n\
+                a/b.example\tFALSE\t/\tFALSE\t0\tslash\tx\n\
+                a#b.example\tTRUE\t/\tFALSE\t0\thash\tx\n\
+                a.example:8443\tFALSE\t/\tFALSE\t0\tport\tx\n";
+    let jar = Jar::new();
+    for e in &netscape::parse(text).unwrap() {
+        assert!(
+            matches!(jar.insert(e, None), Outcome::Refused(_)),
+            "{} ({}) was stored",
+            e.name,
+            e.domain
+        );
+    }
+    assert!(jar.is_empty());
+    assert_eq!(header(&jar, "https://victim.example/"), "");
+    // Hosts of every kind still import.
+    let text = "xn--bcher-kva.example\tFALSE\t/\tFALSE\t0\tidn\t1\n\
+                .example.test\tTRUE\t/\tFALSE\t0\tdomain\t2\n\
+                127.0.0.1\tFALSE\t/\tFALSE\t0\tv4\t3\n\
+                ::1\tFALSE\t/\tFALSE\t0\tv6\t4\n";
+    for e in &netscape::parse(text).unwrap() {
+        assert_eq!(jar.insert(e, None), Outcome::Stored, "{}", e.name);
+    }
+    assert_eq!(header(&jar, "https://[::1]/"), "v6=4");
+    assert_eq!(header(&jar, "https://a.example.test/"), "domain=2");
+}
+
+#[test]
 fn malformed_cookies_txt_names_the_line() {
     let err = netscape::parse("# c\nexample.test\tMAYBE\t/\tFALSE\t0\tn\tv\n").unwrap_err();
     assert_eq!(err.line, 2);

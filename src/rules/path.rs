@@ -93,7 +93,8 @@ impl PathGlob {
 
 /// Brings a request path (a query or fragment is dropped) to the normal form [`PathGlob`]
 /// matches on; borrows when it already is. An empty path is `/`. Errors for paths that do not
-/// start with '/' and for encoded separators next to dot-segments.
+/// start with '/', for encoded separators next to dot-segments, and for a '%' starting no
+/// escape that decoding would join into one (`%1%62`).
 pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, RuleError> {
     let path = strip_query(path);
     if path.is_empty() {
@@ -108,6 +109,12 @@ pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, RuleError> {
         return Ok(Cow::Borrowed(path));
     }
     let decoded = normal_escapes(path);
+    if escapes(&decoded) != kept_escapes(path) {
+        return Err(RuleError::AmbiguousPath {
+            reason: "a '%' that starts no escape forms one with a decoded character (as in \
+                     \"%1%62\", read as \"%1b\"): the upstream may read it either way",
+        });
+    }
     if decoded[1..].split('/').any(hides_dot_segment) {
         return Err(RuleError::AmbiguousPath {
             reason: "an encoded '/' or '\\' next to a dot-segment (as in \"..%2F\") may climb \
@@ -211,6 +218,36 @@ fn normal_escapes(s: &str) -> String {
     }
     // Only ASCII escapes were rewritten into ASCII; the rest was copied byte for byte.
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// How many `%HH` escapes `s` holds, read left to right as [`normal_escapes`] reads them.
+fn escapes(s: &str) -> usize {
+    escape_values(s).count()
+}
+
+/// How many escapes of `s` [`normal_escapes`] keeps as escapes (those of reserved characters).
+fn kept_escapes(s: &str) -> usize {
+    escape_values(s).filter(|v| !is_unreserved(*v)).count()
+}
+
+fn escape_values(s: &str) -> impl Iterator<Item = u8> + '_ {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            if bytes[i] == b'%'
+                && let (Some(hv), Some(lv)) = (
+                    bytes.get(i + 1).copied().and_then(hex_val),
+                    bytes.get(i + 2).copied().and_then(hex_val),
+                )
+            {
+                i += 3;
+                return Some(hv << 4 | lv);
+            }
+            i += 1;
+        }
+        None
+    })
 }
 
 /// A glob literal in request-path normal form: escapes as in [`normal_escapes`], and characters
@@ -473,6 +510,26 @@ mod tests {
         assert_eq!(norm("/b%c3%bccher"), "/b%C3%BCcher");
         assert_eq!(norm("/100%"), "/100%");
         assert_eq!(norm("/%zz"), "/%zz");
+    }
+
+    #[test]
+    fn a_stray_percent_never_forms_an_escape_with_a_decoded_character() {
+        // Found by the request_head fuzz target: "%1%62" decoded to "%1b", which is not in
+        // normal form (normalising again gave "%1B"), so no route glob could match it.
+        for p in ["/%1%62", "/~user/4%1%62", "/%%414", "/a/%1%31", "/%4%31dmin", "/x%2%46y"] {
+            let e = normalize_path(p).expect_err(p);
+            assert!(matches!(e, RuleError::AmbiguousPath { .. }), "{p}");
+            assert!(!glob("/**").matches(p), "{p}");
+        }
+        // A stray '%' next to escapes that stay escapes, or to nothing hex, is still data.
+        assert_eq!(norm("/%1%C3%BC"), "/%1%C3%BC");
+        assert_eq!(norm("/%1%7E"), "/%1~");
+        assert_eq!(norm("/100%/%61"), "/100%/a");
+        for p in ["/100%", "/%zz", "/%1%C3%BC", "/%1%7E", "/100%/%61", "/%%41"] {
+            let once = norm(p);
+            assert_eq!(norm(&once), once, "{p}");
+            assert!(glob("/**").matches(&once), "{p}");
+        }
     }
 
     #[test]
