@@ -138,8 +138,8 @@ impl<'de> Deserialize<'de> for Json {
                 let mut members: Vec<(String, Json)> = Vec::new();
                 let mut index: HashMap<String, usize> = HashMap::new();
                 while let Some((name, value)) = map.next_entry::<String, Json>()? {
-                    match index.get(&name) {
-                        Some(&at) => members[at].1 = value,
+                    match index.get(&name).and_then(|&at| members.get_mut(at)) {
+                        Some(member) => member.1 = value,
                         None => {
                             index.insert(name.clone(), members.len());
                             members.push((name, value));
