@@ -279,3 +279,22 @@ def test_postman_runtime_placements_and_base64_secret(keys, tmp_path):
         tmp_path, f'type = "jwt"\nalgorithm = "HS512"\nsecret = "{b64}"\nis_secret_base64_encoded = true\n', "http://127.0.0.1:1/"
     )
     assert got == want["authorization"]
+
+
+def test_signet_sign_with_fixed_time_and_jti_is_pyjwts_token(keys, tmp_path):
+    import jwt
+
+    settings = keys["HS384"][0]
+    auth = signet_auth(
+        tmp_path, "HS384", settings, "", '{"sub":"svc"}', "expires_in = 300\nnot_before = true\njwt_id = true\n"
+    )
+    config = tmp_path / "sign.toml"
+    config.write_text(f'[auth.j]\n{auth}\n[[host]]\nmatch = ["127.0.0.1:*"]\nauth = "j"\n')
+    args = ["sign", "--config", config, "--at", "2024-01-01T00:00:00Z", "--nonce", "n-42", "http://127.0.0.1:1/"]
+    out = subprocess.run([SIGNET, *args], capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr.decode(errors="replace")
+    authorization = next(l for l in out.stdout.decode().splitlines() if l.lower().startswith("authorization: "))
+    # 2024-01-01T00:00:00Z is 1704067200.
+    payload = b'{"sub":"svc","iat":1704067200,"nbf":1704067200,"exp":1704067500,"jti":"n-42"}'
+    want = jwt.api_jws.PyJWS().encode(payload, settings["secret"].encode(), "HS384", headers={"typ": None})
+    assert authorization.split(": ", 1)[1] == f"Bearer {want}"
