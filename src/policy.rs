@@ -122,9 +122,7 @@ impl Policy {
             });
         }
 
-        let egress = EgressPolicy::new(&config.proxy.allow, &config.proxy.deny).map_err(|e| {
-            config.error(&KeyPath::default().key("proxy").key("allow"), e.to_string())
-        })?;
+        let egress = egress(config)?;
         Ok(Policy {
             table: RuleTable::new(rules),
             egress,
@@ -240,6 +238,21 @@ fn load_tls(config: &Config, table: &HostTls, path: &KeyPath) -> Result<TlsProfi
         extra_roots,
         identity,
     })
+}
+
+/// `[proxy] allow` and `deny`; a bad entry is reported at its own key and index.
+fn egress(config: &Config) -> Result<EgressPolicy, ConfigError> {
+    let (allow, deny) = (&config.proxy.allow, &config.proxy.deny);
+    for (key, list) in [("allow", allow), ("deny", deny)] {
+        for (i, entry) in list.iter().enumerate() {
+            if let Err(e) = EgressPolicy::new(std::slice::from_ref(entry), &[]) {
+                let path = KeyPath::default().key("proxy").key(key).index(i);
+                return Err(config.error(&path, e.to_string()));
+            }
+        }
+    }
+    EgressPolicy::new(allow, deny)
+        .map_err(|e| config.error(&KeyPath::default().key("proxy"), e.to_string()))
 }
 
 fn build_scheme(

@@ -25,8 +25,34 @@ fn check_accepts_the_example_config() {
         "{}",
         stdout(&out)
     );
-    // The example is what people copy: it sends none of its secrets in clear text.
-    assert!(!stdout(&out).contains("warning:"), "{}", stdout(&out));
+    // The example is what people copy: it sends none of its secrets in clear text, and it says
+    // that each placeholder credential is in use until its variable is set.
+    let text = stdout(&out);
+    let warned: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("warning: "))
+        .map(|l| {
+            assert!(l.contains("config.example.toml:"), "{l}");
+            let rest = l.split_once(".toml:").unwrap().1;
+            let (_line_col, rest) = rest.split_once(": ").unwrap();
+            let (key, message) = rest.split_once(": ").unwrap();
+            assert!(message.contains("is not set, so the default"), "{l}");
+            key
+        })
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "auth.api-token.token",
+            "auth.aws-prod.access_key",
+            "auth.aws-prod.secret_key",
+            "auth.partner.consumer_key",
+            "auth.partner.consumer_secret",
+            "host[1].route[1].auth.password",
+            "host[3].auth.value",
+        ],
+        "{text}"
+    );
 }
 
 #[test]

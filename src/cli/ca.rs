@@ -1,13 +1,14 @@
-//! `signet ca init | show | export`.
+//! `signet ca init | show | export`. They read only `[ca]`, so they work before the
+//! credentials of the auth profiles are set.
 
 use std::path::Path;
 
 use super::{CaAction, Failure};
-use crate::config::Config;
-use crate::tls::CertificateAuthority;
+use crate::config::CaConfig;
+use crate::tls::{CertificateAuthority, TlsError};
 
-pub(super) fn ca(config: &Config, action: CaAction) -> Result<(), Failure> {
-    let (cert, key) = (&config.ca.cert, &config.ca.key);
+pub(super) fn ca(config: &CaConfig, action: CaAction) -> Result<(), Failure> {
+    let (cert, key) = (&config.cert, &config.key);
     match action {
         CaAction::Init => {
             let (ca, created) = CertificateAuthority::load_or_create(cert, key)
@@ -22,16 +23,9 @@ pub(super) fn ca(config: &Config, action: CaAction) -> Result<(), Failure> {
             );
             print_ca(&ca, cert, key);
         }
-        CaAction::Show => {
-            let ca = CertificateAuthority::load(cert, key).map_err(|e| {
-                Failure::User(format!("{e} (run `signet ca init` to create the CA)"))
-            })?;
-            print_ca(&ca, cert, key);
-        }
+        CaAction::Show => print_ca(&load(cert, key)?, cert, key),
         CaAction::Export { out } => {
-            let ca = CertificateAuthority::load(cert, key).map_err(|e| {
-                Failure::User(format!("{e} (run `signet ca init` to create the CA)"))
-            })?;
+            let ca = load(cert, key)?;
             match out {
                 Some(path) => std::fs::write(&path, ca.cert_pem()).map_err(|e| {
                     Failure::Runtime(format!("cannot write {}: {e}", path.display()))
@@ -41,6 +35,31 @@ pub(super) fn ca(config: &Config, action: CaAction) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The existing CA, with advice that fits what is missing: `ca init` creates a CA only where
+/// neither file exists, and refuses (rightly) to replace half of one.
+fn load(cert: &Path, key: &Path) -> Result<CertificateAuthority, Failure> {
+    let half_missing = |present: &Path, missing: &Path| TlsError::CaHalfMissing {
+        present: present.to_owned(),
+        missing: missing.to_owned(),
+    };
+    let error = match (cert.exists(), key.exists()) {
+        (false, false) => {
+            return Err(Failure::User(format!(
+                "there is no CA yet ({} and {} are absent); run `signet ca init` to create it",
+                cert.display(),
+                key.display()
+            )));
+        }
+        (true, false) => half_missing(cert, key),
+        (false, true) => half_missing(key, cert),
+        (true, true) => match CertificateAuthority::load(cert, key) {
+            Ok(ca) => return Ok(ca),
+            Err(e) => e,
+        },
+    };
+    Err(Failure::User(error.to_string()))
 }
 
 pub(super) fn print_ca(ca: &CertificateAuthority, cert: &Path, key: &Path) {

@@ -9,6 +9,7 @@ use crate::auth::Scheme;
 use crate::config::Config;
 use crate::policy::Policy;
 use crate::rules::{Destination, HostRule, RouteAuth, RuleLabel};
+use crate::tls::{CertificateAuthority, TlsError};
 
 pub(super) fn check(config: &Config) -> Result<(), Failure> {
     let policy = Policy::from_config(config).map_err(|e| Failure::User(e.to_string()))?;
@@ -18,11 +19,7 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
     out.push_str(&format!(
         "ca {} ({})\n",
         config.ca.cert.display(),
-        if config.ca.cert.exists() {
-            "present"
-        } else {
-            "created on first run"
-        }
+        ca_state(config)?
     ));
     out.push_str(&format!("intercept {:?}\n", config.proxy.intercept).to_lowercase());
     if !config.proxy.allow.is_empty() || !config.proxy.deny.is_empty() {
@@ -60,6 +57,9 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
             ));
         }
     }
+    for warning in &config.warnings {
+        out.push_str(&format!("warning: {warning}\n"));
+    }
     for warning in clear_text_warnings(&policy) {
         out.push_str(&warning);
         out.push('\n');
@@ -73,6 +73,32 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// What `run` will do with the CA: use it (it loads), or create it; an error where `run` would
+/// refuse to start (half of a CA, an unreadable or mismatched file).
+fn ca_state(config: &Config) -> Result<&'static str, Failure> {
+    let (cert, key) = (&config.ca.cert, &config.ca.key);
+    match (cert.exists(), key.exists()) {
+        (false, false) => Ok("created on first run"),
+        (true, true) => CertificateAuthority::load(cert, key)
+            .map(|_| "present")
+            .map_err(|e| Failure::User(format!("[ca]: {e}"))),
+        (true, false) | (false, true) => {
+            let (present, missing) = if cert.exists() {
+                (cert, key)
+            } else {
+                (key, cert)
+            };
+            Err(Failure::User(format!(
+                "[ca]: {}",
+                TlsError::CaHalfMissing {
+                    present: present.clone(),
+                    missing: missing.clone(),
+                }
+            )))
+        }
+    }
 }
 
 /// Auth types whose credential is a reusable secret: whoever reads it once on the wire can send

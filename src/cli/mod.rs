@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{CaConfig, Config};
 use crate::proxy::StartError;
 
 /// signet: an auth-injecting HTTP(S) forward proxy.
@@ -164,7 +164,10 @@ impl From<StartError> for Failure {
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::User(message)) => {
@@ -178,6 +181,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Prints clap's help, version or usage error. A bad argument is a user error (exit 1): clap's
+/// own exit code for it, 2, means a runtime failure here.
+fn usage(e: &clap::Error) -> ExitCode {
+    // Help and version go to stdout and are no error; nothing is left to do if printing fails.
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     let config_path = config_path(cli.config);
     let load = || Config::load(&config_path).map_err(|e| Failure::User(e.to_string()));
@@ -186,7 +201,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Check => inspect::check(&load()?),
         Command::Explain { method, url } => inspect::explain(&load()?, &method, &url),
         Command::Sign(args) => sign::sign(&load()?, args),
-        Command::Ca { action } => ca::ca(&load()?, action),
+        Command::Ca { action } => {
+            let ca = CaConfig::load(&config_path).map_err(|e| Failure::User(e.to_string()))?;
+            ca::ca(&ca, action)
+        }
         Command::Cookies { action } => cookies::run(&load()?, action),
         Command::Login {
             name,

@@ -11,8 +11,19 @@ use crate::proxy::Signet;
 pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Result<(), Failure> {
     init_logging();
     log_panics();
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     fit_connections_to_open_files(&mut config);
     let addr = match listen {
+        // The config's own listen address was checked when it was loaded.
+        Some(addr) if !addr.ip().is_loopback() && config.proxy.client_auth.is_none() => {
+            return Err(Failure::User(format!(
+                "--listen {addr}: a non-loopback address needs [proxy] client_auth in {}, \
+                 or signet would be an open proxy",
+                config.file.display()
+            )));
+        }
         Some(addr) => addr,
         None => config
             .proxy

@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use super::ConfigError;
+use super::error::{KeyPath, Locator};
+
 /// Why a placeholder could not be filled. The message names the variable or file, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExpandError {
@@ -31,6 +34,17 @@ pub fn expand(
     base_dir: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, ExpandError> {
+    expand_noting_defaults(input, base_dir, lookup, &mut Vec::new())
+}
+
+/// As [`expand`], and pushes onto `defaulted` the name of every variable whose
+/// `${VAR:-default}` default was used because it is unset.
+pub fn expand_noting_defaults(
+    input: &str,
+    base_dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    defaulted: &mut Vec<String>,
+) -> Result<String, ExpandError> {
     if !input.contains('$') {
         return Ok(input.to_owned());
     }
@@ -46,7 +60,7 @@ pub fn expand(
             let end = tail
                 .find('}')
                 .ok_or_else(|| ExpandError::Malformed(after.to_owned()))?;
-            out.push_str(&fill(&tail[..end], base_dir, lookup)?);
+            out.push_str(&fill(&tail[..end], base_dir, lookup, defaulted)?);
             rest = &tail[end + 1..];
         } else {
             out.push('$');
@@ -61,6 +75,7 @@ fn fill(
     inner: &str,
     base_dir: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
+    defaulted: &mut Vec<String>,
 ) -> Result<String, ExpandError> {
     if let Some(path) = inner.strip_prefix("file:") {
         let resolved = base_dir.join(path);
@@ -81,8 +96,59 @@ fn fill(
     }
     match (lookup(name), default) {
         (Some(value), _) => Ok(value),
-        (None, Some(default)) => Ok(default.to_owned()),
+        (None, Some(default)) => {
+            defaulted.push(name.to_owned());
+            Ok(default.to_owned())
+        }
         (None, None) => Err(ExpandError::MissingVariable(name.to_owned())),
+    }
+}
+
+/// How placeholders are filled: the config's directory and environment, and where each
+/// `${VAR:-default}` default that was used is noted (key, variable).
+pub(super) struct Expansion<'a> {
+    pub(super) base_dir: &'a Path,
+    pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
+    pub(super) defaulted: Vec<(KeyPath, String)>,
+}
+
+impl Expansion<'_> {
+    /// Expands placeholders in every string value, so that errors can name the key.
+    pub(super) fn table(
+        &mut self,
+        table: &mut toml::Table,
+        path: &KeyPath,
+        locator: &Locator<'_>,
+    ) -> Result<(), ConfigError> {
+        for (key, value) in table.iter_mut() {
+            self.value(value, &path.key(key), locator)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn value(
+        &mut self,
+        value: &mut toml::Value,
+        path: &KeyPath,
+        locator: &Locator<'_>,
+    ) -> Result<(), ConfigError> {
+        match value {
+            toml::Value::String(s) => {
+                let mut defaulted = Vec::new();
+                *s = expand_noting_defaults(s, self.base_dir, self.lookup, &mut defaulted)
+                    .map_err(|e| locator.error(path, e.to_string()))?;
+                self.defaulted
+                    .extend(defaulted.into_iter().map(|var| (path.clone(), var)));
+            }
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    self.value(item, &path.index(i), locator)?;
+                }
+            }
+            toml::Value::Table(t) => self.table(t, path, locator)?,
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -104,6 +170,20 @@ mod tests {
             expand("$${TOKEN} costs $5", dir, &env).unwrap(),
             "${TOKEN} costs $5"
         );
+    }
+
+    #[test]
+    fn defaults_in_use_are_noted_by_variable_name() {
+        let mut defaulted = Vec::new();
+        let out = expand_noting_defaults(
+            "${TOKEN:-a}/${NOPE:-b}/${ALSO_NOPE:-}",
+            Path::new("."),
+            &env,
+            &mut defaulted,
+        )
+        .unwrap();
+        assert_eq!(out, "t0k/b/");
+        assert_eq!(defaulted, ["NOPE", "ALSO_NOPE"]);
     }
 
     #[test]

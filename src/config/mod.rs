@@ -5,12 +5,14 @@
 //! keys are errors), then parse each auth table by its `type`.
 
 mod auth;
+mod ca;
+mod checks;
 mod error;
 mod expand;
 mod tls;
+mod warnings;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,8 +20,10 @@ use serde::Deserialize;
 
 pub use auth::{AuthChoice, AuthSpec, ProfileRef};
 pub use error::{ConfigError, KeyPath, Locator, Segment};
-pub use expand::{ExpandError, expand};
+use expand::Expansion;
+pub use expand::{ExpandError, expand, expand_noting_defaults};
 pub use tls::HostTls;
+pub use warnings::ConfigWarning;
 
 pub use crate::cookies::CookieMode;
 use crate::net::Limits;
@@ -49,6 +53,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, AuthSpec>,
     /// `[[host]]` rules in order.
     pub hosts: Vec<HostConfig>,
+    /// What is allowed but probably not meant (a credential taken from a placeholder's default).
+    pub warnings: Vec<ConfigWarning>,
     source: String,
 }
 
@@ -382,16 +388,18 @@ impl Config {
         source: String,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let base_dir = file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_owned();
+        let base_dir = base_dir(file);
         let locator = Locator::new(file.to_owned(), &source);
 
         let mut tree: toml::Table = toml::from_str(&source)
             .map_err(|e| locator.error_at(e.span().map(|s| s.start), e.message().to_owned()))?;
-        expand_strings(&mut tree, &KeyPath::default(), &base_dir, lookup, &locator)?;
+        let mut expansion = Expansion {
+            base_dir: &base_dir,
+            lookup,
+            defaulted: Vec::new(),
+        };
+        expansion.table(&mut tree, &KeyPath::default(), &locator)?;
+        let warnings = warnings::credential_defaults(&expansion.defaulted, &locator);
 
         let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(tree))
             .map_err(|e| serde_error(&locator, &KeyPath::default(), e))?;
@@ -416,21 +424,12 @@ impl Config {
         if let Err((key, reason)) = raw.proxy.check_limits() {
             return Err(locator.error(&KeyPath::default().key("proxy").key(key), reason));
         }
-        if let Err(e) = raw.proxy.listen.parse::<SocketAddr>() {
-            let path = KeyPath::default().key("proxy").key("listen");
-            return Err(locator.error(&path, format!("not an address like 127.0.0.1:8080: {e}")));
-        }
+        checks::listeners(&raw.proxy, raw.admin.as_ref(), &locator)?;
 
         let ca = CaConfig {
             cert: base_dir.join(raw.ca.cert),
             key: base_dir.join(raw.ca.key),
         };
-        if let Some(admin) = &raw.admin
-            && let Err(e) = admin.listen.parse::<SocketAddr>()
-        {
-            let path = KeyPath::default().key("admin").key("listen");
-            return Err(locator.error(&path, format!("not an address like 127.0.0.1:9090: {e}")));
-        }
         let cookies = CookiesConfig {
             jar: base_dir.join(
                 raw.cookies
@@ -447,6 +446,7 @@ impl Config {
             cookies,
             profiles,
             hosts,
+            warnings,
             source,
         })
     }
@@ -455,6 +455,14 @@ impl Config {
     pub fn error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
         Locator::new(self.file.clone(), &self.source).error(path, message)
     }
+}
+
+/// The directory relative paths in the config at `file` are resolved against.
+fn base_dir(file: &Path) -> PathBuf {
+    file.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned()
 }
 
 /// `[[host]]` number `i`, checked, with its paths resolved against `base_dir`.
@@ -477,9 +485,14 @@ fn host_rule(
     let mut routes = Vec::with_capacity(host.route.len());
     for (j, route) in host.route.into_iter().enumerate() {
         let key_path = path.key("route").index(j);
-        let methods = route
-            .methods
-            .map(|ms| ms.into_iter().map(|m| m.to_ascii_uppercase()).collect());
+        let methods = match route.methods {
+            Some(ms) => Some(checks::route_methods(
+                ms,
+                &key_path.key("methods"),
+                locator,
+            )?),
+            None => None,
+        };
         routes.push(RouteConfig {
             path: route.path,
             methods,
@@ -548,42 +561,6 @@ fn check_parent_auth(
             ),
         )),
     }
-}
-
-/// Expands placeholders in every string value, so that errors can name the key.
-fn expand_strings(
-    table: &mut toml::Table,
-    path: &KeyPath,
-    base_dir: &Path,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    locator: &Locator<'_>,
-) -> Result<(), ConfigError> {
-    for (key, value) in table.iter_mut() {
-        expand_value(value, &path.key(key), base_dir, lookup, locator)?;
-    }
-    Ok(())
-}
-
-fn expand_value(
-    value: &mut toml::Value,
-    path: &KeyPath,
-    base_dir: &Path,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    locator: &Locator<'_>,
-) -> Result<(), ConfigError> {
-    match value {
-        toml::Value::String(s) => {
-            *s = expand(s, base_dir, lookup).map_err(|e| locator.error(path, e.to_string()))?;
-        }
-        toml::Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                expand_value(item, &path.index(i), base_dir, lookup, locator)?;
-            }
-        }
-        toml::Value::Table(t) => expand_strings(t, path, base_dir, lookup, locator)?,
-        _ => {}
-    }
-    Ok(())
 }
 
 /// Turns a serde error found under `prefix` into a located config error.

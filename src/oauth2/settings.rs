@@ -168,9 +168,9 @@ impl Settings {
             send_id_token,
             auto_refresh: cfg.auto_refresh.unwrap_or(true),
             skew: skew(cfg)?,
-            auth_extra: extras(&cfg.auth_request, "auth_request", false)?,
-            token_extra: extras(&cfg.token_request, "token_request", true)?,
-            refresh_extra: extras(&cfg.refresh_request, "refresh_request", true)?,
+            auth_extra: extras(&cfg.auth_request, "auth_request", true)?,
+            token_extra: extras(&cfg.token_request, "token_request", false)?,
+            refresh_extra: extras(&cfg.refresh_request, "refresh_request", false)?,
             store_path,
         })
     }
@@ -287,26 +287,31 @@ fn file_stem(name: &str) -> String {
         .collect()
 }
 
+/// The extra parameters of one request kind. Token and refresh requests are POSTs that carry
+/// each placement; the authorization request is the URL the browser opens, with no header and
+/// no body of signet's, so a parameter asked for there is an error rather than moved to the URL.
 fn extras(
     list: &[ExtraParam],
     key: &'static str,
-    header_ok: bool,
+    browser_url: bool,
 ) -> Result<Vec<Extra>, BuildError> {
     let bad = |reason: String| BuildError::at(key, reason);
     list.iter()
         .enumerate()
         .map(|(i, p)| {
-            let send_in = match p.send_in.as_deref() {
-                None | Some("body") => SendIn::Body,
-                Some("url") => SendIn::Url,
-                Some("header") if header_ok => SendIn::Header,
-                Some("header") => {
+            let send_in = match (p.send_in.as_deref(), browser_url) {
+                (None, true) | (Some("url"), _) => SendIn::Url,
+                (None | Some("body"), false) => SendIn::Body,
+                (Some("header"), false) => SendIn::Header,
+                (Some(place @ ("body" | "header")), true) => {
                     return Err(bad(format!(
-                        "entry {i}: the authorization request is a browser URL; \
-                         send_in must be url (or body, which means url here)"
+                        "entry {i}: send_in = {place:?} cannot be honoured: the authorization \
+                         request is the URL the browser opens, which carries no {place} from \
+                         signet; write send_in = \"url\" (or leave it out), or move the \
+                         parameter to token_request"
                     )));
                 }
-                Some(other) => {
+                (Some(other), _) => {
                     return Err(bad(format!(
                         "entry {i}: send_in {other:?} is not body, url or header"
                     )));

@@ -3,6 +3,7 @@
 
 mod bad_tokens;
 mod expiry;
+mod extras;
 mod hanging;
 mod parent;
 #[path = "../support/parent_proxy.rs"]

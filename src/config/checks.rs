@@ -1,0 +1,106 @@
+//! Checks of values that `signet run` would otherwise refuse only later (at bind time) or never
+//! notice (a misspelt method that no request carries), so that `signet check` reports them with
+//! file, line and key.
+
+use std::net::SocketAddr;
+
+use super::error::{KeyPath, Locator};
+use super::{AdminConfig, ConfigError, ProxyConfig};
+
+/// The methods of the IANA HTTP Method Registry that a request can carry (RFC 9110 and the
+/// WebDAV, versioning and calendaring extensions), plus QUERY; `PRI` and `*` are left out.
+const KNOWN_METHODS: &[&str] = &[
+    "ACL",
+    "BASELINE-CONTROL",
+    "BIND",
+    "CHECKIN",
+    "CHECKOUT",
+    "CONNECT",
+    "COPY",
+    "DELETE",
+    "GET",
+    "HEAD",
+    "LABEL",
+    "LINK",
+    "LOCK",
+    "MERGE",
+    "MKACTIVITY",
+    "MKCALENDAR",
+    "MKCOL",
+    "MKREDIRECTREF",
+    "MKWORKSPACE",
+    "MOVE",
+    "OPTIONS",
+    "ORDERPATCH",
+    "PATCH",
+    "POST",
+    "PROPFIND",
+    "PROPPATCH",
+    "PUT",
+    "QUERY",
+    "REBIND",
+    "REPORT",
+    "SEARCH",
+    "TRACE",
+    "UNBIND",
+    "UNCHECKOUT",
+    "UNLINK",
+    "UNLOCK",
+    "UPDATE",
+    "UPDATEREDIRECTREF",
+    "VERSION-CONTROL",
+];
+
+/// A route's `methods`, uppercased; a name outside the registry is an error at its index, since
+/// a route that names a misspelt method silently never applies.
+pub(super) fn route_methods(
+    methods: Vec<String>,
+    path: &KeyPath,
+    locator: &Locator<'_>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut known = Vec::with_capacity(methods.len());
+    for (i, method) in methods.into_iter().enumerate() {
+        let upper = method.to_ascii_uppercase();
+        if !KNOWN_METHODS.contains(&upper.as_str()) {
+            return Err(locator.error(
+                &path.index(i),
+                format!(
+                    "{method:?} is not an HTTP method (GET, HEAD, POST, PUT, DELETE, PATCH, \
+                     OPTIONS, TRACE, CONNECT, or another of the IANA method registry)"
+                ),
+            ));
+        }
+        known.push(upper);
+    }
+    Ok(known)
+}
+
+/// `[proxy] listen` and `[admin] listen` are addresses, and beyond loopback they need
+/// `[proxy] client_auth` (the proxy and the admin endpoint refuse to bind otherwise).
+pub(super) fn listeners(
+    proxy: &ProxyConfig,
+    admin: Option<&AdminConfig>,
+    locator: &Locator<'_>,
+) -> Result<(), ConfigError> {
+    let proxy_listen = KeyPath::default().key("proxy").key("listen");
+    let admin_listen = KeyPath::default().key("admin").key("listen");
+    let listens = [
+        Some((&proxy.listen, proxy_listen, "127.0.0.1:8080", "signet")),
+        admin.map(|a| (&a.listen, admin_listen, "127.0.0.1:9090", "[admin]")),
+    ];
+    for (listen, path, example, what) in listens.into_iter().flatten() {
+        let addr: SocketAddr = listen
+            .parse()
+            .map_err(|e| locator.error(&path, format!("not an address like {example}: {e}")))?;
+        if !addr.ip().is_loopback() && proxy.client_auth.is_none() {
+            return Err(locator.error(
+                &path,
+                format!(
+                    "{addr} is not a loopback address, so {what} would serve anyone who can \
+                     reach it: set [proxy] client_auth, or listen on 127.0.0.1 or [::1]"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
