@@ -275,18 +275,7 @@ async fn sign(
             format!("{}: {scheme}: {e}", job.label),
         ));
     }
-    let rewrite = BodyRewrite::take(parts);
-    let buffered =
-        match (buffered, rewrite) {
-            (Some(bytes), Some(rewrite)) => Some(rewrite.apply(&bytes).map_err(|e| {
-                Refusal::new(StatusCode::BAD_REQUEST, format!("{}: {e}", job.label))
-            })?),
-            (buffered, None) => buffered,
-            (None, Some(rewrite)) => {
-                let streamed = streamed.map(|s| body::rewritten(s, rewrite));
-                return Ok(streamed.map_or(Outgoing::Buffered(Bytes::new()), Outgoing::Streamed));
-            }
-        };
+    let (buffered, streamed) = rewrite_body(job, parts, buffered, streamed)?;
     let body = match (buffered, streamed) {
         (Some(bytes), _) => {
             if !bytes.is_empty() || parts.headers.contains_key(CONTENT_LENGTH) {
@@ -300,6 +289,28 @@ async fn sign(
         (None, None) => Outgoing::Buffered(Bytes::new()),
     };
     Ok(body)
+}
+
+/// The body through the rewrite the scheme handed back, if any: a buffered body at once (so a
+/// malformed one is refused before anything is sent), a streaming one as it goes.
+fn rewrite_body(
+    job: &Job<'_>,
+    parts: &mut http::request::Parts,
+    buffered: Option<Bytes>,
+    streamed: Option<ProxyBody>,
+) -> Result<(Option<Bytes>, Option<ProxyBody>), Refusal> {
+    let Some(rewrite) = BodyRewrite::take(parts) else {
+        return Ok((buffered, streamed));
+    };
+    match buffered {
+        Some(bytes) => {
+            let rewritten = rewrite.apply(&bytes).map_err(|e| {
+                Refusal::new(StatusCode::BAD_REQUEST, format!("{}: {e}", job.label))
+            })?;
+            Ok((Some(rewritten), None))
+        }
+        None => Ok((None, streamed.map(|s| body::rewritten(s, rewrite)))),
+    }
 }
 
 /// A signer's body rewrite, run over a streaming body by the net layer.
