@@ -512,3 +512,77 @@ fn sign_reproduces_postman_jwt_bearer_tokens() {
         parts[2]
     );
 }
+
+/// The S3 documentation's chunk-signed upload, sent by a client that cut its data differently
+/// and signed with a placeholder: `signet sign` prints AWS's seed signature and AWS's body.
+#[test]
+fn sign_rewrites_an_aws_chunked_body_into_the_documented_one() {
+    use sha2::{Digest, Sha256};
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(vectors().join("aws-sigv4/s3-doc-examples.json")).unwrap(),
+    )
+    .unwrap();
+    let case = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "put-object-streaming-aws-chunked-seed")
+        .unwrap();
+    let mut documented = Vec::new();
+    for chunk in case["chunks"].as_array().unwrap() {
+        documented.extend_from_slice(chunk["chunk_header"].as_str().unwrap().as_bytes());
+        documented.extend_from_slice(b"\r\n");
+        documented.extend(std::iter::repeat_n(
+            b'a',
+            chunk["data_length"].as_u64().unwrap() as usize,
+        ));
+        documented.extend_from_slice(b"\r\n");
+    }
+    let mut client = Vec::new();
+    for size in [4096usize; 16].into_iter().chain([1024, 0]) {
+        let placeholder = "f".repeat(64);
+        client.extend_from_slice(format!("{size:x};chunk-signature={placeholder}\r\n").as_bytes());
+        client.extend(std::iter::repeat_n(b'a', size));
+        client.extend_from_slice(b"\r\n");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body");
+    std::fs::write(&body, &client).unwrap();
+    let config = format!(
+        "[[host]]\nmatch = [\"s3.amazonaws.com\"]\nauth = {{ type = \"awsv4\", access_key = \"{}\", secret_key = \"{}\" }}\n",
+        doc["credentials"]["access_key_id"].as_str().unwrap(),
+        doc["credentials"]["secret_access_key"].as_str().unwrap(),
+    );
+    let mut args = vec![
+        "sign".to_owned(),
+        "-X".into(),
+        "PUT".into(),
+        case["request"]["url"].as_str().unwrap().into(),
+        "--at".into(),
+        "2013-05-24T00:00:00Z".into(),
+        "--data-file".into(),
+        body.display().to_string(),
+    ];
+    for h in case["request"]["headers"].as_array().unwrap() {
+        let name = h[0].as_str().unwrap();
+        if !["host", "content-length"].contains(&name.to_ascii_lowercase().as_str()) {
+            args.push("-H".into());
+            args.push(format!("{name}: {}", h[1].as_str().unwrap()));
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = signet(dir.path(), &config, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let authorization = case["authorization"].as_str().unwrap().replace(',', ", ");
+    assert_eq!(header(&printed, "authorization"), Some(authorization));
+    assert_eq!(header(&printed, "content-length").as_deref(), Some("66824"));
+    let sha: String = Sha256::digest(&documented)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        printed.contains(&format!("body 66824 bytes sha256 {sha}")),
+        "{printed}"
+    );
+}

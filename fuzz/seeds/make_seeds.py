@@ -212,6 +212,35 @@ def rule_matcher():
     write("rule_matcher", seeds)
 
 
+def aws_chunked():
+    doc = json.loads((VECTORS / "aws-sigv4" / "s3-doc-examples.json").read_text())
+    case = next(c for c in doc["cases"] if "chunks" in c)
+    documented = b"".join(
+        c["chunk_header"].encode() + b"\r\n" + b"a" * c["data_length"] + b"\r\n" for c in case["chunks"]
+    )
+    sig = ";chunk-signature=" + "0" * 64
+    small = f"5{sig}\r\nhello\r\n6{sig}\r\n world\r\n0{sig}\r\n".encode()
+    trailer = b"x-amz-checksum-crc32:DUoRhQ==\r\n"
+    seeds = [
+        # settings byte (form, decoded length given, structured), split seed, then the input.
+        b"\x00\x07" + b"5\r\nhello\r\n6\r\n world\r\n0\r\n" + trailer + b"\r\n",
+        b"\x00\x03" + b"3;ext=1\r\nabc\r\n0\r\n\r\n",
+        b"\x01\x05" + small + b"\r\n",
+        b"\x01\x00" + documented,
+        b"\x02\x09" + small + trailer + b"x-amz-trailer-signature:" + b"0" * 64 + b"\r\n\r\n",
+        b"\x05\x02" + small + b"\r\n",
+        b"\x01\x0b" + small + trailer + b"\r\n",
+        b"\x00\x01" + b"5\r\nhelloX\r\n",
+        b"\x00\x01" + b"zz\r\n",
+        b"\x01\x01" + b"5\r\nhello\r\n0\r\n\r\n",
+        b"\x80\x11" + b"\x05hello\x06 world",
+        b"\x81\x13" + b"\x05hello\x41x\x03abc",
+        b"\x82\x17" + b"\x45hello\x06 world",
+        b"\x86\x19" + b"\x3f" + bytes(range(63)),
+    ]
+    write("aws_chunked", seeds)
+
+
 for make in (request_head, challenge_headers, ntlm_challenge, token_response, config,
-             cookies_txt, set_cookie, rule_matcher):
+             cookies_txt, set_cookie, rule_matcher, aws_chunked):
     make()

@@ -26,6 +26,9 @@ use crate::secret::Secret;
 #[path = "awsv4_scope.rs"]
 mod scope;
 
+#[path = "awsv4_chunked.rs"]
+pub mod chunked;
+
 #[cfg(test)]
 #[path = "awsv4_vectors.rs"]
 mod vectors;
@@ -185,6 +188,9 @@ impl SyncSigner for AwsV4 {
     /// S3 can sign without the body (`UNSIGNED-PAYLOAD`); presigned S3 URLs never cover it;
     /// every other service needs its hash.
     fn body_need(&self, req: &Parts) -> BodyNeed {
+        if let Ok(Some(_)) = chunked::Payload::of(req) {
+            return BodyNeed::Preferred;
+        }
         match scope::resolve(self.cfg.region.as_deref(), self.cfg.service.as_deref(), req) {
             Ok((_, service)) if is_s3(&service) => match self.cfg.add_to {
                 AddTo::Query => BodyNeed::None,
@@ -204,22 +210,20 @@ impl SyncSigner for AwsV4 {
         let (region, service) =
             scope::resolve(self.cfg.region.as_deref(), self.cfg.service.as_deref(), req)?;
         let s3 = is_s3(&service);
-        if let Some(v) = req.headers.get(X_AMZ_CONTENT_SHA256)
-            && v.as_bytes().starts_with(b"STREAMING-")
-        {
-            return Err(AuthError::Unsignable(
-                "awsv4: the client sent an aws-chunked upload whose chunk signatures cannot be \
-                 re-signed; turn off chunked signing in the client"
-                    .into(),
-            ));
-        }
-        let payload_hash = match (&body, s3, self.cfg.add_to) {
-            (_, true, AddTo::Query) => UNSIGNED_PAYLOAD.to_owned(),
-            (Some(b), _, _) => hex(&Sha256::digest(b)),
-            (None, true, _) => UNSIGNED_PAYLOAD.to_owned(),
-            (None, false, _) => {
+        let streaming = chunked::Payload::of(req)?;
+        let payload_hash = match (streaming, &body, s3, self.cfg.add_to) {
+            (Some(_), _, _, AddTo::Query) => {
+                return Err(AuthError::Unsignable(
+                    "an aws-chunked upload cannot be presigned; use add_to = \"header\"".into(),
+                ));
+            }
+            (Some(streaming), ..) => streaming.marker().to_owned(),
+            (None, _, true, AddTo::Query) => UNSIGNED_PAYLOAD.to_owned(),
+            (None, Some(b), _, _) => hex(&Sha256::digest(b)),
+            (None, None, true, _) => UNSIGNED_PAYLOAD.to_owned(),
+            (None, None, false, _) => {
                 return Err(AuthError::Unsignable(format!(
-                    "awsv4: service {service} needs the SHA-256 of the whole body, which is \
+                    "service {service} needs the SHA-256 of the whole body, which is \
                      streamed or larger than the buffer limit; only s3 accepts UNSIGNED-PAYLOAD"
                 )));
             }
@@ -239,7 +243,15 @@ impl SyncSigner for AwsV4 {
             payload_hash,
         };
         let path = req.uri.path().to_owned();
-        sign_parts(req, path.as_bytes(), &params).map(|_| ())
+        if let Some(streaming) = streaming {
+            chunked::prepare_head(req, streaming)?;
+        }
+        let signed = sign_parts(req, path.as_bytes(), &params)?;
+        if let Some(streaming) = streaming {
+            let rewrite = chunked::body_rewrite(req, streaming, &params, &signed.signature)?;
+            req.extensions.insert(super::BodyRewrite::new(rewrite));
+        }
+        Ok(())
     }
 
     /// One line for `signet explain`/`check`.
@@ -452,7 +464,7 @@ fn put(req: &mut Parts, name: &'static str, value: &str) -> Result<(), AuthError
 }
 
 fn bad_value(_: impl std::error::Error) -> AuthError {
-    AuthError::Unsignable("awsv4: a signing value is not a valid HTTP header or URI".into())
+    AuthError::Unsignable("a signing value is not a valid HTTP header or URI".into())
 }
 
 /// Replaces the URI's path (when given) and query (an empty one removes the `?`).
@@ -604,7 +616,7 @@ fn amz_date(t: SystemTime) -> Result<String, AuthError> {
     let t = time::OffsetDateTime::from(t);
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     t.format(&fmt)
-        .map_err(|_| AuthError::Unsignable("awsv4: the clock is out of range".into()))
+        .map_err(|_| AuthError::Unsignable("the clock is out of range".into()))
 }
 
 /// The derived key: HMAC chain over date, region, service and `aws4_request`.

@@ -44,7 +44,7 @@ pub fn resolve(
         .ok_or_else(|| {
             let host = req.uri.host().unwrap_or("(none)");
             AuthError::Unsignable(format!(
-                "awsv4: cannot tell the AWS service from host {host}; set `service`"
+                "cannot tell the AWS service from host {host}; set `service`"
             ))
         })?;
     Ok((region, service))

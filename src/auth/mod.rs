@@ -111,6 +111,48 @@ pub enum BodyNeed {
     Prefix(usize),
 }
 
+/// A change the body needs on its way upstream because its framing carries signatures
+/// (aws-chunked uploads). A signer hands one back in the request's extensions; the proxy runs
+/// the body through it, whether buffered or streaming.
+#[derive(Debug, Clone)]
+pub struct BodyRewrite(Box<awsv4::chunked::AwsChunked>);
+
+/// Why a body could not be rewritten: it is malformed or incomplete.
+pub type BodyRewriteError = awsv4::chunked::ChunkError;
+
+impl BodyRewrite {
+    pub(crate) fn new(chunked: awsv4::chunked::AwsChunked) -> Self {
+        BodyRewrite(Box::new(chunked))
+    }
+
+    /// The rewrite a signer left in `req`, taken out of it.
+    pub fn take(req: &mut http::request::Parts) -> Option<BodyRewrite> {
+        req.extensions.remove::<BodyRewrite>()
+    }
+
+    /// Reads the next bytes of the body; appends what goes upstream to `out`.
+    pub fn feed(
+        &mut self,
+        input: &[u8],
+        out: &mut bytes::BytesMut,
+    ) -> Result<(), BodyRewriteError> {
+        self.0.feed(input, out)
+    }
+
+    /// The body ended: appends its last bytes, or fails when it was cut short.
+    pub fn finish(&mut self, out: &mut bytes::BytesMut) -> Result<(), BodyRewriteError> {
+        self.0.finish(out)
+    }
+
+    /// Rewrites a whole body at once.
+    pub fn apply(mut self, body: &[u8]) -> Result<Bytes, BodyRewriteError> {
+        let mut out = bytes::BytesMut::with_capacity(body.len() + body.len() / 512 + 128);
+        self.feed(body, &mut out)?;
+        self.finish(&mut out)?;
+        Ok(out.freeze())
+    }
+}
+
 /// What building a scheme needs besides its table.
 #[derive(Clone, Copy)]
 pub struct BuildContext<'a> {

@@ -75,6 +75,11 @@ pub(super) fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
         runtime
             .block_on(scheme.sign(&mut parts, body_for_scheme, &cx))
             .map_err(|e| Failure::User(format!("{}: {e}", scheme.type_name())))?;
+        if let Some(rewrite) = crate::auth::BodyRewrite::take(&mut parts) {
+            body = rewrite
+                .apply(&body)
+                .map_err(|e| Failure::User(format!("{}: {e}", scheme.type_name())))?;
+        }
         if !body.is_empty() {
             parts
                 .headers

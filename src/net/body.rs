@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
@@ -96,6 +96,114 @@ impl Body for Watched {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A change made to a body's bytes as they stream (re-signing the framing of an upload): bytes
+/// in, bytes out, and a last word when the body ends. An error ends the body with that error,
+/// so that the request it was part of is abandoned, not sent short.
+pub trait Rewrite: Send + Sync + Unpin + 'static {
+    /// Why the body cannot go on.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Reads the next bytes; appends what goes on to `out`.
+    fn feed(&mut self, input: &[u8], out: &mut BytesMut) -> Result<(), Self::Error>;
+
+    /// The body ended: appends its last bytes to `out`, or fails when it was incomplete.
+    fn finish(&mut self, out: &mut BytesMut) -> Result<(), Self::Error>;
+}
+
+/// The error a [`Rewrite`] ended a body with.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RewriteError(#[source] pub BoxError);
+
+/// `body` with its data run through `rewrite`; trailers pass as they are, after the end.
+pub fn rewritten<R: Rewrite>(body: ProxyBody, rewrite: R) -> ProxyBody {
+    Rewritten {
+        inner: body,
+        rewrite,
+        out: BytesMut::new(),
+        trailers: None,
+        ended: false,
+    }
+    .boxed()
+}
+
+struct Rewritten<R> {
+    inner: ProxyBody,
+    rewrite: R,
+    out: BytesMut,
+    /// Trailers that came at the end, sent after the rewrite's last bytes.
+    trailers: Option<http::HeaderMap>,
+    ended: bool,
+}
+
+impl<R: Rewrite> Rewritten<R> {
+    /// The output gathered so far as one frame, if there is any.
+    fn flush(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
+        (!self.out.is_empty()).then(|| Ok(Frame::data(self.out.split().freeze())))
+    }
+
+    fn end(&mut self) -> Result<(), BoxError> {
+        self.ended = true;
+        self.rewrite
+            .finish(&mut self.out)
+            .map_err(|e| RewriteError(e.into()).into())
+    }
+}
+
+impl<R: Rewrite> Body for Rewritten<R> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if this.ended {
+                let rest = this.flush();
+                let trailers = || this.trailers.take().map(|t| Ok(Frame::trailers(t)));
+                return Poll::Ready(rest.or_else(trailers));
+            }
+            let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                None => {
+                    if let Err(e) = this.end() {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    continue;
+                }
+                Some(Err(e)) => {
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Some(Ok(frame)) => frame,
+            };
+            match frame.into_data() {
+                Ok(data) => {
+                    if let Err(e) = this.rewrite.feed(&data, &mut this.out) {
+                        this.ended = true;
+                        this.out.clear();
+                        return Poll::Ready(Some(Err(RewriteError(e.into()).into())));
+                    }
+                    if let Some(frame) = this.flush() {
+                        return Poll::Ready(Some(frame));
+                    }
+                }
+                Err(frame) => {
+                    this.trailers = frame.into_trailers().ok();
+                    if let Err(e) = this.end() {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended && self.out.is_empty() && self.trailers.is_none()
     }
 }
 

@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::{Signet, respond};
-use crate::auth::{AuthError, BodyNeed, Scheme};
+use crate::auth::{AuthError, BodyNeed, BodyRewrite, BodyRewriteError, Scheme};
 use crate::net::body::{self, BodyKeeper, Buffered, Kept, Outgoing, ProxyBody};
 use crate::net::headers::{is_upgrade, strip_hop_by_hop};
 use crate::rules::{Destination, RuleLabel};
@@ -275,6 +275,7 @@ async fn sign(
             format!("{}: {scheme}: {e}", job.label),
         ));
     }
+    let (buffered, streamed) = rewrite_body(job, parts, buffered, streamed)?;
     let body = match (buffered, streamed) {
         (Some(bytes), _) => {
             if !bytes.is_empty() || parts.headers.contains_key(CONTENT_LENGTH) {
@@ -288,6 +289,41 @@ async fn sign(
         (None, None) => Outgoing::Buffered(Bytes::new()),
     };
     Ok(body)
+}
+
+/// The body through the rewrite the scheme handed back, if any: a buffered body at once (so a
+/// malformed one is refused before anything is sent), a streaming one as it goes.
+fn rewrite_body(
+    job: &Job<'_>,
+    parts: &mut http::request::Parts,
+    buffered: Option<Bytes>,
+    streamed: Option<ProxyBody>,
+) -> Result<(Option<Bytes>, Option<ProxyBody>), Refusal> {
+    let Some(rewrite) = BodyRewrite::take(parts) else {
+        return Ok((buffered, streamed));
+    };
+    match buffered {
+        Some(bytes) => {
+            let rewritten = rewrite.apply(&bytes).map_err(|e| {
+                Refusal::new(StatusCode::BAD_REQUEST, format!("{}: {e}", job.label))
+            })?;
+            Ok((Some(rewritten), None))
+        }
+        None => Ok((None, streamed.map(|s| body::rewritten(s, rewrite)))),
+    }
+}
+
+/// A signer's body rewrite, run over a streaming body by the net layer.
+impl body::Rewrite for BodyRewrite {
+    type Error = BodyRewriteError;
+
+    fn feed(&mut self, input: &[u8], out: &mut bytes::BytesMut) -> Result<(), Self::Error> {
+        BodyRewrite::feed(self, input, out)
+    }
+
+    fn finish(&mut self, out: &mut bytes::BytesMut) -> Result<(), Self::Error> {
+        BodyRewrite::finish(self, out)
+    }
 }
 
 /// Send: upstream; a failure becomes signet's 502 naming the host and the reason.

@@ -324,6 +324,9 @@ fn blame_client_body(error: UpstreamError) -> UpstreamError {
 fn client_cause(e: &hyper::Error) -> Option<String> {
     let mut source = e.source();
     while let Some(inner) = source {
+        if let Some(rewrite) = inner.downcast_ref::<body::RewriteError>() {
+            return Some(rewrite.to_string());
+        }
         if let Some(client) = inner.downcast_ref::<hyper::Error>() {
             return Some(client.to_string());
         }

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """moto (AWS mock) with IAM authentication on, for signet's SigV4 interop tests.
 
-Usage: aws_moto_server.py PORT
+Usage: aws_moto_server.py PORT [CERT KEY CA]
 
-Starts moto's server on 127.0.0.1:PORT, creates (while authentication is still off) an IAM user
+Starts moto's server on 127.0.0.1:PORT (HTTPS with CERT and KEY when given; CA is the
+certificate that issued CERT, for the setup calls), creates (while authentication is still off) an IAM user
 `signet` with an access key and an allow-everything policy, a role `signet-role` it may assume, and
 temporary credentials for that role; then switches authentication on for every later request
 (moto's `/moto-api/reset-auth` to 0, the same as `INITIAL_NO_AUTH_ACTION_COUNT=0`).
 Prints ONE JSON line on stdout once ready:
-  {"endpoint": "http://127.0.0.1:PORT",
+  {"endpoint": "http://127.0.0.1:PORT",                             # https://localhost:PORT with CERT
    "access_key": "AKIA...", "secret_key": "...",                      # IAM user
    "session_access_key": "ASIA...", "session_secret_key": "...", "session_token": "..."}
 and serves until killed.
@@ -22,11 +23,35 @@ nor compare the S3 body with x-amz-content-sha256: aws_verify_server.py covers t
 
 import contextlib
 import json
+import ssl
 import sys
 import urllib.request
 
 import botocore.session
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+
+class TlsMotoServer(ThreadedMotoServer):
+    """moto's threaded server, serving HTTPS with the given certificate."""
+
+    def __init__(self, port, cert, key):
+        super().__init__(ip_address="127.0.0.1", port=port)
+        self._ssl_context = (cert, key)
+
+    def _server_entry(self):
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(
+            self._ip_address,
+            self._port,
+            app,
+            True,
+            request_handler=MotoRequestHandler,
+            ssl_context=self._ssl_context,
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
 
 TRUST = {
     "Version": "2012-10-17",
@@ -39,18 +64,24 @@ ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
 
 def main():
     port = int(sys.argv[1])
-    endpoint = f"http://127.0.0.1:{port}"
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    if len(sys.argv) > 2:
+        cert, key, ca = sys.argv[2:5]
+        endpoint = f"https://localhost:{port}"
+        server = TlsMotoServer(port, cert, key)
+    else:
+        ca = None
+        endpoint = f"http://127.0.0.1:{port}"
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     # moto announces itself on stdout; keep stdout for the one JSON line.
     with contextlib.redirect_stdout(sys.stderr):
         server.start()
     try:
-        setup_and_serve(server, endpoint)
+        setup_and_serve(server, endpoint, ca)
     finally:
         server.stop()
 
 
-def setup_and_serve(server, endpoint):
+def setup_and_serve(server, endpoint, ca):
 
     session = botocore.session.get_session()
 
@@ -61,6 +92,7 @@ def setup_and_serve(server, endpoint):
             region_name="us-east-1",
             aws_access_key_id="setup",
             aws_secret_access_key="setup",
+            verify=ca if ca else None,
         )
 
     iam = client("iam")
@@ -75,7 +107,8 @@ def setup_and_serve(server, endpoint):
     req = urllib.request.Request(
         f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
     )
-    urllib.request.urlopen(req, timeout=10).read()
+    context = ssl.create_default_context(cafile=ca) if ca else None
+    urllib.request.urlopen(req, timeout=10, context=context).read()
 
     print(
         json.dumps(
