@@ -69,7 +69,7 @@ impl EdgeGrid {
         let scheme = req.uri.scheme_str().unwrap_or("https");
         let host =
             req.uri.authority().map(|a| a.as_str()).ok_or_else(|| {
-                AuthError::Unsignable("edgegrid: the request URI has no host".into())
+                AuthError::Unsignable("the request URI has no host".into())
             })?;
         let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         Ok([
@@ -186,7 +186,7 @@ impl SyncSigner for EdgeGrid {
         let content_hash = if req.method == http::Method::POST {
             let body = body.ok_or_else(|| {
                 AuthError::Unsignable(
-                    "edgegrid: a POST body must be hashed but was not buffered".into(),
+                    "a POST body must be hashed but was not buffered".into(),
                 )
             })?;
             content_hash(body, self.cfg.max_body)
@@ -204,7 +204,7 @@ impl SyncSigner for EdgeGrid {
         ));
         let value =
             HeaderValue::try_from(format!("{prefix}signature={signature}")).map_err(|_| {
-                AuthError::Unsignable("edgegrid: the Authorization header would be invalid".into())
+                AuthError::Unsignable("the Authorization header would be invalid".into())
             })?;
         req.headers.insert(AUTHORIZATION, value);
         Ok(())
@@ -247,7 +247,7 @@ fn format_timestamp(cx: &SignContext) -> Result<String, AuthError> {
     let fmt = format_description!("[year][month][day]T[hour]:[minute]:[second]+0000");
     OffsetDateTime::from(cx.now)
         .format(&fmt)
-        .map_err(|e| AuthError::Unsignable(format!("edgegrid: cannot format the timestamp: {e}")))
+        .map_err(|e| AuthError::Unsignable(format!("cannot format the timestamp: {e}")))
 }
 
 /// The fixed nonce, or a random UUID in version-4 layout, as Akamai's own clients send.

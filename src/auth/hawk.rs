@@ -169,7 +169,7 @@ impl SyncSigner for Hawk {
         let host = req
             .uri
             .host()
-            .ok_or_else(|| AuthError::Unsignable("hawk: the request URI has no host".into()))?
+            .ok_or_else(|| AuthError::Unsignable("the request URI has no host".into()))?
             .to_ascii_lowercase();
         let port = req.uri.port_u16().unwrap_or(match req.uri.scheme_str() {
             Some("https") | Some("wss") => 443,
@@ -180,7 +180,7 @@ impl SyncSigner for Hawk {
         let hash = if self.cfg.include_payload_hash {
             let body = body.ok_or_else(|| {
                 AuthError::Unsignable(
-                    "hawk: include_payload_hash needs the whole body, which is streamed or \
+                    "include_payload_hash needs the whole body, which is streamed or \
                      larger than the buffer limit"
                         .into(),
                 )
@@ -217,7 +217,7 @@ impl SyncSigner for Hawk {
             &artifacts,
         );
         let value = HeaderValue::from_str(&value).map_err(|_| {
-            AuthError::Unsignable("hawk: the nonce is not a valid header value".into())
+            AuthError::Unsignable("the nonce is not a valid header value".into())
         })?;
         req.headers.insert(AUTHORIZATION, value);
         Ok(())

@@ -359,7 +359,7 @@ impl SyncSigner for OAuth1 {
         let mut body = body;
         if body.is_none() && (form || self.wants_body_hash(req)) {
             return Err(AuthError::Unsignable(
-                "oauth1: the request body is needed but was not buffered".into(),
+                "the request body is needed but was not buffered".into(),
             ));
         }
 
@@ -401,7 +401,7 @@ impl SyncSigner for OAuth1 {
                 let value = self.header_value(&protocol);
                 let value = HeaderValue::try_from(value).map_err(|_| {
                     AuthError::Unsignable(
-                        "oauth1: the Authorization header would be invalid".into(),
+                        "the Authorization header would be invalid".into(),
                     )
                 })?;
                 req.headers.insert(AUTHORIZATION, value);
@@ -525,10 +525,10 @@ fn set_query(req: &mut Parts, query: Vec<u8>) -> Result<(), AuthError> {
     }
     let mut parts = req.uri.clone().into_parts();
     parts.path_and_query = Some(pq.parse().map_err(|_| {
-        AuthError::Unsignable("oauth1: the signed query is not a valid URI".into())
+        AuthError::Unsignable("the signed query is not a valid URI".into())
     })?);
     req.uri = Uri::from_parts(parts)
-        .map_err(|_| AuthError::Unsignable("oauth1: the signed query is not a valid URI".into()))?;
+        .map_err(|_| AuthError::Unsignable("the signed query is not a valid URI".into()))?;
     Ok(())
 }
 
@@ -537,7 +537,7 @@ fn base_string_uri(uri: &Uri) -> Result<String, AuthError> {
     let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
     let host = uri
         .host()
-        .ok_or_else(|| AuthError::Unsignable("oauth1: the request URI has no host".into()))?
+        .ok_or_else(|| AuthError::Unsignable("the request URI has no host".into()))?
         .to_ascii_lowercase();
     let port = match (uri.port_u16(), scheme.as_str()) {
         (Some(80), "http") | (Some(443), "https") | (None, _) => String::new(),
