@@ -8,6 +8,7 @@ use std::sync::Arc;
 use http::Method;
 
 use crate::auth::{BuildContext, BuildError, Scheme};
+use crate::aws::{AwsSources, Env};
 use crate::config::{
     AuthChoice, AuthSpec, Config, ConfigError, HostTls, Intercept, KeyPath, Segment,
 };
@@ -45,6 +46,15 @@ impl Policy {
     /// numbered from 1 in config order; 0 is the default.
     pub fn with_dialer(config: &Config, dialer: &Dialer) -> Result<Policy, ConfigError> {
         let sources = Sources::new(dialer.clone(), config.proxy.limits().token_request);
+        let aws = AwsSources::new(
+            dialer.clone(),
+            config.proxy.limits().token_request,
+            Env::process(),
+        );
+        let sources = BuildSources {
+            tokens: sources,
+            aws,
+        };
         let mut profiles = BTreeMap::new();
         for (name, spec) in &config.profiles {
             let path = KeyPath::default().key("auth").key(name);
@@ -129,7 +139,7 @@ impl Policy {
             profiles,
             tls,
             tls_tables,
-            sources: sources.into_built(),
+            sources: sources.tokens.into_built(),
             none: Scheme::none(),
         })
     }
@@ -203,11 +213,17 @@ impl Policy {
     }
 }
 
+/// Where the schemes get what they cannot hold themselves: OAuth 2.0 tokens, AWS credentials.
+struct BuildSources {
+    tokens: Sources,
+    aws: AwsSources,
+}
+
 fn build_scheme(
     config: &Config,
     spec: &AuthSpec,
     path: &KeyPath,
-    sources: &Sources,
+    sources: &BuildSources,
 ) -> Result<Option<Arc<Scheme>>, ConfigError> {
     if matches!(spec, AuthSpec::None(_)) {
         return Ok(None);
@@ -219,7 +235,8 @@ fn build_scheme(
     let bx = BuildContext {
         name: &name,
         base_dir: &config.base_dir,
-        tokens: sources,
+        tokens: &sources.tokens,
+        aws: &sources.aws,
     };
     Scheme::build(spec, &bx)
         .map(|s| Some(Arc::new(s)))
@@ -238,7 +255,7 @@ fn resolve(
     profiles: &BTreeMap<String, Option<Arc<Scheme>>>,
     choice: &AuthChoice,
     path: &KeyPath,
-    sources: &Sources,
+    sources: &BuildSources,
 ) -> Result<Option<Option<Arc<Scheme>>>, ConfigError> {
     Ok(match choice {
         AuthChoice::Inherit => None,
