@@ -182,3 +182,57 @@ fn a_rule_role_is_described_without_secrets() {
         assert!(!d.contains(secret), "{d}");
     }
 }
+
+#[tokio::test]
+async fn a_credential_process_runs_again_before_its_expiration() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("runs");
+    let script = dir.path().join("creds.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo run >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"ASIAPROC\", \"SecretAccessKey\": \"s\", \
+             \"SessionToken\": \"t\", \"Expiration\": \"2030-01-01T01:00:00Z\"}}'\n",
+            counter.display()
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        "[profile p]\ncredential_process = sh {}\n",
+        script.display()
+    );
+    let aws = sources(dir.path(), &config, "");
+    let signer = build(&aws, "profile = \"p\"\nservice = \"sqs\"").unwrap();
+    // 2030-01-01T00:00:00Z, an hour before the process's Expiration.
+    let midnight = SystemTime::UNIX_EPOCH + Duration::from_secs(1_893_456_000);
+    let sign_at = |now: SystemTime| {
+        let signer = &signer;
+        async move {
+            let (mut parts, ()) = http::Request::get("https://example.test/")
+                .body(())
+                .unwrap()
+                .into_parts();
+            let cx = SignContext {
+                now,
+                fixed_nonce: None,
+                entropy: &OsEntropy,
+            };
+            Signer::sign(signer, &mut parts, Some(&mut bytes::Bytes::new()), &cx).await
+        }
+    };
+    let runs = || std::fs::read_to_string(&counter).unwrap().lines().count();
+    sign_at(midnight).await.unwrap();
+    sign_at(midnight + Duration::from_secs(54 * 60))
+        .await
+        .unwrap();
+    assert_eq!(runs(), 1, "six minutes left: still fresh");
+    sign_at(midnight + Duration::from_secs(56 * 60))
+        .await
+        .unwrap();
+    assert_eq!(runs(), 2, "four minutes left: renewed");
+    // The process keeps printing the same Expiration: past it, nothing is sent.
+    let err = sign_at(midnight + Duration::from_secs(3600))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already expired"), "{err}");
+}
