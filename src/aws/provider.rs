@@ -255,8 +255,18 @@ impl CredentialsProviders for AwsSources {
             ));
         }
         let region = cfg.region.clone().or(profile_region);
-        let endpoint = Endpoint::resolve(cfg.sts_endpoint.as_deref(), region.as_deref(), &self.env)
-            .map_err(|e| BuildError::at("sts_endpoint", e))?;
+        // Only a plan with a role goes to STS: the endpoint variables matter to no other.
+        let endpoint = if matches!(plan, Plan::AssumeRole { .. }) {
+            let key = match (&cfg.sts_endpoint, &cfg.role_arn) {
+                (Some(_), _) => "sts_endpoint",
+                (None, Some(_)) => "role_arn",
+                (None, None) => "profile",
+            };
+            Endpoint::resolve(cfg.sts_endpoint.as_deref(), region.as_deref(), &self.env)
+                .map_err(|e| BuildError::at(key, e))?
+        } else {
+            Endpoint::regional(region.as_deref())
+        };
         let mut description = format!("credentials: {}", describe(&plan, &endpoint));
         if let Some(profile) = &cfg.profile {
             description = format!("profile={profile} {description}");

@@ -8,6 +8,15 @@ use crate::auth::{BuildContext, OsEntropy, SignContext, Signer};
 
 /// The shared files in a temp dir, and sources whose environment points at them.
 fn sources(dir: &Path, config: &str, credentials: &str) -> AwsSources {
+    sources_with(dir, config, credentials, &[])
+}
+
+fn sources_with(
+    dir: &Path,
+    config: &str,
+    credentials: &str,
+    extra: &[(&'static str, &str)],
+) -> AwsSources {
     std::fs::write(dir.join("config"), config).unwrap();
     std::fs::write(dir.join("credentials"), credentials).unwrap();
     let mut vars = HashMap::new();
@@ -16,6 +25,9 @@ fn sources(dir: &Path, config: &str, credentials: &str) -> AwsSources {
         "AWS_SHARED_CREDENTIALS_FILE",
         dir.join("credentials").display().to_string(),
     );
+    for (k, v) in extra {
+        vars.insert(k, (*v).to_owned());
+    }
     let env = Env::from_fn(move |k| vars.get(k).cloned());
     AwsSources::new(Dialer::default(), Duration::from_secs(10), env)
 }
@@ -235,4 +247,23 @@ async fn a_credential_process_runs_again_before_its_expiration() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("already expired"), "{err}");
+}
+
+#[test]
+fn the_endpoint_variables_matter_only_to_a_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let aws = sources_with(
+        dir.path(),
+        "[profile k]\naws_access_key_id = A\naws_secret_access_key = S\n\
+         [profile r]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = k\n",
+        "",
+        &[("AWS_ENDPOINT_URL", "not a url")],
+    );
+    build(&aws, "profile = \"k\"\nservice = \"s3\"").unwrap();
+    let err = build(&aws, "profile = \"r\"\nservice = \"s3\"").unwrap_err();
+    assert_eq!(err.key, Some("profile"));
+    assert!(
+        err.reason.contains("AWS_ENDPOINT_URL \"not a url\""),
+        "{err}"
+    );
 }

@@ -90,7 +90,6 @@ impl Endpoint {
                 .iter()
                 .find_map(|var| env.get(var).filter(|v| !v.is_empty()).map(|v| (*var, v)))
         };
-        let region_or_global = region.unwrap_or(GLOBAL_REGION).to_owned();
         let chosen = match configured {
             Some(url) => Some(("sts_endpoint", url.to_owned())),
             None if !ignore_env => from_env(),
@@ -103,18 +102,23 @@ impl Endpoint {
                 .ok_or_else(|| format!("{from} {url:?} is not an http(s) URL"))?;
             return Ok(Endpoint {
                 url: parsed.to_string(),
-                region: region_or_global,
+                region: region.unwrap_or(GLOBAL_REGION).to_owned(),
             });
         }
+        Ok(Endpoint::regional(region))
+    }
+
+    /// AWS's own endpoint for `region`, or the global one.
+    pub fn regional(region: Option<&str>) -> Endpoint {
         let url = match region {
             None => "https://sts.amazonaws.com/".to_owned(),
             Some(r) if r.starts_with("cn-") => format!("https://sts.{r}.amazonaws.com.cn/"),
             Some(r) => format!("https://sts.{r}.amazonaws.com/"),
         };
-        Ok(Endpoint {
+        Endpoint {
             url,
-            region: region_or_global,
-        })
+            region: region.unwrap_or(GLOBAL_REGION).to_owned(),
+        }
     }
 }
 
