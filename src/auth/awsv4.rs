@@ -121,7 +121,7 @@ pub struct AwsV4Config {
     pub expires: u64,
 }
 
-pub(crate) fn default_expires() -> u64 {
+fn default_expires() -> u64 {
     3600
 }
 
