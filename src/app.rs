@@ -19,7 +19,7 @@ use crate::cookies::{Cookies, RuleCookies};
 use crate::net::{Dialer, ParentAuth, ParentProxy};
 use crate::policy::Policy;
 use crate::proxy::{Parts, Signet, StartError, UpstreamTlsPair};
-use crate::tls::{CertificateAuthority, ClientIdentity, LeafCache, TlsError, UpstreamTls};
+use crate::tls::{CertificateAuthority, LeafCache, TlsError, TlsProfile, UpstreamTls};
 use crate::upstream::Upstream;
 
 impl Signet {
@@ -123,24 +123,16 @@ fn parent_auth(config: &Config) -> Result<ParentAuth, ConfigError> {
 fn upstream_tls(policy: &Policy) -> Result<Vec<UpstreamTlsPair>, TlsError> {
     let both: &[&[u8]] = &[b"h2", b"http/1.1"];
     let h1: &[&[u8]] = &[b"http/1.1"];
-    let mut pairs = vec![(
-        UpstreamTls::client_config(None, None, both)?,
-        UpstreamTls::client_config(None, None, h1)?,
-    )];
-    for tls in policy.tls_tables() {
-        let identity = match (&tls.client_cert, &tls.client_key) {
-            (Some(cert), Some(key)) => Some(ClientIdentity {
-                cert_chain: cert.clone(),
-                key: key.clone(),
-            }),
-            _ => None,
-        };
-        pairs.push((
-            UpstreamTls::client_config(tls.ca.as_deref(), identity.as_ref(), both)?,
-            UpstreamTls::client_config(tls.ca.as_deref(), identity.as_ref(), h1)?,
-        ));
-    }
-    Ok(pairs)
+    let default = TlsProfile::default();
+    let profiles = std::iter::once(&default).chain(policy.tls_profiles());
+    profiles
+        .map(|profile| {
+            Ok((
+                UpstreamTls::client_config(profile, both)?,
+                UpstreamTls::client_config(profile, h1)?,
+            ))
+        })
+        .collect()
 }
 
 /// Per host rule, in order, what it does with cookies.

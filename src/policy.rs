@@ -1,6 +1,6 @@
 //! What applies to a request, built once from the config: host rules with their auth schemes
-//! (and the OAuth 2.0 token sources behind them), the upstream TLS profile of each rule, the
-//! egress policy and the interception mode. The proxy, `explain`, `sign` and `check` share it.
+//! (and the OAuth 2.0 token sources behind them), the upstream TLS profile of each rule (its
+//! files loaded), the egress policy and the interception mode. The proxy, `explain`, `sign` and `check` share it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +18,10 @@ use crate::rules::{
     Decision, Destination, EgressPolicy, HostPattern, HostRule, PathGlob, Route, RouteAuth,
     RuleError, RuleTable,
 };
-use crate::tls::TlsProfileId;
+use crate::tls::{
+    ClientIdentity, TlsError, TlsProfile, TlsProfileId, read_certs, read_client_key,
+    read_trust_anchors,
+};
 
 /// The rules in force.
 #[derive(Debug)]
@@ -33,8 +36,8 @@ pub struct Policy {
     pub profiles: BTreeMap<String, Option<Arc<Scheme>>>,
     /// Per rule, the upstream TLS profile that serves it.
     tls: Vec<TlsProfileId>,
-    /// The `[host.tls]` tables, in [`TlsProfileId`] order from 1.
-    tls_tables: Vec<HostTls>,
+    /// The `[host.tls]` tables, loaded, in [`TlsProfileId`] order from 1.
+    tls_profiles: Vec<TlsProfile>,
     /// The token sources of every `oauth2` table, by profile name or key path.
     sources: Vec<(String, Arc<TokenSource>)>,
     none: Scheme,
@@ -62,7 +65,7 @@ impl Policy {
         }
 
         let mut rules = Vec::with_capacity(config.hosts.len());
-        let (mut tls, mut tls_tables) = (Vec::new(), Vec::new());
+        let (mut tls, mut tls_profiles) = (Vec::new(), Vec::new());
         for (index, host) in config.hosts.iter().enumerate() {
             let mut patterns = Vec::with_capacity(host.patterns.len());
             for (i, p) in host.patterns.iter().enumerate() {
@@ -116,8 +119,8 @@ impl Policy {
             }
             tls.push(match &host.tls {
                 Some(table) => {
-                    tls_tables.push(table.clone());
-                    TlsProfileId(tls_tables.len())
+                    tls_profiles.push(load_tls(config, table, &host.path.key("tls"))?);
+                    TlsProfileId(tls_profiles.len())
                 }
                 None => TlsProfileId::DEFAULT,
             });
@@ -138,7 +141,7 @@ impl Policy {
             intercept: config.proxy.intercept,
             profiles,
             tls,
-            tls_tables,
+            tls_profiles,
             sources: sources.tokens.into_built(),
             none: Scheme::none(),
         })
@@ -166,9 +169,9 @@ impl Policy {
             .unwrap_or_default()
     }
 
-    /// The `[host.tls]` tables, the first being [`TlsProfileId`] 1.
-    pub fn tls_tables(&self) -> &[HostTls] {
-        &self.tls_tables
+    /// The `[host.tls]` tables, loaded, the first being [`TlsProfileId`] 1.
+    pub fn tls_profiles(&self) -> &[TlsProfile] {
+        &self.tls_profiles
     }
 
     /// The token source of the `oauth2` profile `name`.
@@ -211,6 +214,42 @@ impl Policy {
             Intercept::Rules => self.table.find(dest).is_some(),
         }
     }
+}
+
+/// Reads and checks the files of the `[host.tls]` table at `path`, so that `check` refuses what
+/// the proxy would; each error names the key whose file (or passphrase) is at fault.
+fn load_tls(config: &Config, table: &HostTls, path: &KeyPath) -> Result<TlsProfile, ConfigError> {
+    let at = |key: &str, e: TlsError| {
+        let key = match e {
+            TlsError::WrongPassphrase { .. } => "passphrase",
+            _ => key,
+        };
+        config.error(&path.key(key), e.to_string())
+    };
+    let passphrase = table.passphrase.as_ref().map(|p| p.expose());
+    let extra_roots = match &table.ca {
+        Some(ca) => read_trust_anchors(ca).map_err(|e| at("ca", e))?,
+        None => Vec::new(),
+    };
+    let identity = match (&table.pfx, &table.client_cert, &table.client_key) {
+        (Some(pfx), _, _) => {
+            Some(ClientIdentity::from_pfx(pfx, passphrase).map_err(|e| at("pfx", e))?)
+        }
+        (None, Some(cert), Some(key)) => {
+            let chain = read_certs(cert).map_err(|e| at("client_cert", e))?;
+            let key_der = read_client_key(key, passphrase).map_err(|e| at("client_key", e))?;
+            let identity = ClientIdentity::new(chain, key_der, cert, key).map_err(|e| match e {
+                TlsError::Certificate { .. } => at("client_cert", e),
+                e => at("client_key", e),
+            })?;
+            Some(identity)
+        }
+        _ => None,
+    };
+    Ok(TlsProfile {
+        extra_roots,
+        identity,
+    })
 }
 
 /// Where the schemes get what they cannot hold themselves: OAuth 2.0 tokens, AWS credentials.

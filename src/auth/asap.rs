@@ -72,7 +72,10 @@ impl SyncSigner for Asap {
             None => JsonOrTable::Table(payload),
             Some(claims) => JsonOrTable::Json(with_claims(payload, claims)?),
         };
+        // `{alg, kid}`: a table's keys come sorted, and the `jwt` scheme puts the algorithm's
+        // name in the place of the `alg` it is given.
         let mut header = toml::Table::new();
+        header.insert("alg".into(), cfg.alg.name().into());
         header.insert("kid".into(), cfg.kid.clone().into());
         let jwt = Jwt::new(JwtConfig {
             algorithm: cfg.alg,

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use hmac::{Hmac, Mac};
+use hmac::Hmac;
 use http::header::{HOST, HeaderName, HeaderValue};
 use http::request::Parts;
 use serde::Deserialize;
@@ -599,22 +599,17 @@ fn is_unreserved(b: u8) -> bool {
 /// and well-formed `%XX` escapes when `keep_escapes` (S3 paths are encoded only once).
 pub(crate) fn uri_encode(input: &[u8], path: bool, keep_escapes: bool) -> String {
     let mut out = String::with_capacity(input.len() * 3 / 2);
-    let mut i = 0;
-    while i < input.len() {
-        let b = input[i];
-        let hex_follows = || {
-            input
-                .get(i + 1..i + 3)
-                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-        };
-        if keep_escapes && b == b'%' && hex_follows() {
+    let mut rest = input;
+    while let Some((&b, after)) = rest.split_first() {
+        rest = after;
+        if keep_escapes
+            && b == b'%'
+            && let Some((hex, after)) = rest.split_first_chunk::<2>()
+            && hex.iter().all(u8::is_ascii_hexdigit)
+        {
             out.push('%');
-            out.extend(
-                input[i + 1..i + 3]
-                    .iter()
-                    .map(|h| h.to_ascii_uppercase() as char),
-            );
-            i += 3;
+            out.extend(hex.iter().map(|h| h.to_ascii_uppercase() as char));
+            rest = after;
             continue;
         }
         if is_unreserved(b) || (path && b == b'/') {
@@ -622,7 +617,6 @@ pub(crate) fn uri_encode(input: &[u8], path: bool, keep_escapes: bool) -> String
         } else {
             let _ = write!(out, "%{b:02X}");
         }
-        i += 1;
     }
     out
 }
@@ -644,9 +638,7 @@ pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str)
 }
 
 pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
+    super::mac::hmac::<Hmac<Sha256>>(key, &[data]).into()
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -1,6 +1,5 @@
 //! `basic`: HTTP Basic (RFC 7617), user and password as UTF-8.
 
-use base64::Engine;
 use http::HeaderValue;
 use http::header::AUTHORIZATION;
 use serde::Deserialize;
@@ -64,12 +63,7 @@ impl SyncSigner for Basic {
 
 /// `Basic base64(user:password)`, marked sensitive so that it is never logged by hyper.
 pub fn basic_header(username: &str, password: &str) -> HeaderValue {
-    let encoded =
-        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-    let mut value =
-        HeaderValue::try_from(format!("Basic {encoded}")).expect("base64 is a valid header value");
-    value.set_sensitive(true);
-    value
+    super::mac::base64_header("Basic", format!("{username}:{password}").as_bytes())
 }
 
 #[cfg(test)]

@@ -114,8 +114,8 @@ impl Spaces {
             used: now,
             session_cnonce,
         };
-        match same_realm {
-            Some(i) => entries[i] = entry,
+        match same_realm.and_then(|i| entries.get_mut(i)) {
+            Some(old) => *old = entry,
             None => {
                 if entries.len() >= MAX_REALMS_PER_ORIGIN
                     && let Some(i) = least_used(entries)

@@ -6,7 +6,7 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
+use hmac::Hmac;
 use http::header::{AUTHORIZATION, HeaderValue};
 use http::request::Parts;
 use sha2::{Digest, Sha256};
@@ -235,13 +235,12 @@ fn content_hash(body: &[u8], max_body: usize) -> String {
     if body.is_empty() {
         return String::new();
     }
-    B64.encode(Sha256::digest(&body[..body.len().min(max_body)]))
+    let hashed = body.get(..max_body).unwrap_or(body);
+    B64.encode(Sha256::digest(hashed))
 }
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(msg);
-    mac.finalize().into_bytes().into()
+    super::mac::hmac::<Hmac<Sha256>>(key, &[msg]).into()
 }
 
 fn format_timestamp(cx: &SignContext) -> Result<String, AuthError> {

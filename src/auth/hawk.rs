@@ -7,13 +7,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{Hmac, Mac};
+use hmac::Hmac;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::request::Parts;
 use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use super::mac::hmac;
 use super::{AuthError, BodyNeed, BuildError, SignContext, SyncSigner};
 use crate::secret::Secret;
 
@@ -317,14 +318,10 @@ pub(crate) fn payload_hash(alg: HawkAlgorithm, content_type: &[u8], body: &[u8])
 pub(crate) fn mac(key: &[u8], alg: HawkAlgorithm, normalized: &str) -> String {
     match alg {
         HawkAlgorithm::Sha256 => {
-            let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-            m.update(normalized.as_bytes());
-            B64.encode(m.finalize().into_bytes())
+            B64.encode(hmac::<Hmac<Sha256>>(key, &[normalized.as_bytes()]))
         }
         HawkAlgorithm::Sha1 => {
-            let mut m = Hmac::<Sha1>::new_from_slice(key).expect("HMAC takes keys of any length");
-            m.update(normalized.as_bytes());
-            B64.encode(m.finalize().into_bytes())
+            B64.encode(hmac::<Hmac<Sha1>>(key, &[normalized.as_bytes()]))
         }
     }
 }

@@ -7,8 +7,13 @@
 //! never reaches for a socket: the `oauth2` signer gets its tokens from a [`TokenProvider`], the
 //! `awsv4` signer its keys from a [`CredentialsProvider`].
 //! Adding a scheme is one file and one registry line (which also declares its module).
+//!
+//! Every signer reads request heads and bodies that come from outside, so none of them may
+//! unwrap, expect or index without a check (tests may).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 // The schemes' own modules are declared by the registry at the bottom; these are their helpers.
+mod mac;
 pub mod ntlm_msg;
 #[cfg(test)]
 mod ntlm_vectors;
@@ -305,7 +310,9 @@ macro_rules! schemes {
 
             /// The type name, as in the config.
             pub fn type_name(&self) -> &'static str {
-                SCHEME_NAMES[self.index()]
+                match self {
+                    $(Scheme::$variant(_) => $name,)+
+                }
             }
 
             /// See [`Signer::body_need`].

@@ -161,11 +161,7 @@ impl Ntlm {
 }
 
 fn header_value(word: Word, message: &[u8]) -> HeaderValue {
-    let token = base64::engine::general_purpose::STANDARD.encode(message);
-    let mut value = HeaderValue::try_from(format!("{} {token}", word.as_str()))
-        .expect("base64 is a valid header value");
-    value.set_sensitive(true);
-    value
+    super::mac::base64_header(word.as_str(), message)
 }
 
 /// What a 401/407 offers for NTLM in the `header` (`WWW-Authenticate` or `Proxy-Authenticate`).

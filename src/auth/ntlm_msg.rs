@@ -7,7 +7,7 @@
 //! CHALLENGE messages come from servers: nothing here may index past what they sent.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use hmac::{Hmac, Mac};
+use hmac::Hmac;
 use md4::{Digest, Md4};
 use md5::Md5;
 use rc4::{KeyInit as _, Rc4, StreamCipher, consts::U16};
@@ -54,12 +54,7 @@ type HmacMd5 = Hmac<Md5>;
 
 /// HMAC-MD5 over the concatenation of `parts`.
 pub fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
-    #[allow(clippy::expect_used)] // HMAC takes keys of any length: this never fails
-    let mut mac = <HmacMd5 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
+    super::mac::hmac::<HmacMd5>(key, parts).into()
 }
 
 /// RC4 of `data` under a 16-byte key.

@@ -409,8 +409,10 @@ impl SyncSigner for OAuth1 {
             }
             AddTo::QueryOrBody => {
                 if let Some(v) = req.headers.get(AUTHORIZATION)
-                    && v.as_bytes().len() >= 6
-                    && v.as_bytes()[..6].eq_ignore_ascii_case(b"oauth ")
+                    && v
+                        .as_bytes()
+                        .get(..6)
+                        .is_some_and(|word| word.eq_ignore_ascii_case(b"oauth "))
                 {
                     req.headers.remove(AUTHORIZATION);
                 }
@@ -452,9 +454,7 @@ impl SyncSigner for OAuth1 {
 }
 
 fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut mac = <M as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(msg);
-    mac.finalize().into_bytes().to_vec()
+    super::mac::hmac::<M>(key, &[msg]).to_vec()
 }
 
 /// Whether the body is `application/x-www-form-urlencoded` (whose parameters are signed).
@@ -481,9 +481,11 @@ fn parse_form(s: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     };
     s.split(|&b| b == b'&')
         .filter(|p| !p.is_empty())
-        .map(|p| match p.iter().position(|&b| b == b'=') {
-            Some(i) => (decode(&p[..i]), decode(&p[i + 1..])),
-            None => (decode(p), Vec::new()),
+        .map(|p| {
+            let mut halves = p.splitn(2, |&b| b == b'=');
+            let name = halves.next().unwrap_or_default();
+            let value = halves.next().unwrap_or_default();
+            (decode(name), decode(value))
         })
         .collect()
 }

@@ -25,7 +25,7 @@ use crate::auth::{AwsCredentials, OsEntropy, SignContext};
 use crate::net::body::ProxyBody;
 use crate::net::{Connector, Dialer, SendError};
 use crate::secret::Secret;
-use crate::tls::UpstreamTls;
+use crate::tls::{TlsProfile, UpstreamTls};
 
 /// The region AWS's global STS endpoint signs for.
 const GLOBAL_REGION: &str = "us-east-1";
@@ -150,7 +150,7 @@ impl StsClient {
     fn client(&self) -> Result<&Client<Connector, ProxyBody>, String> {
         self.client
             .get_or_init(|| {
-                let tls = UpstreamTls::client_config(None, None, &[b"http/1.1"])
+                let tls = UpstreamTls::client_config(&TlsProfile::default(), &[b"http/1.1"])
                     .map_err(|e| e.to_string())?;
                 Ok(Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(Duration::from_secs(30))

@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 mod expand;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 pub use auth::{AuthChoice, AuthSpec, ProfileRef};
 pub use error::{ConfigError, KeyPath, Locator, Segment};
 pub use expand::{ExpandError, expand};
+pub use tls::HostTls;
 
 pub use crate::cookies::CookieMode;
 use crate::net::Limits;
@@ -295,18 +297,6 @@ struct RawCookies {
     jar: Option<PathBuf>,
 }
 
-/// `[host.tls]`: upstream trust and client certificate for one host rule.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HostTls {
-    /// Extra CA certificates (PEM) to trust for this host, besides the system roots.
-    pub ca: Option<PathBuf>,
-    /// Client certificate chain (PEM) for mTLS.
-    pub client_cert: Option<PathBuf>,
-    /// Client private key (PEM) for mTLS.
-    pub client_key: Option<PathBuf>,
-}
-
 /// One `[[host]]` rule.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -497,16 +487,10 @@ fn host_rule(
             key_path,
         });
     }
-    let tls = host.tls.map(|t| HostTls {
-        ca: t.ca.map(|p| base_dir.join(p)),
-        client_cert: t.client_cert.map(|p| base_dir.join(p)),
-        client_key: t.client_key.map(|p| base_dir.join(p)),
-    });
-    if let Some(t) = &tls
-        && t.client_cert.is_some() != t.client_key.is_some()
-    {
-        return Err(locator.error(&path.key("tls"), "client_cert and client_key go together"));
-    }
+    let tls = match host.tls {
+        Some(t) => Some(t.resolve(base_dir, &path.key("tls"), locator)?),
+        None => None,
+    };
     let (cookies, cookies_from) = host_cookies(host.cookies, host.cookies_from, &path, locator)?;
     Ok(HostConfig {
         patterns: host.patterns,

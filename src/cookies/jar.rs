@@ -185,7 +185,7 @@ impl Jar {
         match inner.store.insert(cookie, url) {
             Ok(StoreAction::Inserted) => {
                 let seq = created.unwrap_or(inner.next);
-                inner.next = inner.next.max(seq) + 1;
+                inner.next = inner.next.max(seq).saturating_add(1);
                 inner.created.insert(key, seq);
                 Outcome::Stored
             }

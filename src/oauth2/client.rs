@@ -17,7 +17,7 @@ use super::grant::TokenRequest;
 use super::token::TokenError;
 use crate::net::body::ProxyBody;
 use crate::net::{Connector, Dialer, SendError};
-use crate::tls::UpstreamTls;
+use crate::tls::{TlsProfile, UpstreamTls};
 
 /// A token answer larger than this is not a token answer.
 const MAX_ANSWER: usize = 1024 * 1024;
@@ -62,7 +62,7 @@ impl TokenClient {
     fn client(&self) -> Result<&Client<Connector, ProxyBody>, TokenError> {
         self.client
             .get_or_init(|| {
-                let tls = UpstreamTls::client_config(None, None, &[b"http/1.1"])
+                let tls = UpstreamTls::client_config(&TlsProfile::default(), &[b"http/1.1"])
                     .map_err(|e| e.to_string())?;
                 Ok(Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(Duration::from_secs(30))

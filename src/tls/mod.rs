@@ -1,10 +1,11 @@
 //! TLS for signet: the local CA, the leaf certificates it mints for intercepted hosts, and the
-//! client configurations used to reach upstream servers.
+//! client configurations (trust roots, client certificates) used to reach upstream servers.
 //!
 //! Every rustls configuration here is built with an explicit ring provider (see [`provider`]), so
 //! nothing depends on a process-wide default provider being installed.
 
 pub mod ca;
+pub mod identity;
 pub mod leaf;
 pub mod upstream;
 
@@ -16,8 +17,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub use ca::CertificateAuthority;
+pub use identity::{ClientIdentity, read_client_key};
 pub use leaf::LeafCache;
-pub use upstream::{ClientIdentity, UpstreamTls, describe_handshake_error};
+pub use upstream::{TlsProfile, UpstreamTls, describe_handshake_error, read_trust_anchors};
 
 /// One of the upstream TLS profiles (trust roots and client certificate): the default is 0,
 /// and the policy numbers one more per host rule with a `[host.tls]` table, in config order.
@@ -77,6 +79,20 @@ pub enum TlsError {
         /// The cause (never the key itself).
         reason: String,
     },
+    /// A passphrase does not open an encrypted key or PKCS#12 file.
+    #[error("the passphrase does not open {path}")]
+    WrongPassphrase {
+        /// The encrypted file.
+        path: PathBuf,
+    },
+    /// A PKCS#12 (PFX) file holds no usable key and certificate.
+    #[error("bad PKCS#12 file {path}: {reason}")]
+    Pfx {
+        /// The file.
+        path: PathBuf,
+        /// The cause (never key material).
+        reason: String,
+    },
     /// A certificate and a key that must belong together do not.
     #[error("the key in {key} does not belong to the certificate in {cert}")]
     KeyMismatch {
@@ -107,10 +123,8 @@ pub enum TlsError {
     )]
     NoRoots,
     /// Building an upstream client configuration failed.
-    #[error("cannot use the TLS client settings from {path}: {reason}")]
+    #[error("cannot build the TLS client settings: {reason}")]
     Client {
-        /// The file whose content was rejected.
-        path: PathBuf,
         /// The cause.
         reason: String,
     },
@@ -150,18 +164,6 @@ pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
         });
     }
     Ok(certs)
-}
-
-/// Reads the first private key of a PEM file.
-pub(crate) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let text = read(path)?;
-    // A fixed reason: a parser's message could quote bytes of the key.
-    PrivateKeyDer::from_pem_slice(text.as_bytes()).map_err(|_| TlsError::Key {
-        path: path.to_path_buf(),
-        reason: "no unencrypted PEM private key found (expected PRIVATE KEY, RSA PRIVATE KEY or \
-                 EC PRIVATE KEY)"
-            .to_string(),
-    })
 }
 
 /// Parses a PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) into a key rcgen can sign with.

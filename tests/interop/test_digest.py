@@ -4,11 +4,12 @@ httpbin and npm http-auth. Each case fails if its server does not start."""
 import hashlib
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from conftest import HERE, PYTHON, free_port, require
+from conftest import HERE, PYTHON, SIGNET, free_port, require
 
 USER, PASSWORD, REALM = "mufasa", "Circle of Life", "signet-test"
 
@@ -189,3 +190,58 @@ def test_npm_http_auth_md5_sess(procs, signet, tmp_path):
             break
         time.sleep(0.05)
     assert statuses.count("401") == 1 and statuses.count("200") == 10, statuses
+
+
+def lighttpd_challenge(port):
+    """The nonce and realm lighttpd hands out in its 401 (fetched without signet)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/private/index.html", timeout=10)
+    except urllib.error.HTTPError as e:
+        challenge = e.headers.get_all("WWW-Authenticate")[0]
+        return {k: q or t for k, q, t in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]+))', challenge)}
+    raise AssertionError("lighttpd did not ask for credentials")
+
+
+def preset(challenge, algorithm):
+    return (
+        f'realm = "{challenge["realm"]}"\nnonce = "{challenge["nonce"]}"\n'
+        f'algorithm = "{algorithm}"\nqop = "auth"\nclient_nonce = "0a4f113b"\nnonce_count = "00000001"'
+    )
+
+
+def test_lighttpd_sess_algorithms_signed_before_any_challenge(procs, signet, tmp_path):
+    # lighttpd computes the -sess responses itself (RFC 7616: H(H(user:realm:pass):nonce:cnonce)).
+    # The advanced fields (realm, nonce, algorithm, qop, ...) sign the very first request: the
+    # access log shows no 401 for signet's requests, only the one fetched here for the nonce.
+    for algorithm in ["SHA-256-sess", "SHA-512-256-sess", "SHA-256", "MD5-sess"]:
+        base = algorithm.removesuffix("-sess")
+        run = tmp_path / algorithm
+        run.mkdir()
+        port, access_log = lighttpd(procs, run, base)
+        challenge = lighttpd_challenge(port)
+        assert challenge["algorithm"] == base, challenge
+        signet.workdir = run
+        signet.start(digest_rule(port, preset(challenge, algorithm)))
+        # What signet sends is the -sess answer itself, not a plain one the server might prefer.
+        sign = subprocess.run(
+            [SIGNET, "sign", "--config", signet.config_path, f"http://127.0.0.1:{port}/private/index.html"],
+            capture_output=True,
+            timeout=60,
+        )
+        assert f"algorithm={algorithm}," in sign.stdout.decode(), sign
+        for i in range(3):
+            signet.curl(f"http://127.0.0.1:{port}/private/index.html?n={i}", check_status=200)
+        procs.stop()
+        procs.procs.clear()
+        lines = access_log.read_text().splitlines()
+        assert [l.split(" ", 1)[0] for l in lines] == ["401", "200", "200", "200"], (algorithm, lines)
+
+
+def test_lighttpd_refuses_a_sess_answer_with_the_wrong_password(procs, signet, tmp_path):
+    port, access_log = lighttpd(procs, tmp_path, "SHA-256")
+    rule = digest_rule(port, preset(lighttpd_challenge(port), "SHA-256-sess") + "\nretry = false")
+    signet.start(rule.replace(PASSWORD, "wrong"))
+    signet.curl(f"http://127.0.0.1:{port}/private/index.html", check_status=401)

@@ -57,14 +57,16 @@ class VerifierHandler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.name}: " + (fmt % args) + "\n")
 
 
-def serve(handler, port, cert=None, key=None):
-    """Serves `handler` on 127.0.0.1:`port` (HTTPS when `cert` and `key` are given) forever."""
+def serve(handler, port, cert=None, key=None, context=None):
+    """Serves `handler` on 127.0.0.1:`port` forever: HTTPS when `cert` and `key` are given, or
+    with `context` (an `ssl.SSLContext`) as it is."""
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     scheme = "http"
-    if cert:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    if cert and context is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
         scheme = "https"
     print(f"{handler.name} listening on {scheme}://127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -2,10 +2,10 @@
 //! (RS*), RSASSA-PSS (PS*, salt as long as the hash) or ECDSA (ES*, `r || s`), sent as
 //! `Authorization: Bearer <token>` or as a query parameter.
 //!
-//! The bytes are Postman's (its jsonwebtoken `sign` of a string payload): the JOSE header is
-//! `{"alg":…}` followed by the configured `header` fields, `typ` and `kid` first, then the rest
-//! as written (`Object.assign({alg, typ, kid}, header)`), no `typ` added, compact JSON; the
-//! payload is signed as written; both base64url without padding.
+//! The bytes are Postman's (postman-runtime's `jwt.js`, jose's `SignJWT`): the JOSE header is
+//! `{...header, alg}`, the configured `header` fields as written with `alg` in its place or
+//! else last, no `typ` added; the payload is `JSON.stringify` of the parsed `payload`, which must
+//! be an object; both compact JSON in JavaScript's property order, base64url without padding.
 //!
 //! Beyond Postman, because a proxy signs for hours rather than once: `issued_at`, `expires_in`,
 //! `not_before` and `jwt_id` append `iat`, `exp`, `nbf` and `jti` to the payload of each token.
@@ -138,9 +138,9 @@ pub enum AddTokenTo {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged, expecting = "a JSON string or an inline table")]
 pub enum JsonOrTable {
-    /// JSON text (the payload is signed exactly as written, surrounding whitespace aside).
+    /// JSON text, parsed and written back compactly as Postman does.
     Json(String),
-    /// A table, serialized as compact JSON (in key order: TOML tables keep no order here).
+    /// A table, written as compact JSON (in key order: TOML tables keep no order here).
     Table(toml::Table),
 }
 
@@ -286,24 +286,23 @@ struct Minted {
     value: String,
 }
 
-/// The payload as signed, and where added claims go.
+/// The payload object as signed, and where added claims go.
 #[derive(Debug)]
 struct Payload {
     text: String,
-    /// For an object: the offset just after its last member (before the closing brace and any
-    /// whitespace in front of it), and whether it has members.
-    splice: Option<(usize, bool)>,
+    /// The offset of the closing brace.
+    at: usize,
+    has_members: bool,
 }
 
 impl Payload {
     fn with_claims(&self, claims: &str) -> String {
-        match self.splice {
-            Some((at, has_members)) if !claims.is_empty() => {
-                let comma = if has_members { "," } else { "" };
-                format!("{}{comma}{claims}{}", &self.text[..at], &self.text[at..])
-            }
-            _ => self.text.clone(),
+        if claims.is_empty() {
+            return self.text.clone();
         }
+        let comma = if self.has_members { "," } else { "" };
+        let (members, close) = self.text.split_at(self.at);
+        format!("{members}{comma}{claims}{close}")
     }
 }
 
@@ -316,13 +315,12 @@ impl Jwt {
         let header = match &cfg.header {
             None => Vec::new(),
             Some(h) => match h.parse().map_err(|e| BuildError::at("header", e))? {
-                (Json::Object(members), _) => members,
-                (Json::Null, _) => Vec::new(),
+                Json::Object(members) => members,
+                Json::Null => Vec::new(),
                 _ => return Err(BuildError::at("header", "must be a JSON object")),
             },
         };
-        let header = jose_header(alg, &header)
-            .map_err(|e| BuildError::at("header", format!("cannot be serialized: {e}")))?;
+        let header = jose_header(alg, header);
 
         if cfg.expires_in == Some(0) {
             return Err(BuildError::at("expires_in", "must be at least 1 second"));
@@ -472,61 +470,45 @@ impl Signer for Jwt {
     }
 }
 
-/// The JOSE header as Postman's jsonwebtoken writes it: `Object.assign({alg, typ, kid},
-/// header)` without `header`'s own `alg`, so `typ` and `kid` (when given) come right after `alg`
-/// and the other fields follow in the order written.
-fn jose_header(alg: Algorithm, fields: &[(String, Json)]) -> Result<String, serde_json::Error> {
-    let mut out = format!("{{\"alg\":\"{}\"", alg.name());
-    let first = ["typ", "kid"];
-    let ordered = first
-        .iter()
-        .filter_map(|name| fields.iter().find(|(k, _)| k == name))
-        .chain(
-            fields
-                .iter()
-                .filter(|(k, _)| k != "alg" && !first.contains(&k.as_str())),
-        );
-    for (name, value) in ordered {
-        out.push(',');
-        out.push_str(&json_string(name));
-        out.push(':');
-        out.push_str(&serde_json::to_string(value)?);
+/// The JOSE header as Postman writes it: `{...header, alg: algorithm}`, so a configured `alg`
+/// keeps its place and takes the algorithm's name, and without one `alg` comes last.
+fn jose_header(alg: Algorithm, mut fields: Vec<(String, Json)>) -> String {
+    let name = Json::String(alg.name().to_owned());
+    match fields.iter_mut().find(|(k, _)| k == "alg") {
+        Some((_, value)) => *value = name,
+        None => fields.push(("alg".to_owned(), name)),
     }
-    out.push('}');
-    Ok(out)
+    Json::Object(fields).to_js()
 }
 
 /// The payload to sign, checked against the claims signet adds.
 fn payload(cfg: Option<&JsonOrTable>, claims: Claims) -> Result<Payload, BuildError> {
-    let (value, text) = match cfg {
-        None => (Json::Object(Vec::new()), "{}".to_owned()),
+    let value = match cfg {
+        None => Json::Object(Vec::new()),
         Some(p) => p.parse().map_err(|e| BuildError::at("payload", e))?,
     };
-    let added = claims.names();
-    let splice = match &value {
-        Json::Object(members) => {
-            if let Some((name, _)) = members.iter().find(|(k, _)| added.contains(&k.as_str())) {
-                return Err(BuildError::at(
-                    "payload",
-                    format!("has `{name}`, which signet adds itself with the options set"),
-                ));
-            }
-            // `text` is trimmed, so an object's text ends with its closing brace.
-            let close = text.len().saturating_sub(1);
-            Some((text[..close].trim_end().len(), !members.is_empty()))
-        }
-        _ if !added.is_empty() => {
-            return Err(BuildError::at(
-                "payload",
-                format!(
-                    "must be a JSON object to take the claims signet adds ({})",
-                    added.join(", ")
-                ),
-            ));
-        }
-        _ => None,
+    let Json::Object(members) = &value else {
+        return Err(BuildError::at(
+            "payload",
+            "must be a JSON object (the claims set; Postman signs nothing else)",
+        ));
     };
-    Ok(Payload { text, splice })
+    let added = claims.names();
+    if let Some((name, _)) = members.iter().find(|(k, _)| added.contains(&k.as_str())) {
+        return Err(BuildError::at(
+            "payload",
+            format!("has `{name}`, which signet adds itself with the options set"),
+        ));
+    }
+    let text = value.to_js();
+    // The added claims go just before the closing brace: names that are not array indices come
+    // last in JavaScript's order too.
+    let at = text.len().saturating_sub(1);
+    Ok(Payload {
+        text,
+        at,
+        has_members: !members.is_empty(),
+    })
 }
 
 #[cfg(test)]

@@ -49,21 +49,21 @@ fn part(token: &str, i: usize) -> String {
 }
 
 #[test]
-fn header_fields_follow_alg_in_jsonwebtokens_order() {
-    // Object.assign({alg, typ, kid}, header): typ and kid take the places the base object
-    // gave them; everything else follows as written; header's own alg loses.
+fn header_is_postmans_spread_with_alg_in_its_place_or_last() {
+    // {...header, alg}: the fields as written, a given alg keeps its place with the algorithm's
+    // name; integer-like names first, as in any JavaScript object.
     let j = jwt(
-        r#"header = '{"x5t":"a","kid":"k","typ":"JWT","alg":"none","n":[1,{"z":null,"b":2}]}'"#,
+        r#"header = '{"x5t":"a","kid":"k","typ":"JWT","alg":"none","n":[1,{"z":null,"b":2}],"7":0}'"#,
     );
     assert_eq!(
         part(&token_at(&j, &at(0, None)), 0),
-        r#"{"alg":"HS256","typ":"JWT","kid":"k","x5t":"a","n":[1,{"z":null,"b":2}]}"#
+        r#"{"7":0,"x5t":"a","kid":"k","typ":"JWT","alg":"HS256","n":[1,{"z":null,"b":2}]}"#
     );
     // A repeated name keeps its first place and takes the last value, as JSON.parse does.
     let j = jwt(r#"header = '{"kid":"a","cty":"x","kid":"b"}'"#);
     assert_eq!(
         part(&token_at(&j, &at(0, None)), 0),
-        r#"{"alg":"HS256","kid":"b","cty":"x"}"#
+        r#"{"kid":"b","cty":"x","alg":"HS256"}"#
     );
     // No header, an empty one, `null`: `{"alg":…}` alone, no typ.
     for h in ["", "header = ''", "header = 'null'", "header = {}"] {
@@ -75,14 +75,15 @@ fn header_fields_follow_alg_in_jsonwebtokens_order() {
 }
 
 #[test]
-fn payload_string_is_signed_as_written_and_tables_compactly() {
-    let j = jwt("payload = '''\n{ \"b\" : 1,\n  \"a\": [true] }\n'''");
+fn payload_is_written_back_as_json_stringify_writes_it() {
+    // What node prints for JSON.stringify(JSON.parse(...)) of the same text.
+    let j = jwt(
+        "payload = '''\n { \"b\" : 1.0,\n  \"a\": [true, \"\\u00e9\\/\"], \"10\": 0, \"2\": 1e21 }\n'''",
+    );
     assert_eq!(
         part(&token_at(&j, &at(0, None)), 1),
-        "{ \"b\" : 1,\n  \"a\": [true] }"
+        "{\"2\":1e+21,\"10\":0,\"b\":1,\"a\":[true,\"\u{e9}/\"]}"
     );
-    let j = jwt("payload = '\"just a string\"'");
-    assert_eq!(part(&token_at(&j, &at(0, None)), 1), "\"just a string\"");
     let j = jwt("payload = { sub = \"me\", n = 1, nested = { b = true, f = 1.5 } }");
     assert_eq!(
         part(&token_at(&j, &at(0, None)), 1),
@@ -90,6 +91,39 @@ fn payload_string_is_signed_as_written_and_tables_compactly() {
     );
     for p in ["", "payload = ''", "payload = {}"] {
         assert_eq!(part(&token_at(&jwt(p), &at(0, None)), 1), "{}");
+    }
+    // jose's SignJWT signs claims sets only.
+    for p in ["'\"just a string\"'", "'[1]'", "'null'"] {
+        let err = build_error(&format!(
+            "algorithm = \"HS256\"\nsecret = \"s\"\npayload = {p}\n"
+        ));
+        assert_eq!(err.key, Some("payload"), "{p}: {err}");
+    }
+}
+
+#[test]
+fn numbers_print_as_javascript_prints_them() {
+    // ECMA-262 Number::toString: node's String(v) for each.
+    for (v, js) in [
+        (0.0, "0"),
+        (-0.0, "0"),
+        (1.0, "1"),
+        (-1.5, "-1.5"),
+        (0.1, "0.1"),
+        (100.0, "100"),
+        (1e20, "100000000000000000000"),
+        (1e21, "1e+21"),
+        (1.5e21, "1.5e+21"),
+        (123456789012345680000.0, "123456789012345680000"),
+        (0.000001, "0.000001"),
+        (0.0000001, "1e-7"),
+        (1.25e-7, "1.25e-7"),
+        (5e-324, "5e-324"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
+        (9007199254740993.0, "9007199254740992"),
+        (0.30000000000000004, "0.30000000000000004"),
+    ] {
+        assert_eq!(json::js_number(v), js, "{v:e}");
     }
 }
 
@@ -106,7 +140,7 @@ fn added_claims_go_at_the_end_of_the_object() {
     let j = jwt("payload = '''{\"a\":1\n}'''\nexpires_in = 60");
     assert_eq!(
         part(&token_at(&j, &at(5, None)), 1),
-        "{\"a\":1,\"iat\":5,\"exp\":65\n}"
+        "{\"a\":1,\"iat\":5,\"exp\":65}"
     );
     let j = jwt("payload = { a = 1 }\nnot_before = true");
     assert_eq!(part(&token_at(&j, &at(7, None)), 1), r#"{"a":1,"nbf":7}"#);

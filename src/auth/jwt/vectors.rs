@@ -199,7 +199,8 @@ fn rfc7520_4_4_hs256_header_and_token() {
     let hs = jwt(&format!(
         "algorithm = \"HS256\"\nsecret = {}\nis_secret_base64_encoded = true\nheader = {}\n",
         quoted(s(&case["key_jwk"], "k")),
-        quoted(&format!("{{\"kid\":\"{kid}\"}}")),
+        // `alg` keeps the place it is given (Postman's `{...header, alg}`).
+        quoted(&format!("{{\"alg\":\"HS512\",\"kid\":\"{kid}\"}}")),
     ));
     assert_eq!(hs.header_b64, s(case, "protected_b64u"));
     // The payload is prose, not JSON, so it goes in below the config's JSON check.
@@ -236,8 +237,9 @@ fn rfc7520_4_1_rs256_header_and_token_from_pkcs8_and_pkcs1() {
     let kid = s(&case["protected_header"], "kid");
     let (pkcs8, pkcs1, _, _) = rfc7520_rsa();
     for pem in [pkcs8, pkcs1] {
+        // A table's keys come sorted: `alg` (replaced by the algorithm) before `kid`.
         let rs = jwt(&format!(
-            "algorithm = \"RS256\"\nprivate_key = {}\nheader = {{ kid = {} }}\n",
+            "algorithm = \"RS256\"\nprivate_key = {}\nheader = {{ kid = {}, alg = \"none\" }}\n",
             quoted(&pem),
             quoted(kid)
         ));
@@ -344,7 +346,7 @@ fn es256_and_es384_tokens_verify_with_ring_from_pkcs8_and_sec1() {
             let (header, payload, signature, input) = split(&bearer_token(&signer));
             assert_eq!(
                 header,
-                format!("{{\"alg\":\"{alg}\",\"typ\":\"JWT\"}}").as_bytes()
+                format!("{{\"typ\":\"JWT\",\"alg\":\"{alg}\"}}").as_bytes()
             );
             assert_eq!(payload, br#"{"sub":"signet"}"#);
             // JOSE's r || s, not DER.
@@ -533,7 +535,7 @@ fn rfc7520_4_3_es512_verifies_and_so_do_our_tokens() {
         let es = jwt(&format!(
             "algorithm = \"ES512\"\nprivate_key = {}\nheader = {}\n",
             quoted(&key),
-            quoted(&format!("{{\"kid\":\"{kid}\"}}"))
+            quoted(&format!("{{\"alg\":\"none\",\"kid\":\"{kid}\"}}"))
         ));
         assert_eq!(es.header_b64, s(case, "protected_b64u"));
         let token = es
