@@ -2,7 +2,6 @@
 
 use std::time::SystemTime;
 
-use signet::auth::SyncSigner;
 use signet::auth::awsv4::{AddTo, AwsV4, AwsV4Config};
 use signet::auth::context::{OsEntropy, SignContext};
 
@@ -12,13 +11,10 @@ fn main() {
 
 fn signer(add_to: AddTo) -> AwsV4 {
     AwsV4::new(AwsV4Config {
-        access_key: "AKIDEXAMPLE".into(),
-        secret_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
-        session_token: None,
-        region: None,
-        service: None,
+        access_key: Some("AKIDEXAMPLE".into()),
+        secret_key: Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()),
         add_to,
-        expires: 3600,
+        ..AwsV4Config::default()
     })
     .expect("valid config")
 }

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod context;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use http::Method;
 
 use crate::auth::{BuildContext, BuildError, Scheme};
+use crate::aws::{AwsSources, Env};
 use crate::config::{
     AuthChoice, AuthSpec, Config, ConfigError, HostTls, Intercept, KeyPath, Segment,
 };
@@ -48,6 +49,15 @@ impl Policy {
     /// numbered from 1 in config order; 0 is the default.
     pub fn with_dialer(config: &Config, dialer: &Dialer) -> Result<Policy, ConfigError> {
         let sources = Sources::new(dialer.clone(), config.proxy.limits().token_request);
+        let aws = AwsSources::new(
+            dialer.clone(),
+            config.proxy.limits().token_request,
+            Env::process(),
+        );
+        let sources = BuildSources {
+            tokens: sources,
+            aws,
+        };
         let mut profiles = BTreeMap::new();
         for (name, spec) in &config.profiles {
             let path = KeyPath::default().key("auth").key(name);
@@ -130,7 +140,7 @@ impl Policy {
             profiles,
             tls,
             tls_profiles,
-            sources: sources.into_built(),
+            sources: sources.tokens.into_built(),
             none: Scheme::none(),
         })
     }
@@ -255,11 +265,17 @@ fn egress(config: &Config) -> Result<EgressPolicy, ConfigError> {
         .map_err(|e| config.error(&KeyPath::default().key("proxy"), e.to_string()))
 }
 
+/// Where the schemes get what they cannot hold themselves: OAuth 2.0 tokens, AWS credentials.
+struct BuildSources {
+    tokens: Sources,
+    aws: AwsSources,
+}
+
 fn build_scheme(
     config: &Config,
     spec: &AuthSpec,
     path: &KeyPath,
-    sources: &Sources,
+    sources: &BuildSources,
 ) -> Result<Option<Arc<Scheme>>, ConfigError> {
     if matches!(spec, AuthSpec::None(_)) {
         return Ok(None);
@@ -271,7 +287,8 @@ fn build_scheme(
     let bx = BuildContext {
         name: &name,
         base_dir: &config.base_dir,
-        tokens: sources,
+        tokens: &sources.tokens,
+        aws: &sources.aws,
     };
     Scheme::build(spec, &bx)
         .map(|s| Some(Arc::new(s)))
@@ -290,7 +307,7 @@ fn resolve(
     profiles: &BTreeMap<String, Option<Arc<Scheme>>>,
     choice: &AuthChoice,
     path: &KeyPath,
-    sources: &Sources,
+    sources: &BuildSources,
 ) -> Result<Option<Option<Arc<Scheme>>>, ConfigError> {
     Ok(match choice {
         AuthChoice::Inherit => None,

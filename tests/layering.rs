@@ -24,9 +24,13 @@ const FLOORS: &[(&str, &[&str])] = &[
         &["auth", "context", "fsutil", "net", "secret", "tls"],
     ),
     (
+        "aws",
+        &["auth", "context", "fsutil", "net", "secret", "tls"],
+    ),
+    (
         "policy",
         &[
-            "auth", "config", "context", "net", "oauth2", "rules", "secret", "tls",
+            "auth", "aws", "config", "context", "net", "oauth2", "rules", "secret", "tls",
         ],
     ),
     (
@@ -52,15 +56,15 @@ const FLOORS: &[(&str, &[&str])] = &[
     (
         "app",
         &[
-            "admin", "auth", "config", "context", "cookies", "fsutil", "metrics", "net", "oauth2",
-            "policy", "proxy", "rules", "secret", "tls", "upstream",
+            "admin", "auth", "aws", "config", "context", "cookies", "fsutil", "metrics", "net",
+            "oauth2", "policy", "proxy", "rules", "secret", "tls", "upstream",
         ],
     ),
     (
         "cli",
         &[
-            "admin", "app", "auth", "config", "context", "cookies", "fsutil", "metrics", "net",
-            "oauth2", "policy", "proxy", "rules", "secret", "tls", "upstream",
+            "admin", "app", "auth", "aws", "config", "context", "cookies", "fsutil", "metrics",
+            "net", "oauth2", "policy", "proxy", "rules", "secret", "tls", "upstream",
         ],
     ),
 ];

@@ -12,6 +12,7 @@
 //! URL) is signed as `UNSIGNED-PAYLOAD`. Every other service needs the body's SHA-256.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use hmac::Hmac;
@@ -20,9 +21,12 @@ use http::request::Parts;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{AuthError, BodyNeed, BuildError, SignContext, SyncSigner};
+use super::{AuthError, BodyNeed, BuildError, SignContext};
+use credentials::{AwsCredentials, CredentialsProvider};
 use crate::secret::Secret;
 
+#[path = "awsv4_credentials.rs"]
+pub mod credentials;
 #[path = "awsv4_scope.rs"]
 mod scope;
 
@@ -81,13 +85,30 @@ pub enum AddTo {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsV4Config {
-    /// Access key id (`AKIA…`).
-    pub access_key: Secret,
+    /// Access key id (`AKIA…`); with `secret_key`, unless `profile` names the credentials.
+    #[serde(default)]
+    pub access_key: Option<Secret>,
     /// Secret access key.
-    pub secret_key: Secret,
+    #[serde(default)]
+    pub secret_key: Option<Secret>,
     /// Session token of temporary credentials; sent as `X-Amz-Security-Token` and signed.
     #[serde(default)]
     pub session_token: Option<Secret>,
+    /// A profile of the AWS shared config and credentials files, read as the AWS CLI reads it.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// A role to assume through STS, with the table's (or the profile's) credentials.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The session name of `role_arn`'s sessions (default `signet-<unix time>`).
+    #[serde(default)]
+    pub role_session_name: Option<String>,
+    /// The external id the role's trust policy asks for.
+    #[serde(default)]
+    pub external_id: Option<Secret>,
+    /// The STS endpoint for AssumeRole, instead of the one the AWS SDKs would pick.
+    #[serde(default)]
+    pub sts_endpoint: Option<String>,
     /// Signing region; when absent, the client's own SigV4 scope, then the host, then `us-east-1`.
     #[serde(default)]
     pub region: Option<String>,
@@ -111,6 +132,8 @@ fn default_expires() -> u64 {
 #[derive(Debug)]
 pub struct AwsV4 {
     cfg: AwsV4Config,
+    /// Where the keys come from at sign time.
+    credentials: Arc<dyn CredentialsProvider>,
 }
 
 /// Everything one signature depends on besides the request.
@@ -151,19 +174,12 @@ pub(crate) struct Signed {
     pub signature: String,
 }
 
-impl SyncSigner for AwsV4 {
-    type Config = AwsV4Config;
-
-    /// Validates the config.
-    fn new(mut cfg: AwsV4Config) -> Result<Self, BuildError> {
-        // `session_token = "${AWS_SESSION_TOKEN:-}"` with the variable unset means no token.
-        cfg.session_token = cfg.session_token.filter(|t| !t.expose().is_empty());
-        if cfg.access_key.expose().is_empty() {
-            return Err(BuildError::at("access_key", "`access_key` is empty"));
-        }
-        if cfg.secret_key.expose().is_empty() {
-            return Err(BuildError::at("secret_key", "`secret_key` is empty"));
-        }
+impl AwsV4 {
+    /// Validates the config; the keys come from `credentials` at sign time.
+    pub fn with_credentials(
+        cfg: AwsV4Config,
+        credentials: Arc<dyn CredentialsProvider>,
+    ) -> Result<Self, BuildError> {
         if !(1..=MAX_EXPIRES).contains(&cfg.expires) {
             return Err(BuildError::at(
                 "expires",
@@ -182,12 +198,12 @@ impl SyncSigner for AwsV4 {
                 ));
             }
         }
-        Ok(AwsV4 { cfg })
+        Ok(AwsV4 { cfg, credentials })
     }
 
     /// S3 can sign without the body (`UNSIGNED-PAYLOAD`); presigned S3 URLs never cover it;
     /// every other service needs its hash.
-    fn body_need(&self, req: &Parts) -> BodyNeed {
+    pub fn body_need(&self, req: &Parts) -> BodyNeed {
         if let Ok(Some(_)) = chunked::Payload::of(req) {
             return BodyNeed::Preferred;
         }
@@ -200,12 +216,13 @@ impl SyncSigner for AwsV4 {
         }
     }
 
-    /// Signs `req` in place.
-    fn sign(
+    /// Signs `req` in place with `credentials`.
+    pub(crate) fn sign_with(
         &self,
         req: &mut Parts,
         body: Option<&mut bytes::Bytes>,
         cx: &SignContext,
+        credentials: &AwsCredentials,
     ) -> Result<(), AuthError> {
         let (region, service) =
             scope::resolve(self.cfg.region.as_deref(), self.cfg.service.as_deref(), req)?;
@@ -230,9 +247,9 @@ impl SyncSigner for AwsV4 {
         };
         let client_hash_header = req.headers.contains_key(X_AMZ_CONTENT_SHA256);
         let params = Params {
-            access_key: self.cfg.access_key.expose(),
-            secret_key: self.cfg.secret_key.expose(),
-            session_token: self.cfg.session_token.as_ref().map(Secret::expose),
+            access_key: credentials.access_key.expose(),
+            secret_key: credentials.secret_key.expose(),
+            session_token: credentials.session_token.as_ref().map(Secret::expose),
             sign_token: true,
             region: &region,
             service: &service,
@@ -255,7 +272,7 @@ impl SyncSigner for AwsV4 {
     }
 
     /// One line for `signet explain`/`check`.
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let auto = "(from request or host)";
         let region = self.cfg.region.as_deref().unwrap_or(auto);
         let service = self.cfg.service.as_deref().unwrap_or(auto);
@@ -266,6 +283,11 @@ impl SyncSigner for AwsV4 {
         }
         if self.cfg.session_token.is_some() {
             out.push_str(" session_token=set");
+        }
+        let source = self.credentials.describe();
+        if !source.is_empty() {
+            out.push(' ');
+            out.push_str(&source);
         }
         out
     }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::auth::context::{Entropy, SignContext};
-use crate::auth::{BodyRewrite, SyncSigner};
+use crate::auth::BodyRewrite;
 
 fn doc() -> serde_json::Value {
     let path = concat!(

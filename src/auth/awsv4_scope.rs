@@ -230,7 +230,6 @@ mod tests {
     }
 
     fn sign_with(config: &str, headers: &[(&str, &str)]) -> http::request::Parts {
-        use crate::auth::SyncSigner;
         let signer = super::super::AwsV4::new(toml::from_str(config).unwrap()).unwrap();
         let mut b = http::Request::post("https://queue.example.internal/")
             .header("host", "queue.example.internal");

@@ -8,7 +8,6 @@ use http::request::Parts;
 use sha2::{Digest, Sha256};
 
 use super::{AddTo, AwsV4, AwsV4Config, Params, hex, sign_parts, signing_key};
-use crate::auth::SyncSigner;
 use crate::auth::context::{Entropy, SignContext};
 
 fn root() -> PathBuf {
@@ -372,20 +371,20 @@ fn s3_documentation_examples() {
         }
         let presign = r.get("expires_in_seconds").and_then(|v| v.as_u64());
         let cfg = AwsV4Config {
-            access_key: doc["credentials"]["access_key_id"].as_str().unwrap().into(),
-            secret_key: doc["credentials"]["secret_access_key"]
-                .as_str()
-                .unwrap()
-                .into(),
-            session_token: None,
-            region: None,
-            service: None,
+            access_key: Some(doc["credentials"]["access_key_id"].as_str().unwrap().into()),
+            secret_key: Some(
+                doc["credentials"]["secret_access_key"]
+                    .as_str()
+                    .unwrap()
+                    .into(),
+            ),
             add_to: if presign.is_some() {
                 AddTo::Query
             } else {
                 AddTo::Header
             },
             expires: presign.unwrap_or(3600),
+            ..AwsV4Config::default()
         };
         let signer = AwsV4::new(cfg).unwrap();
         let mut body = bytes::Bytes::from(r["body"].as_str().unwrap().to_owned());
@@ -444,13 +443,9 @@ fn general_reference_examples() {
     let ex = &doc["iam_list_users"];
     let mut parts = json_request(&ex["request"]);
     let signer = AwsV4::new(AwsV4Config {
-        access_key: doc["credentials"]["access_key_id"].as_str().unwrap().into(),
-        secret_key: secret.into(),
-        session_token: None,
-        region: None,
-        service: None,
-        add_to: AddTo::Header,
-        expires: 3600,
+        access_key: Some(doc["credentials"]["access_key_id"].as_str().unwrap().into()),
+        secret_key: Some(secret.into()),
+        ..AwsV4Config::default()
     })
     .unwrap();
     let cx = SignContext {

@@ -4,7 +4,8 @@
 //!
 //! A signer is a pure function of the request head, the body it asked for and a
 //! [`SignContext`] (time and randomness), so that it reproduces published vectors exactly. It
-//! never reaches for a socket: the `oauth2` signer gets its tokens from a [`TokenProvider`].
+//! never reaches for a socket: the `oauth2` signer gets its tokens from a [`TokenProvider`], the
+//! `awsv4` signer its keys from a [`CredentialsProvider`].
 //! Adding a scheme is one file and one registry line (which also declares its module).
 //!
 //! Every signer reads request heads and bodies that come from outside, so none of them may
@@ -19,6 +20,10 @@ mod ntlm_vectors;
 pub mod query;
 
 pub use crate::context::{Clock, Entropy, OsEntropy, SignContext, SystemClock};
+pub use awsv4::credentials::{
+    AwsCredentials, CredentialsFailure, CredentialsFuture, CredentialsProvider,
+    CredentialsProviders,
+};
 pub use oauth2::{TokenFailure, TokenProvider, TokenProviders};
 
 use std::fmt;
@@ -162,6 +167,8 @@ pub struct BuildContext<'a> {
     pub base_dir: &'a Path,
     /// Where the `oauth2` scheme gets its tokens.
     pub tokens: &'a dyn TokenProviders,
+    /// Where the `awsv4` scheme gets the credentials of a profile or a role.
+    pub aws: &'a dyn CredentialsProviders,
 }
 
 /// One auth scheme: built once from its config table, then asked to sign each request.
