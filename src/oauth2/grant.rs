@@ -92,18 +92,20 @@ pub fn token_request(s: &Settings, ask: Ask<'_>) -> Option<TokenRequest> {
     }
     // RFC 6749 §6: a refresh may narrow the scope but need not repeat it; leaving it out keeps
     // the originally granted scope.
-    if !refresh {
-        if !matches!(ask, Ask::Code { .. })
-            && let Some(scope) = &s.scope
-        {
-            push("scope", scope);
-        }
-        if let Some(a) = &s.audience {
-            push("audience", a);
-        }
-        if let Some(r) = &s.resource {
-            push("resource", r);
-        }
+    if !refresh
+        && !matches!(ask, Ask::Code { .. })
+        && let Some(scope) = &s.scope
+    {
+        push("scope", scope);
+    }
+    // A refresh repeats the target (RFC 8707 §2.2): without it the server picks one by its own
+    // policy, and oidc-provider, for an `openid` scope, then issues a token for its userinfo
+    // endpoint instead of the API. Servers that know no `audience` ignore it (RFC 6749 §3.2).
+    if let Some(a) = &s.audience {
+        push("audience", a);
+    }
+    if let Some(r) = &s.resource {
+        push("resource", r);
     }
     let mut headers = Vec::new();
     if let Some(id) = &s.client_id {
@@ -251,6 +253,7 @@ mod tests {
                username = "u"
                password = "pw"
                audience = "api"
+               resource = "https://api/"
                token_request = [
                  { key = "b", value = "1" },
                  { key = "q", value = "2", send_in = "url" },
@@ -268,6 +271,7 @@ mod tests {
                 ("username", "u"),
                 ("password", "pw"),
                 ("audience", "api"),
+                ("resource", "https://api/"),
                 ("client_id", "cid"),
                 ("client_secret", "sec"),
                 ("b", "1"),
@@ -279,10 +283,35 @@ mod tests {
             [
                 ("grant_type", "refresh_token"),
                 ("refresh_token", "rt"),
+                ("audience", "api"),
+                ("resource", "https://api/"),
                 ("client_id", "cid"),
                 ("client_secret", "sec"),
                 ("r", "4"),
             ]
+        );
+    }
+
+    #[test]
+    fn code_exchange_names_the_target_but_not_the_scope() {
+        let s = settings(
+            r#"grant_type = "authorization_code_pkce"
+               access_token_url = "https://as/token"
+               auth_url = "https://as/auth"
+               client_id = "cid"
+               scope = "openid"
+               audience = "api"
+               resource = "https://api/""#,
+        );
+        let ask = Ask::Code {
+            code: "c",
+            redirect_uri: "http://127.0.0.1:9/cb",
+            verifier: Some("v"),
+        };
+        assert_eq!(
+            token_request(&s, ask).unwrap().body(),
+            "grant_type=authorization_code&code=c&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb\
+             &code_verifier=v&audience=api&resource=https%3A%2F%2Fapi%2F&client_id=cid"
         );
     }
 

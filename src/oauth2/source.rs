@@ -227,6 +227,13 @@ impl TokenSource {
                         .into(),
                 ));
             }
+            if self.due(&token, clock.now(), Duration::ZERO) {
+                return Err(SourceError::Endpoint(
+                    "token_type is id_token but the token endpoint issued no ID token that is \
+                     still valid"
+                        .into(),
+                ));
+            }
             Ok(token)
         });
         match obtained {
@@ -410,7 +417,7 @@ impl TokenSource {
             Duration::ZERO
         };
         match &st.token {
-            Some(t) if !st.rejected && !t.expires_within(now, skew) => self.pick(t).map(Some),
+            Some(t) if !st.rejected && !self.due(t, now, skew) => self.pick(t).map(Some),
             _ => Ok(None),
         }
     }
@@ -418,11 +425,15 @@ impl TokenSource {
     /// The credential when the current token, even if due for refresh, has not expired.
     fn still_valid(&self, st: &State, now: SystemTime) -> Result<Option<Secret>, SourceError> {
         match &st.token {
-            Some(t) if !st.rejected && !t.expires_within(now, Duration::ZERO) => {
-                self.pick(t).map(Some)
-            }
+            Some(t) if !st.rejected && !self.due(t, now, Duration::ZERO) => self.pick(t).map(Some),
             _ => Ok(None),
         }
+    }
+
+    /// Whether the credential `pick` takes from `token` expires within `skew` of `now`.
+    fn due(&self, token: &Token, now: SystemTime, skew: Duration) -> bool {
+        token.expires_within(now, skew)
+            || (self.settings.send_id_token && token.id_token_expires_within(now, skew))
     }
 
     fn pick(&self, token: &Token) -> Result<Secret, SourceError> {

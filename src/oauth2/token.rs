@@ -4,6 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
@@ -33,13 +35,40 @@ pub struct Token {
 }
 
 impl Token {
-    /// Whether the token is past its expiry at `now`, or within `skew` of it.
+    /// Whether the access token is past its expiry at `now`, or within `skew` of it.
     pub fn expires_within(&self, now: SystemTime, skew: Duration) -> bool {
-        match self.expires_at {
-            None => false,
-            // Past the end of representable time, every expiry is within the margin.
-            Some(at) => now.checked_add(skew).is_none_or(|edge| edge >= at),
-        }
+        expiry_within(self.expires_at, now, skew)
+    }
+
+    /// Whether the ID token's `exp` is past at `now`, or within `skew` of it. An ID token may
+    /// expire long before the access token issued with it (Auth0: 10 hours against 24), and
+    /// `expires_in` speaks only of the access token.
+    pub fn id_token_expires_within(&self, now: SystemTime, skew: Duration) -> bool {
+        expiry_within(self.id_token_expires_at(), now, skew)
+    }
+
+    /// The ID token's `exp` (OpenID Connect Core §2), read without checking the signature: it
+    /// only says when to renew a token this client got from its own token endpoint. `None`
+    /// when there is no ID token or it is not a JWT with a numeric `exp`.
+    fn id_token_expires_at(&self) -> Option<SystemTime> {
+        let payload = self.id_token.as_ref()?.expose().split('.').nth(1)?;
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let exp = claims
+            .get("exp")?
+            .as_f64()
+            .filter(|e| e.is_finite() && *e >= 0.0)?;
+        // `as` saturates; a fractional NumericDate loses its fraction.
+        let secs = (exp as u64).min(LATEST_EXPIRY_SECS);
+        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+    }
+}
+
+fn expiry_within(expires_at: Option<SystemTime>, now: SystemTime, skew: Duration) -> bool {
+    match expires_at {
+        None => false,
+        // Past the end of representable time, every expiry is within the margin.
+        Some(at) => now.checked_add(skew).is_none_or(|edge| edge >= at),
     }
 }
 
@@ -471,6 +500,37 @@ mod tests {
         assert!(token.expires_within(at(1000), Duration::MAX));
         assert!(!token.expires_within(at(1000), Duration::from_secs(999)));
         assert!(token.expires_within(at(1000), Duration::from_secs(1000)));
+    }
+
+    #[test]
+    fn the_id_token_expiry_is_its_exp_claim() {
+        let with_id = |id: &str| Token {
+            id_token: Some(Secret::new(id.to_owned())),
+            ..parse_token_response(200, None, br#"{"access_token":"a"}"#, at(0), None).unwrap()
+        };
+        // Claims as in OpenID Connect Core's examples: {"iss": "http://server.example.com",
+        // "sub": "248289761001", "aud": "s6BhdRkqt3", "nonce": "n-0S6_WzA2Mj",
+        // "exp": 1311281970, "iat": 1311280970}.
+        let core = with_id(
+            "eyJraWQiOiIxZTlnZGs3IiwiYWxnIjoiUlMyNTYifQ.ewogImlzcyI6ICJodHRwOi8vc2VydmVyLmV4YW1w\
+             bGUuY29tIiwKICJzdWIiOiAiMjQ4Mjg5NzYxMDAxIiwKICJhdWQiOiAiczZCaGRSa3F0MyIsCiAibm9uY2Ui\
+             OiAibi0wUzZfV3pBMk1qIiwKICJleHAiOiAxMzExMjgxOTcwLAogImlhdCI6IDEzMTEyODA5NzAKfQ.sig",
+        );
+        assert!(!core.id_token_expires_within(at(1_311_281_969), Duration::ZERO));
+        assert!(core.id_token_expires_within(at(1_311_281_970), Duration::ZERO));
+        assert!(core.id_token_expires_within(at(1_311_281_960), Duration::from_secs(10)));
+        // Not a JWT, or no numeric exp: no stated expiry.
+        for id in [
+            "opaque",
+            "a.%%%.c",
+            "a.eyJleHAiOiJzb29uIn0.c",
+            "a.eyJzdWIiOiJ4In0.c",
+        ] {
+            assert!(
+                !with_id(id).id_token_expires_within(at(u32::MAX.into()), Duration::ZERO),
+                "{id}"
+            );
+        }
     }
 
     #[test]

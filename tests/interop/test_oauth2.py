@@ -17,11 +17,12 @@ from conftest import HERE, PYTHON, SIGNET, free_port, require
 NODE_MODULES = HERE / "node_modules" / "oidc-provider"
 
 
-def start_oidc(procs, callback="http://127.0.0.1:9/callback", ttl=3600):
+def start_oidc(procs, callback="http://127.0.0.1:9/callback", ttl=3600, params_log=None, id_token_ttl=3600):
     node = require("node")
     assert NODE_MODULES.exists(), "npm packages missing (tests/run runs npm ci in tests/interop)"
     port = free_port()
-    procs.start([node, HERE / "oidc_server.mjs", port, callback, ttl], port, "oidc-provider", cwd=HERE)
+    args = [node, HERE / "oidc_server.mjs", port, callback, ttl, *([params_log] if params_log else [])]
+    procs.start(args, port, "oidc-provider", cwd=HERE, env={"ID_TOKEN_TTL": str(id_token_ttl)})
     return f"http://127.0.0.1:{port}"
 
 
