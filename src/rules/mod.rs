@@ -5,6 +5,7 @@
 
 pub mod egress;
 pub mod host;
+mod index;
 pub mod path;
 pub mod table;
 

@@ -4,6 +4,7 @@ use std::fmt;
 
 use http::{Method, Uri};
 
+use super::index::RuleIndex;
 use super::{HostPattern, PathGlob, RuleError, normalize_host, normalize_path};
 
 /// Where a request really goes: the absolute URI's authority or the CONNECT target, never a
@@ -166,21 +167,31 @@ pub struct Decision<'a, A> {
 
 /// All host rules, in config order: the first that matches applies. Generic over what a rule
 /// carries as auth, so that matching knows nothing of signing.
+///
+/// Rules are found through an index by host, so that the cost of a lookup does not grow with
+/// the number of rules; it finds the same rule a scan in config order would.
 #[derive(Debug)]
 pub struct RuleTable<A> {
     rules: Vec<HostRule<A>>,
+    index: RuleIndex,
 }
 
 impl<A> Default for RuleTable<A> {
     fn default() -> Self {
-        RuleTable { rules: Vec::new() }
+        RuleTable::new(Vec::new())
     }
 }
 
 impl<A> RuleTable<A> {
     /// A table of `rules`, in the order given.
     pub fn new(rules: Vec<HostRule<A>>) -> Self {
-        RuleTable { rules }
+        let mut index = RuleIndex::default();
+        for (at, rule) in rules.iter().enumerate() {
+            for pattern in &rule.patterns {
+                index.add(pattern, at);
+            }
+        }
+        RuleTable { rules, index }
     }
 
     /// The rules.
@@ -190,6 +201,15 @@ impl<A> RuleTable<A> {
 
     /// The first rule naming `dest`.
     pub fn find(&self, dest: &Destination) -> Option<&HostRule<A>> {
+        self.index
+            .first(&dest.host, dest.port, dest.https)
+            .and_then(|at| self.rules.get(at))
+    }
+
+    /// The first rule naming `dest`, by trying every rule in order: what the index must agree
+    /// with.
+    #[cfg(test)]
+    pub(crate) fn find_linear(&self, dest: &Destination) -> Option<&HostRule<A>> {
         self.rules.iter().find(|r| r.matches(dest))
     }
 
