@@ -53,13 +53,12 @@ pub struct Item {
 }
 
 /// `request`: a bare URL string, or the full object.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum Request {
     /// `"request": "https://…"` (a GET without auth).
     Url(String),
     /// The request object.
-    Full(RequestObject),
+    Full(Box<RequestObject>),
 }
 
 /// The request object.
@@ -77,8 +76,7 @@ pub struct RequestObject {
 }
 
 /// A URL: a string, or Postman's object whose parts win over its `raw`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum Url {
     /// `"url": "https://…"`.
     Raw(String),
@@ -110,8 +108,7 @@ pub struct UrlParts {
 }
 
 /// A string or a list of strings (`host`).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum StringOrList {
     /// `"api.example.com"`.
     One(String),
@@ -120,8 +117,7 @@ pub enum StringOrList {
 }
 
 /// `path`: a string, or segments (each a string or `{"value": …}`).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum Path {
     /// `"/v1/users"`.
     One(String),
@@ -130,18 +126,93 @@ pub enum Path {
 }
 
 /// A path segment.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum Segment {
     /// `"users"`.
     Text(String),
     /// `{"type": "string", "value": "users"}`.
-    Object {
-        /// The segment's text.
-        #[serde(default)]
-        value: Option<String>,
-    },
+    Object(SegmentObject),
 }
+
+/// A path segment written as an object.
+#[derive(Debug, Deserialize)]
+pub struct SegmentObject {
+    /// The segment's text.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// Deserializes an enum that is a string or one other shape, by what the JSON holds, so that an
+/// error inside the other shape keeps its path (serde's untagged enums would only say that no
+/// variant matched).
+macro_rules! text_or {
+    ($name:ident, $text:ident, $other:ident($inner:ty), $access:ident, $visit:ident, $wrap:ident, $expecting:literal) => {
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Shape;
+                impl<'de> serde::de::Visitor<'de> for Shape {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$name, E> {
+                        Ok($name::$text(s.to_owned()))
+                    }
+                    fn $visit<A: serde::de::$access<'de>>(self, a: A) -> Result<$name, A::Error> {
+                        <$inner>::deserialize(serde::de::value::$wrap::new(a)).map($name::$other)
+                    }
+                }
+                d.deserialize_any(Shape)
+            }
+        }
+    };
+}
+
+text_or!(
+    Request,
+    Url,
+    Full(Box<RequestObject>),
+    MapAccess,
+    visit_map,
+    MapAccessDeserializer,
+    "a URL or a request object"
+);
+text_or!(
+    Url,
+    Raw,
+    Parts(UrlParts),
+    MapAccess,
+    visit_map,
+    MapAccessDeserializer,
+    "a URL string or object"
+);
+text_or!(
+    StringOrList,
+    One,
+    List(Vec<String>),
+    SeqAccess,
+    visit_seq,
+    SeqAccessDeserializer,
+    "a host or a list of labels"
+);
+text_or!(
+    Path,
+    One,
+    Segments(Vec<Segment>),
+    SeqAccess,
+    visit_seq,
+    SeqAccessDeserializer,
+    "a path or a list of segments"
+);
+text_or!(
+    Segment,
+    Text,
+    Object(SegmentObject),
+    MapAccess,
+    visit_map,
+    MapAccessDeserializer,
+    "a path segment"
+);
 
 /// A query parameter.
 #[derive(Debug, Deserialize)]

@@ -174,7 +174,7 @@ fn written_url(url: &Url) -> String {
                 out.push('/');
                 match segment {
                     Segment::Text(text) => out.push_str(text),
-                    Segment::Object { value } => out.push_str(value.as_deref().unwrap_or("")),
+                    Segment::Object(o) => out.push_str(o.value.as_deref().unwrap_or("")),
                 }
             }
         }
