@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod auth_map;
+mod auth_table;
 pub mod collection;
 pub mod emit;
 pub mod layout;
