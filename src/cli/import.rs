@@ -81,11 +81,16 @@ fn report_vars(vars: &[EnvVar], env_out: Option<&Path>) -> Result<(), Failure> {
                 0o700,
             )
             .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+            // `. FILE` looks a name without a slash up in PATH.
+            let sourced = if path.components().count() == 1 && path.is_relative() {
+                format!("./{}", path.display())
+            } else {
+                path.display().to_string()
+            };
             eprintln!(
-                "wrote {} credentials to {} (mode 0600); load them with: set -a; . {}; set +a",
+                "wrote {} credentials to {} (mode 0600); load them with: set -a; . {sourced}; set +a",
                 vars.len() - unknown.len(),
                 path.display(),
-                path.display()
             );
         }
         None if !vars.is_empty() => {

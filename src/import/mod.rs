@@ -140,6 +140,8 @@ pub fn postman(
 }
 
 fn url_report(name: &str, written: &str, problem: &UrlProblem) -> String {
+    // The URL as written, without its query (a key may sit there), never the substituted one.
+    let written = written.split('?').next().unwrap_or(written);
     match problem {
         UrlProblem::HostVariables(vars) => format!(
             "request {name:?}: the host of {written:?} still holds {} after substitution (no \
@@ -150,7 +152,9 @@ fn url_report(name: &str, written: &str, problem: &UrlProblem) -> String {
                 .join(", ")
         ),
         UrlProblem::Invalid(why) => {
-            format!("request {name:?}: no http(s) destination in {why}: not imported")
+            format!(
+                "request {name:?}: {written:?} gives no http(s) destination ({why}): not imported"
+            )
         }
     }
 }

@@ -217,7 +217,7 @@ pub struct Target {
 pub enum UrlProblem {
     /// The host (or scheme or port) still holds these references.
     HostVariables(Vec<String>),
-    /// Not an http(s) URL, or not a URL at all.
+    /// Not an http(s) URL, or not a URL at all: why (without the URL).
     Invalid(String),
 }
 
@@ -247,21 +247,22 @@ pub fn target(resolved: &Resolved) -> Result<Target, UrlProblem> {
     } else {
         format!("http://{text}")
     };
-    let url = url::Url::parse(&full).map_err(|e| UrlProblem::Invalid(format!("{full:?}: {e}")))?;
+    // The reasons never quote the URL: after substitution it may hold a credential.
+    let url = url::Url::parse(&full).map_err(|e| UrlProblem::Invalid(e.to_string()))?;
     let scheme = url.scheme().to_owned();
     if scheme != "http" && scheme != "https" {
         return Err(UrlProblem::Invalid(format!(
-            "{full:?}: scheme {scheme} (signet rules are for http and https)"
+            "scheme {scheme}: signet rules are for http and https"
         )));
     }
     let host = url
         .host_str()
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| UrlProblem::Invalid(format!("{full:?}: no host")))?
+        .ok_or_else(|| UrlProblem::Invalid("no host".to_owned()))?
         .to_owned();
     let port = url
         .port_or_known_default()
-        .ok_or_else(|| UrlProblem::Invalid(format!("{full:?}: no port")))?;
+        .ok_or_else(|| UrlProblem::Invalid("no port".to_owned()))?;
     Ok(Target {
         scheme,
         host,
