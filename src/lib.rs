@@ -6,6 +6,7 @@
 //! - [`auth`]: signers, pure functions of a request head, a body and a [`context`].
 //! - [`tls`], [`net`]: certificates, and the wire (dialing, the parent proxy, bodies).
 //! - [`config`], [`cookies`], [`oauth2`] (token machinery, a provider for the `oauth2` signer).
+//! - [`import`]: Postman collections as config text (on config's floor).
 //! - [`policy`]: the rules with their built schemes; [`upstream`]: the one way to an origin.
 //! - [`proxy`]: serves clients, each request as named phases; [`admin`].
 //! - [`app`]: builds all of it from a config; [`cli`]: the commands.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod context;
 pub mod cookies;
 pub mod fsutil;
+pub mod import;
 pub mod metrics;
 pub mod net;
 pub mod oauth2;

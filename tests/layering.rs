@@ -19,6 +19,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("net", &["auth", "context", "secret", "tls"]),
     ("cookies", &["fsutil", "rules"]),
     ("config", &["auth", "cookies", "net", "rules", "secret"]),
+    ("import", &["config", "secret"]),
     (
         "oauth2",
         &["auth", "context", "fsutil", "net", "secret", "tls"],
@@ -63,8 +64,8 @@ const FLOORS: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "admin", "app", "auth", "aws", "config", "context", "cookies", "fsutil", "metrics",
-            "net", "oauth2", "policy", "proxy", "rules", "secret", "tls", "upstream",
+            "admin", "app", "auth", "aws", "config", "context", "cookies", "fsutil", "import",
+            "metrics", "net", "oauth2", "policy", "proxy", "rules", "secret", "tls", "upstream",
         ],
     ),
 ];

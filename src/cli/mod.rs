@@ -1,10 +1,12 @@
-//! The command line: `run`, `check`, `explain`, `sign`, `ca`, `cookies`, `login` and `token`.
+//! The command line: `run`, `check`, `explain`, `sign`, `ca`, `cookies`, `login`, `token` and
+//! `import`.
 //! Exit codes: 0 ok, 1 user error (bad config, bad arguments), 2 runtime failure.
 //!
 //! This file holds the arguments and the dispatch; each command lives in its own file.
 
 mod ca;
 mod cookies;
+mod import;
 mod inspect;
 mod oauth2;
 mod run;
@@ -80,6 +82,18 @@ enum Command {
         #[command(subcommand)]
         action: CookiesAction,
     },
+    /// Turn another tool's settings into a signet config.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportSource {
+    /// A Postman collection's auth, with its folders' and requests' inheritance and
+    /// {{variables}}, as host rules and profiles.
+    Postman(import::PostmanArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +226,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             no_browser,
         } => oauth2::login(&load()?, &name, timeout, !no_browser),
         Command::Token { name, refresh } => oauth2::token(&load()?, &name, refresh),
+        Command::Import {
+            source: ImportSource::Postman(args),
+        } => import::postman(args),
     }
 }
 

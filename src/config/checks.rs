@@ -51,6 +51,11 @@ const KNOWN_METHODS: &[&str] = &[
     "VERSION-CONTROL",
 ];
 
+/// Whether a route may name `method` (any case).
+pub fn is_known_method(method: &str) -> bool {
+    KNOWN_METHODS.contains(&method.to_ascii_uppercase().as_str())
+}
+
 /// A route's `methods`, uppercased; a name outside the registry is an error at its index, since
 /// a route that names a misspelt method silently never applies.
 pub(super) fn route_methods(
@@ -61,7 +66,7 @@ pub(super) fn route_methods(
     let mut known = Vec::with_capacity(methods.len());
     for (i, method) in methods.into_iter().enumerate() {
         let upper = method.to_ascii_uppercase();
-        if !KNOWN_METHODS.contains(&upper.as_str()) {
+        if !is_known_method(&upper) {
             return Err(locator.error(
                 &path.index(i),
                 format!(

@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use auth::{AuthChoice, AuthSpec, ProfileRef};
+pub use checks::is_known_method;
 pub use error::{ConfigError, KeyPath, Locator, Segment};
 use expand::Expansion;
 pub use expand::{ExpandError, expand, expand_noting_defaults};
