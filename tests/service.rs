@@ -191,15 +191,25 @@ async fn sighup_rereads_the_config_and_an_open_connection_signs_with_it() {
     let service = Service::start(&toml, &[("token.txt", "one")]).await;
     let mut conn = client(service.addr).await;
     let url = origin.url("/a");
-    assert_eq!(request(&mut conn, "GET", &url, Bytes::new()).await.0, StatusCode::OK);
+    assert_eq!(
+        request(&mut conn, "GET", &url, Bytes::new()).await.0,
+        StatusCode::OK
+    );
     assert_eq!(origin.last_auth().as_deref(), Some("Bearer one"));
 
     // Only the secret file changes: the config file is as it was, the signal does it.
     std::fs::write(service.dir.path().join("token.txt"), "two").unwrap();
     service.signal(libc::SIGHUP);
     service.wait_for_log("config reloaded", 1).await;
-    assert!(service.log().contains("cause=\"SIGHUP\""), "{}", service.log());
-    assert_eq!(request(&mut conn, "GET", &url, Bytes::new()).await.0, StatusCode::OK);
+    assert!(
+        service.log().contains("cause=\"SIGHUP\""),
+        "{}",
+        service.log()
+    );
+    assert_eq!(
+        request(&mut conn, "GET", &url, Bytes::new()).await.0,
+        StatusCode::OK
+    );
     assert_eq!(origin.last_auth().as_deref(), Some("Bearer two"));
 
     let metrics = support::get(
@@ -213,7 +223,10 @@ async fn sighup_rereads_the_config_and_an_open_connection_signs_with_it() {
         metrics.contains("signet_config_reloads_total{result=\"ok\"} 1\n"),
         "{metrics}"
     );
-    assert!(metrics.contains("signet_config_info{sha256=\""), "{metrics}");
+    assert!(
+        metrics.contains("signet_config_info{sha256=\""),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -282,7 +295,10 @@ async fn a_second_sigterm_stops_at_once() {
     service.signal(libc::SIGTERM);
     service.wait_for_log("stopping", 1).await;
     assert!(
-        service.exit_within(Duration::from_millis(500)).await.is_none(),
+        service
+            .exit_within(Duration::from_millis(500))
+            .await
+            .is_none(),
         "waits for the request in flight"
     );
     let second = Instant::now();
@@ -291,7 +307,10 @@ async fn a_second_sigterm_stops_at_once() {
     assert!(second.elapsed() < Duration::from_secs(3));
     assert_eq!(status.and_then(|s| s.code()), Some(2), "{}", service.log());
     assert!(service.log().contains("second signal: stopping now"));
-    assert!(slow.await.unwrap().is_err(), "the request in flight was cut");
+    assert!(
+        slow.await.unwrap().is_err(),
+        "the request in flight was cut"
+    );
 }
 
 #[tokio::test]
