@@ -6,6 +6,7 @@
 //! size, inode and device), which sees writes in place, atomic renames and swapped symlinks
 //! alike, costs one `stat` a second, and needs no watcher crate.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -42,11 +43,38 @@ fn stamp(file: &Path) -> Option<Stamp> {
     })
 }
 
+/// The addresses signet listens on, which a reload cannot change.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Listening {
+    pub(super) proxy: SocketAddr,
+    pub(super) admin: Option<SocketAddr>,
+}
+
+impl Listening {
+    /// A config that would leave a non-loopback listener without `[proxy] client_auth` (an
+    /// open proxy) is refused, as at start-up.
+    fn check(&self, config: &Config) -> Result<(), String> {
+        if config.proxy.client_auth.is_some() {
+            return Ok(());
+        }
+        let mut listeners = [Some(self.proxy), self.admin].into_iter().flatten();
+        match listeners.find(|addr| !addr.ip().is_loopback()) {
+            Some(addr) => Err(format!(
+                "{}: [proxy] client_auth: signet listens on {addr}, which needs it, or signet \
+                 would be an open proxy",
+                config.file.display()
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Reloads one proxy's config.
 pub(super) struct Reloader {
     file: PathBuf,
     signet: Arc<Signet>,
     admin: Option<Arc<Admin>>,
+    listening: Listening,
     /// The config in force, for what a reload cannot change.
     loaded: Config,
     /// `--listen` was given: the config's `listen` does not apply.
@@ -59,6 +87,7 @@ impl Reloader {
         loaded: Config,
         signet: Arc<Signet>,
         admin: Option<Arc<Admin>>,
+        listening: Listening,
         listen_given: bool,
     ) -> Self {
         signet.metrics().loaded(loaded.sha256(), SystemTime::now());
@@ -67,6 +96,7 @@ impl Reloader {
             seen: stamp(&loaded.file),
             signet,
             admin,
+            listening,
             loaded,
             listen_given,
         }
@@ -95,8 +125,9 @@ impl Reloader {
         self.seen = stamp(&self.file);
         let file = self.file.clone();
         let signet = self.signet.clone();
+        let listening = self.listening;
         // Reading files, resolving secrets and loading keys blocks: not on a runtime thread.
-        let built = tokio::task::spawn_blocking(move || build(&file, &signet)).await;
+        let built = tokio::task::spawn_blocking(move || build(&file, &signet, listening)).await;
         let (config, parts) = match built {
             Ok(Ok(built)) => built,
             Ok(Err(e)) => {
@@ -168,9 +199,11 @@ impl Reloader {
     }
 }
 
-/// The config at `file` and what it makes of `signet`, built and checked as a whole.
-fn build(file: &Path, signet: &Signet) -> Result<(Config, Parts), String> {
+/// The config at `file` and what it makes of `signet`, built and checked as a whole (and
+/// against the addresses signet listens on).
+fn build(file: &Path, signet: &Signet, listening: Listening) -> Result<(Config, Parts), String> {
     let config = Config::load(file).map_err(|e| e.to_string())?;
+    listening.check(&config)?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -178,4 +211,36 @@ fn build(file: &Path, signet: &Signet) -> Result<(Config, Parts), String> {
         .renewal(&config)
         .map_err(|e: StartError| e.to_string())?;
     Ok((config, parts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml: &str) -> Config {
+        Config::parse(Path::new("signet.toml"), toml.to_owned(), &|_| None).unwrap()
+    }
+
+    #[test]
+    fn a_reload_cannot_make_an_open_proxy() {
+        let wide = Listening {
+            proxy: "0.0.0.0:8080".parse().unwrap(),
+            admin: None,
+        };
+        let err = wide.check(&config("")).unwrap_err();
+        assert!(err.contains("signet listens on 0.0.0.0:8080"), "{err}");
+        let guarded = "[proxy]\nclient_auth = { username = \"u\", password = \"p\" }\n";
+        assert!(wide.check(&config(guarded)).is_ok());
+
+        let admin_wide = Listening {
+            proxy: "127.0.0.1:8080".parse().unwrap(),
+            admin: Some("[::]:8081".parse().unwrap()),
+        };
+        assert!(admin_wide.check(&config("")).is_err());
+        let local = Listening {
+            proxy: "127.0.0.1:8080".parse().unwrap(),
+            admin: Some("[::1]:8081".parse().unwrap()),
+        };
+        assert!(local.check(&config("")).is_ok());
+    }
 }

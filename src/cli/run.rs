@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::reload::{Reloader, WATCH_INTERVAL};
+use super::reload::{Listening, Reloader, WATCH_INTERVAL};
 use super::{Failure, current_thread};
 use crate::admin::Admin;
 use crate::config::Config;
@@ -36,7 +36,9 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
     };
     // The start-up, the admin endpoint and Ctrl-C run on this runtime.
     let main = current_thread()?;
-    let (signet, listener, admin) = main.block_on(async {
+    // From here on a SIGHUP or SIGTERM is answered, not the end of the process.
+    let mut signals = main.block_on(async { Signals::new() })?;
+    let (signet, listener, admin, listening) = main.block_on(async {
         let signet = Signet::build(&config)?;
         let listener = signet.bind(addr).await?;
         let local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -54,13 +56,18 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
                 let admin_local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
                 tracing::info!(listen = %admin_local, "admin endpoint: /healthz /ca.crt /proxy.pac /metrics");
                 let state = Arc::new(state);
-                Some((state.clone(), AbortOnDrop(tokio::spawn(state.serve(listener)))))
+                let task = AbortOnDrop(tokio::spawn(state.clone().serve(listener)));
+                Some((state, task, admin_local))
             }
         };
+        let listening = Listening {
+            proxy: local,
+            admin: admin.as_ref().map(|(_, _, addr)| *addr),
+        };
         let listener = listener.into_std().map_err(|e| Failure::Runtime(e.to_string()))?;
-        Ok::<_, Failure>((signet, listener, admin))
+        Ok::<_, Failure>((signet, listener, admin, listening))
     })?;
-    let (admin, _admin_task) = admin.unzip();
+    let (admin, _admin_task) = admin.map(|(state, task, _)| (state, task)).unzip();
 
     // One single-threaded runtime per CPU, all accepting from the same listening socket: a
     // client connection, its requests and its upstream connections then stay on one thread,
@@ -85,9 +92,14 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
     // The workers hold their own copies; once they stop accepting, the socket closes.
     drop(listener);
     let drain = config.proxy.limits().drain;
-    let reloader = Reloader::new(as_loaded, signet.clone(), admin, listen.is_some());
+    let reloader = Reloader::new(
+        as_loaded,
+        signet.clone(),
+        admin,
+        listening,
+        listen.is_some(),
+    );
     let stop = main.block_on(async {
-        let mut signals = Signals::new()?;
         serve_until_stopped(&mut signals, reloader).await;
         Ok::<_, Failure>(stop_gracefully(&signet, &mut signals.stop, drain).await)
     })?;
