@@ -69,28 +69,7 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
     })?;
     let (admin, _admin_task) = admin.map(|(state, task, _)| (state, task)).unzip();
 
-    // One single-threaded runtime per CPU, all accepting from the same listening socket: a
-    // client connection, its requests and its upstream connections then stay on one thread,
-    // instead of waking tasks on other threads at every step of every request.
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for n in 0..workers {
-        let runtime = current_thread()?;
-        let listener = {
-            // Registers the socket with that runtime's own I/O driver.
-            let _in_runtime = runtime.enter();
-            listener
-                .try_clone()
-                .and_then(tokio::net::TcpListener::from_std)
-        };
-        let listener = listener.map_err(|e| Failure::Runtime(format!("cannot listen: {e}")))?;
-        let signet = signet.clone();
-        std::thread::Builder::new()
-            .name(format!("signet-{n}"))
-            .spawn(move || runtime.block_on(signet.serve(listener)))
-            .map_err(|e| Failure::Runtime(format!("cannot start a worker thread: {e}")))?;
-    }
-    // The workers hold their own copies; once they stop accepting, the socket closes.
-    drop(listener);
+    start_workers(&signet, listener)?;
     let drain = config.proxy.limits().drain;
     let reloader = Reloader::new(
         as_loaded,
@@ -108,8 +87,38 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
             "stopped by a second signal; {open} client connections were cut"
         )));
     }
-    // The jar file and token stores are written off the worker threads; what was captured
-    // must not be lost.
+    flush_state(&signet);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// One single-threaded runtime per CPU, all accepting from the same listening socket: a
+/// client connection, its requests and its upstream connections then stay on one thread,
+/// instead of waking tasks on other threads at every step of every request. Each worker holds
+/// its own copy of the socket, which closes once they all stop accepting.
+fn start_workers(signet: &Arc<Signet>, listener: std::net::TcpListener) -> Result<(), Failure> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for n in 0..workers {
+        let runtime = current_thread()?;
+        let listener = {
+            // Registers the socket with that runtime's own I/O driver.
+            let _in_runtime = runtime.enter();
+            listener
+                .try_clone()
+                .and_then(tokio::net::TcpListener::from_std)
+        };
+        let listener = listener.map_err(|e| Failure::Runtime(format!("cannot listen: {e}")))?;
+        let signet = signet.clone();
+        std::thread::Builder::new()
+            .name(format!("signet-{n}"))
+            .spawn(move || runtime.block_on(signet.serve(listener)))
+            .map_err(|e| Failure::Runtime(format!("cannot start a worker thread: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Writes what the worker threads leave to be written: the jar file and the token stores.
+fn flush_state(signet: &Signet) {
     let current = signet.current();
     if let Some(cookies) = current.cookies() {
         cookies.flush();
@@ -117,8 +126,6 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
     current
         .policy()
         .flush_token_stores(std::time::Duration::from_secs(5));
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Serves until `SIGTERM` or Ctrl-C, reloading the config on `SIGHUP` and when its file changes.
