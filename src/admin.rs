@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
@@ -36,23 +36,41 @@ pub struct PacHost {
 /// The admin endpoint's state.
 pub struct Admin {
     signet: Arc<Signet>,
+    /// What the config in force says: the CA certificate and the PAC hosts.
+    served: Mutex<Served>,
+    proxy: SocketAddr,
+}
+
+/// The parts of the admin endpoint's answers that come from the config.
+struct Served {
     ca_pem: String,
     hosts: Vec<PacHost>,
-    proxy: SocketAddr,
+}
+
+impl Served {
+    fn of(config: &Config) -> Result<Served, String> {
+        let ca_pem = std::fs::read_to_string(&config.ca.cert)
+            .map_err(|e| format!("cannot read {}: {e}", config.ca.cert.display()))?;
+        let hosts = pac_hosts(config)?;
+        Ok(Served { ca_pem, hosts })
+    }
 }
 
 impl Admin {
     /// Reads the CA certificate and the rule hosts; `proxy` is the address the proxy listens on.
     pub fn new(config: &Config, signet: Arc<Signet>, proxy: SocketAddr) -> Result<Admin, String> {
-        let ca_pem = std::fs::read_to_string(&config.ca.cert)
-            .map_err(|e| format!("cannot read {}: {e}", config.ca.cert.display()))?;
-        let hosts = pac_hosts(config)?;
         Ok(Admin {
             signet,
-            ca_pem,
-            hosts,
+            served: Mutex::new(Served::of(config)?),
             proxy,
         })
+    }
+
+    /// Serves what a reloaded `config` says (its CA certificate and PAC hosts) from now on.
+    pub fn reload(&self, config: &Config) -> Result<(), String> {
+        let served = Served::of(config)?;
+        *self.served.lock().unwrap_or_else(PoisonError::into_inner) = served;
+        Ok(())
     }
 
     /// Binds `addr`, refusing a non-loopback address unless `[proxy] client_auth` is set.
@@ -88,6 +106,7 @@ impl Admin {
     }
 
     fn handle(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let served = || self.served.lock().unwrap_or_else(PoisonError::into_inner);
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return text(StatusCode::METHOD_NOT_ALLOWED, "signet: GET only\n");
         }
@@ -99,14 +118,14 @@ impl Admin {
                     "content-disposition",
                     "attachment; filename=\"signet-ca.crt\"",
                 )
-                .body(Full::new(Bytes::from(self.ca_pem.clone())))
+                .body(Full::new(Bytes::from(served().ca_pem.clone())))
                 .unwrap_or_default(),
             "/proxy.pac" => {
                 let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
                 Response::builder()
                     .header(CONTENT_TYPE, "application/x-ns-proxy-autoconfig")
                     .body(Full::new(Bytes::from(pac(
-                        &self.hosts,
+                        &served().hosts,
                         self.proxy_for(host),
                     ))))
                     .unwrap_or_default()

@@ -18,7 +18,7 @@ use crate::context::{Clock, Entropy, OsEntropy, SystemClock};
 use crate::cookies::{Cookies, RuleCookies};
 use crate::net::{Dialer, ParentAuth, ParentProxy};
 use crate::policy::Policy;
-use crate::proxy::{Parts, Signet, StartError, UpstreamTlsPair};
+use crate::proxy::{Generation, Parts, Signet, StartError, UpstreamTlsPair};
 use crate::tls::{CertificateAuthority, LeafCache, TlsError, TlsProfile, UpstreamTls};
 use crate::upstream::Upstream;
 
@@ -36,27 +36,55 @@ impl Signet {
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
     ) -> Result<Signet, StartError> {
-        let dialer = dialer(config, clock.clone(), entropy.clone())?;
-        let policy = Policy::with_dialer(config, &dialer)?;
-        let (ca, created) = CertificateAuthority::load_or_create(&config.ca.cert, &config.ca.key)?;
-        if created {
-            tracing::info!(cert = %config.ca.cert.display(), "created a new CA; trust it in your clients");
-        }
-        let upstream_tls = upstream_tls(&policy)?;
-        let limits = config.proxy.limits();
-        Ok(Signet::new(Parts {
-            policy,
-            leaves: LeafCache::new(Arc::new(ca)),
-            upstream_tls,
-            upstream: Upstream::new(dialer, clock.clone(), entropy.clone(), limits.response),
-            limits,
-            client_auth: client_auth(config),
-            buffer_limit: config.proxy.buffer_limit,
-            clock,
-            entropy,
-            cookies: Cookies::open(&config.cookies.jar, rule_cookies(config))?,
-        }))
+        Ok(Signet::new(parts(config, clock, entropy, None)?))
     }
+
+    /// The parts of `config` for a reload of this proxy, built and checked as a whole (every
+    /// secret resolved, every file read, every key loaded), keeping what did not change: the
+    /// schemes whose settings are the same (with their tokens, Digest state and NTLM
+    /// connections), the leaf cache while the CA is the same, the cookie jar.
+    pub fn renewal(&self, config: &Config) -> Result<Parts, StartError> {
+        let current = self.current();
+        let (clock, entropy) = (current.clock().clone(), current.entropy().clone());
+        parts(config, clock, entropy, Some(&current))
+    }
+}
+
+/// What `config` makes of a proxy; on a reload, `previous` is the generation it replaces.
+fn parts(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    previous: Option<&Generation>,
+) -> Result<Parts, StartError> {
+    let dialer = dialer(config, clock.clone(), entropy.clone())?;
+    let policy = Policy::succeeding(config, &dialer, previous.map(Generation::policy))?;
+    let (ca, created) = CertificateAuthority::load_or_create(&config.ca.cert, &config.ca.key)?;
+    if created {
+        tracing::info!(cert = %config.ca.cert.display(), "created a new CA; trust it in your clients");
+    }
+    let leaves = match previous.map(Generation::leaves) {
+        Some(leaves) if leaves.ca().cert_der() == ca.cert_der() => leaves.clone(),
+        _ => Arc::new(LeafCache::new(Arc::new(ca))),
+    };
+    let upstream_tls = upstream_tls(&policy)?;
+    let limits = config.proxy.limits();
+    let cookies = match previous.and_then(Generation::cookies) {
+        Some(jar) => Some(jar.with_rules(rule_cookies(config))),
+        None => Cookies::open(&config.cookies.jar, rule_cookies(config))?,
+    };
+    Ok(Parts {
+        policy,
+        leaves,
+        upstream_tls,
+        upstream: Upstream::new(dialer, clock.clone(), entropy.clone(), limits.response),
+        limits,
+        client_auth: client_auth(config),
+        buffer_limit: config.proxy.buffer_limit,
+        clock,
+        entropy,
+        cookies,
+    })
 }
 
 impl Policy {

@@ -2,6 +2,7 @@
 //! (and the OAuth 2.0 token sources behind them), the upstream TLS profile of each rule (its
 //! files loaded), the egress policy and the interception mode. The proxy, `explain`, `sign` and `check` share it.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use http::Method;
 use crate::auth::{BuildContext, BuildError, Scheme};
 use crate::aws::{AwsSources, Env};
 use crate::config::{
-    AuthChoice, AuthSpec, Config, ConfigError, HostTls, Intercept, KeyPath, Segment,
+    AuthChoice, AuthSpec, AuthTables, Config, ConfigError, HostTls, Intercept, KeyPath, Segment,
 };
 use crate::net::Dialer;
 use crate::oauth2::{Sources, TokenSource};
@@ -39,8 +40,26 @@ pub struct Policy {
     /// The `[host.tls]` tables, loaded, in [`TlsProfileId`] order from 1.
     tls_profiles: Vec<TlsProfile>,
     /// The token sources of every `oauth2` table, by profile name or key path.
-    sources: Vec<(String, Arc<TokenSource>)>,
+    sources: NamedSources,
+    /// Every scheme, by profile name or key path, and the tables they were built from: what a
+    /// reload carries over.
+    built: BTreeMap<String, Arc<Scheme>>,
+    settings: AuthTables,
     none: Scheme,
+}
+
+/// Token sources by profile name or key path.
+type NamedSources = Vec<(String, Arc<TokenSource>)>;
+
+/// The schemes under construction: the token sources they ask for and, on a reload, the
+/// policy whose schemes carry over where their settings did not change.
+struct Building<'a> {
+    sources: Sources,
+    aws: AwsSources,
+    previous: Option<&'a Policy>,
+    built: RefCell<BTreeMap<String, Arc<Scheme>>>,
+    /// The names whose scheme (and token source) came from `previous`.
+    carried: RefCell<Vec<String>>,
 }
 
 impl Policy {
@@ -48,20 +67,28 @@ impl Policy {
     /// through `dialer`. Rule `N` with a `[host.tls]` table gets its own upstream TLS profile,
     /// numbered from 1 in config order; 0 is the default.
     pub fn with_dialer(config: &Config, dialer: &Dialer) -> Result<Policy, ConfigError> {
+        Self::succeeding(config, dialer, None)
+    }
+
+    /// As [`Policy::with_dialer`], for a reload: every scheme is built (so that the new config
+    /// is checked as a whole), and then, where its settings are those it had in `previous`,
+    /// the previous one is kept, with its tokens, Digest state and NTLM connections.
+    pub fn succeeding(
+        config: &Config,
+        dialer: &Dialer,
+        previous: Option<&Policy>,
+    ) -> Result<Policy, ConfigError> {
         let sources = Sources::new(dialer.clone(), config.proxy.limits().token_request);
         let aws = AwsSources::new(
             dialer.clone(),
             config.proxy.limits().token_request,
             Env::process(),
         );
-        let sources = BuildSources {
-            tokens: sources,
-            aws,
-        };
+        let building = Building::new(sources, aws, previous);
         let mut profiles = BTreeMap::new();
         for (name, spec) in &config.profiles {
             let path = KeyPath::default().key("auth").key(name);
-            profiles.insert(name.clone(), build_scheme(config, spec, &path, &sources)?);
+            profiles.insert(name.clone(), build_scheme(config, spec, &path, &building)?);
         }
 
         let mut rules = Vec::with_capacity(config.hosts.len());
@@ -78,7 +105,7 @@ impl Policy {
                 &profiles,
                 &host.auth,
                 &host.path.key("auth"),
-                &sources,
+                &building,
             )?
             .unwrap_or(None);
             let mut routes = Vec::with_capacity(host.routes.len());
@@ -107,7 +134,7 @@ impl Policy {
                     None => None,
                 };
                 let at = route.key_path.key("auth");
-                let auth = match resolve(config, &profiles, &route.auth, &at, &sources)? {
+                let auth = match resolve(config, &profiles, &route.auth, &at, &building)? {
                     None => RouteAuth::Inherit,
                     Some(auth) => RouteAuth::Set(auth),
                 };
@@ -133,6 +160,7 @@ impl Policy {
         }
 
         let egress = egress(config)?;
+        let (sources, built) = building.finish();
         Ok(Policy {
             table: RuleTable::new(rules),
             egress,
@@ -140,9 +168,23 @@ impl Policy {
             profiles,
             tls,
             tls_profiles,
-            sources: sources.tokens.into_built(),
+            sources,
+            built,
+            settings: config.auth_tables.clone(),
             none: Scheme::none(),
         })
+    }
+
+    /// The profiles (by name or key path) whose scheme is the same object in `previous`: those
+    /// a reload carried over.
+    pub fn carried_from(&self, previous: &Policy) -> Vec<&str> {
+        let carried = self.built.iter().filter(|(name, scheme)| {
+            previous
+                .built
+                .get(*name)
+                .is_some_and(|old| Arc::ptr_eq(old, scheme))
+        });
+        carried.map(|(name, _)| name.as_str()).collect()
     }
 
     /// The rule, route and auth for a request (see [`RuleTable::decide`]).
@@ -202,6 +244,27 @@ impl Policy {
     /// Token requests sent by every OAuth 2.0 scheme so far.
     pub fn token_requests_sent(&self) -> u64 {
         self.sources.iter().map(|(_, s)| s.requests_sent()).sum()
+    }
+
+    /// Waits, for at most `within` in all, until every token store has what was saved to it.
+    /// For a stop: not for a runtime thread.
+    pub fn flush_token_stores(&self, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        for (name, source) in &self.sources {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if !source.store().flush(left) {
+                tracing::warn!(profile = %name, "a token save did not finish before the stop");
+            }
+        }
+    }
+
+    /// Token requests sent by the token sources that `next` does not share.
+    pub fn token_requests_not_in(&self, next: &Policy) -> u64 {
+        let gone = self
+            .sources
+            .iter()
+            .filter(|(_, source)| !next.sources.iter().any(|(_, s)| Arc::ptr_eq(s, source)));
+        gone.map(|(_, s)| s.requests_sent()).sum()
     }
 
     /// Whether a CONNECT to `host:port` is intercepted (TLS terminated) rather than tunnelled.
@@ -265,17 +328,52 @@ fn egress(config: &Config) -> Result<EgressPolicy, ConfigError> {
         .map_err(|e| config.error(&KeyPath::default().key("proxy"), e.to_string()))
 }
 
-/// Where the schemes get what they cannot hold themselves: OAuth 2.0 tokens, AWS credentials.
-struct BuildSources {
-    tokens: Sources,
-    aws: AwsSources,
+impl<'a> Building<'a> {
+    fn new(sources: Sources, aws: AwsSources, previous: Option<&'a Policy>) -> Self {
+        Building {
+            sources,
+            aws,
+            previous,
+            built: RefCell::default(),
+            carried: RefCell::default(),
+        }
+    }
+
+    /// The scheme `name` of `previous`, when `config` builds it from the same settings.
+    fn carry(&self, config: &Config, name: &str) -> Option<Arc<Scheme>> {
+        let previous = self.previous?;
+        if !config.auth_tables.unchanged(&previous.settings, name) {
+            return None;
+        }
+        let scheme = previous.built.get(name)?.clone();
+        self.carried.borrow_mut().push(name.to_owned());
+        Some(scheme)
+    }
+
+    /// The token sources (the previous ones for carried schemes) and the schemes by name.
+    fn finish(self) -> (NamedSources, BTreeMap<String, Arc<Scheme>>) {
+        let carried = self.carried.into_inner();
+        let mut sources = self.sources.into_built();
+        if let Some(previous) = self.previous {
+            for (name, source) in &mut sources {
+                match previous.token_source(name) {
+                    Some(old) if carried.contains(name) => *source = old.clone(),
+                    // A profile that changed: the store holds what the old settings got.
+                    Some(_) => source.disown_stored(),
+                    // A new one starts as at start-up.
+                    None => {}
+                }
+            }
+        }
+        (sources, self.built.into_inner())
+    }
 }
 
 fn build_scheme(
     config: &Config,
     spec: &AuthSpec,
     path: &KeyPath,
-    sources: &BuildSources,
+    building: &Building<'_>,
 ) -> Result<Option<Arc<Scheme>>, ConfigError> {
     if matches!(spec, AuthSpec::None(_)) {
         return Ok(None);
@@ -287,18 +385,22 @@ fn build_scheme(
     let bx = BuildContext {
         name: &name,
         base_dir: &config.base_dir,
-        tokens: &sources.tokens,
-        aws: &sources.aws,
+        tokens: &building.sources,
+        aws: &building.aws,
     };
-    Scheme::build(spec, &bx)
-        .map(|s| Some(Arc::new(s)))
-        .map_err(|BuildError { key, reason }| {
-            let at = match key {
-                Some(key) => path.key(key),
-                None => path.clone(),
-            };
-            config.error(&at, reason)
-        })
+    // Built even when it carries over: the new config is checked as a whole.
+    let fresh = Scheme::build(spec, &bx).map_err(|BuildError { key, reason }| {
+        let at = match key {
+            Some(key) => path.key(key),
+            None => path.clone(),
+        };
+        config.error(&at, reason)
+    })?;
+    let scheme = building
+        .carry(config, &name)
+        .unwrap_or_else(|| Arc::new(fresh));
+    building.built.borrow_mut().insert(name, scheme.clone());
+    Ok(Some(scheme))
 }
 
 /// `Ok(None)` for "inherit"; `Ok(Some(None))` for no auth.
@@ -307,12 +409,12 @@ fn resolve(
     profiles: &BTreeMap<String, Option<Arc<Scheme>>>,
     choice: &AuthChoice,
     path: &KeyPath,
-    sources: &BuildSources,
+    building: &Building<'_>,
 ) -> Result<Option<Option<Arc<Scheme>>>, ConfigError> {
     Ok(match choice {
         AuthChoice::Inherit => None,
         AuthChoice::None => Some(None),
         AuthChoice::Profile(name) => Some(profiles.get(name).cloned().flatten()),
-        AuthChoice::Inline(spec) => Some(build_scheme(config, spec, path, sources)?),
+        AuthChoice::Inline(spec) => Some(build_scheme(config, spec, path, building)?),
     })
 }

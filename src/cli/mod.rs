@@ -9,6 +9,7 @@ mod cookies;
 mod import;
 mod inspect;
 mod oauth2;
+mod reload;
 mod run;
 mod sign;
 
@@ -36,8 +37,8 @@ pub struct Cli {
 enum Command {
     /// Start the proxy.
     Run {
-        /// Listen address (overrides [proxy] listen).
-        #[arg(long, value_name = "ADDR")]
+        /// Listen address (overrides [proxy] listen); a bare port means 127.0.0.1:PORT.
+        #[arg(long, value_name = "ADDR", value_parser = listen_address)]
         listen: Option<SocketAddr>,
     },
     /// Validate the config, resolve secrets and print the rule tree.
@@ -241,6 +242,16 @@ fn config_path(given: Option<PathBuf>) -> PathBuf {
             PathBuf::from("config.example.toml")
         }
     })
+}
+
+/// `--listen`: `host:port`, or a bare port on loopback.
+fn listen_address(value: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = value.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    value
+        .parse()
+        .map_err(|e| format!("{e} (give host:port, or a port for 127.0.0.1)"))
 }
 
 fn current_thread() -> Result<tokio::runtime::Runtime, Failure> {

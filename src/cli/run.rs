@@ -1,8 +1,10 @@
-//! `signet run`: the proxy and, when configured, the admin endpoint.
+//! `signet run`: the proxy and, when configured, the admin endpoint; reloads on `SIGHUP` and
+//! config changes, and a graceful stop on `SIGTERM` or Ctrl-C.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::reload::{Listening, Reloader, WATCH_INTERVAL};
 use super::{Failure, current_thread};
 use crate::admin::Admin;
 use crate::config::Config;
@@ -14,6 +16,7 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
+    let as_loaded = config.clone();
     fit_connections_to_open_files(&mut config);
     let addr = match listen {
         // The config's own listen address was checked when it was loaded.
@@ -33,7 +36,9 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
     };
     // The start-up, the admin endpoint and Ctrl-C run on this runtime.
     let main = current_thread()?;
-    let (signet, listener, _admin) = main.block_on(async {
+    // From here on a SIGHUP or SIGTERM is answered, not the end of the process.
+    let mut signals = main.block_on(async { Signals::new() })?;
+    let (signet, listener, admin, listening) = main.block_on(async {
         let signet = Signet::build(&config)?;
         let listener = signet.bind(addr).await?;
         let local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -50,16 +55,48 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
                 let listener = state.bind(addr).await?;
                 let admin_local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
                 tracing::info!(listen = %admin_local, "admin endpoint: /healthz /ca.crt /proxy.pac /metrics");
-                Some(tokio::spawn(Arc::new(state).serve(listener)))
+                let state = Arc::new(state);
+                let task = AbortOnDrop(tokio::spawn(state.clone().serve(listener)));
+                Some((state, task, admin_local))
             }
         };
+        let listening = Listening {
+            proxy: local,
+            admin: admin.as_ref().map(|(_, _, addr)| *addr),
+        };
         let listener = listener.into_std().map_err(|e| Failure::Runtime(e.to_string()))?;
-        Ok::<_, Failure>((signet, listener, admin.map(AbortOnDrop)))
+        Ok::<_, Failure>((signet, listener, admin, listening))
     })?;
+    let (admin, _admin_task) = admin.map(|(state, task, _)| (state, task)).unzip();
 
-    // One single-threaded runtime per CPU, all accepting from the same listening socket: a
-    // client connection, its requests and its upstream connections then stay on one thread,
-    // instead of waking tasks on other threads at every step of every request.
+    start_workers(&signet, listener)?;
+    let drain = config.proxy.limits().drain;
+    let reloader = Reloader::new(
+        as_loaded,
+        signet.clone(),
+        admin,
+        listening,
+        listen.is_some(),
+    );
+    let stop = main.block_on(async {
+        serve_until_stopped(&mut signals, reloader).await;
+        Ok::<_, Failure>(stop_gracefully(&signet, &mut signals.stop, drain).await)
+    })?;
+    if let Stop::Forced(open) = stop {
+        return Err(Failure::Runtime(format!(
+            "stopped by a second signal; {open} client connections were cut"
+        )));
+    }
+    flush_state(&signet);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// One single-threaded runtime per CPU, all accepting from the same listening socket: a
+/// client connection, its requests and its upstream connections then stay on one thread,
+/// instead of waking tasks on other threads at every step of every request. Each worker holds
+/// its own copy of the socket, which closes once they all stop accepting.
+fn start_workers(signet: &Arc<Signet>, listener: std::net::TcpListener) -> Result<(), Failure> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     for n in 0..workers {
         let runtime = current_thread()?;
@@ -77,31 +114,148 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
             .spawn(move || runtime.block_on(signet.serve(listener)))
             .map_err(|e| Failure::Runtime(format!("cannot start a worker thread: {e}")))?;
     }
-    main.block_on(async {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-    });
-    // The jar file is written off the worker threads; what was captured must not be lost.
-    if let Some(cookies) = signet.cookies() {
-        cookies.flush();
-    }
     Ok(())
 }
 
-/// Ctrl-C, or (on Unix) SIGTERM as service managers send it.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+/// Writes what the worker threads leave to be written: the jar file and the token stores.
+fn flush_state(signet: &Signet) {
+    let current = signet.current();
+    if let Some(cookies) = current.cookies() {
+        cookies.flush();
+    }
+    current
+        .policy()
+        .flush_token_stores(std::time::Duration::from_secs(5));
+}
+
+/// Serves until `SIGTERM` or Ctrl-C, reloading the config on `SIGHUP` and when its file changes.
+async fn serve_until_stopped(signals: &mut Signals, mut reloader: Reloader) {
+    let mut watch = tokio::time::interval(WATCH_INTERVAL);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = signals.stop.next() => return,
+            () = signals.hangup.next() => reloader.reload("SIGHUP").await,
+            _ = watch.tick() => {
+                if reloader.file_changed().await {
+                    reloader.reload("config file changed").await;
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// How `signet run` ended.
+enum Stop {
+    /// Every connection finished, or the drain timeout closed what was left.
+    Drained,
+    /// A second signal came first; this many connections were still open.
+    Forced(usize),
+}
+
+/// Stops accepting, and lets the connections being served finish their requests, for at most
+/// `within`; a second signal stops at once.
+async fn stop_gracefully(
+    signet: &Signet,
+    stop: &mut StopSignal,
+    within: std::time::Duration,
+) -> Stop {
+    let drain = signet.drain();
+    drain.stop();
+    let open = drain.active();
+    tracing::info!(
+        connections = open,
+        drain_timeout_secs = within.as_secs(),
+        "stopping: no new connections; requests in flight may finish (a second signal stops at once)"
+    );
+    tokio::select! {
+        () = drain.drained() => {
+            if open > 0 {
+                tracing::info!("every request in flight finished");
+            }
+            Stop::Drained
+        }
+        () = tokio::time::sleep(within) => {
+            tracing::warn!(connections = drain.active(), "drain timeout ([proxy] drain_timeout): closing what is still open");
+            Stop::Drained
+        }
+        () = stop.next() => {
+            let open = drain.active();
+            tracing::warn!(connections = open, "second signal: stopping now");
+            Stop::Forced(open)
+        }
+    }
+}
+
+/// The signals `signet run` answers, taken over from their default action (which ends the
+/// process).
+struct Signals {
+    stop: StopSignal,
+    hangup: Hangup,
+}
+
+impl Signals {
+    fn new() -> Result<Self, Failure> {
+        Ok(Signals {
+            stop: StopSignal::new()?,
+            hangup: Hangup::new()?,
+        })
+    }
+}
+
+/// Ctrl-C, and on Unix `SIGTERM` as service managers send it.
+struct StopSignal {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+/// `SIGHUP` (never, where there is none).
+struct Hangup {
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+fn unix_signal(
+    kind: tokio::signal::unix::SignalKind,
+) -> Result<tokio::signal::unix::Signal, Failure> {
+    tokio::signal::unix::signal(kind)
+        .map_err(|e| Failure::Runtime(format!("cannot handle signals: {e}")))
+}
+
+impl StopSignal {
+    fn new() -> Result<Self, Failure> {
+        Ok(StopSignal {
+            #[cfg(unix)]
+            term: unix_signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+impl Hangup {
+    fn new() -> Result<Self, Failure> {
+        Ok(Hangup {
+            #[cfg(unix)]
+            hup: unix_signal(tokio::signal::unix::SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        self.hup.recv().await;
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    }
 }
 
 pub(super) fn init_logging() {

@@ -1,11 +1,12 @@
 //! Checks of values that `signet run` would otherwise refuse only later (at bind time) or never
 //! notice (a misspelt method that no request carries), so that `signet check` reports them with
-//! file, line and key.
+//! file, line and key; and the checks of keys that depend on each other.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use super::error::{KeyPath, Locator};
-use super::{AdminConfig, ConfigError, ProxyConfig};
+use super::{AdminConfig, AuthSpec, ConfigError, CookieMode, ProxyConfig};
 
 /// The methods of the IANA HTTP Method Registry that a request can carry (RFC 9110 and the
 /// WebDAV, versioning and calendaring extensions), plus QUERY; `PRI` and `*` are left out.
@@ -108,4 +109,51 @@ pub(super) fn listeners(
         }
     }
     Ok(())
+}
+
+/// `cookies` and `cookies_from` of the host rule at `path`; `cookies_from` alone means "inject
+/// the other host's cookies".
+pub(super) fn host_cookies(
+    mode: Option<CookieMode>,
+    from: Option<String>,
+    path: &KeyPath,
+    locator: &Locator<'_>,
+) -> Result<(Option<CookieMode>, Option<String>), ConfigError> {
+    let Some(from) = from else {
+        return Ok((mode, None));
+    };
+    let key = path.key("cookies_from");
+    let name =
+        crate::rules::normalize_host(&from).map_err(|e| locator.error(&key, e.to_string()))?;
+    if mode == Some(CookieMode::Capture) {
+        return Err(locator.error(
+            &key,
+            "cookies_from sends cookies, which cookies = \"capture\" never does; use \"inject\" or \"sync\"",
+        ));
+    }
+    Ok((Some(mode.unwrap_or(CookieMode::Inject)), Some(name)))
+}
+
+/// `[proxy] upstream_proxy_auth` names a profile that can answer a parent proxy.
+pub(super) fn parent_auth(
+    proxy: &ProxyConfig,
+    profiles: &BTreeMap<String, AuthSpec>,
+    locator: &Locator<'_>,
+) -> Result<(), ConfigError> {
+    let Some(name) = &proxy.upstream_proxy_auth else {
+        return Ok(());
+    };
+    let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
+    match profiles.get(name) {
+        None => Err(locator.error(&path, format!("no [auth.{name}] profile"))),
+        Some(AuthSpec::Basic(_) | AuthSpec::Digest(_) | AuthSpec::Ntlm(_)) => Ok(()),
+        Some(other) => Err(locator.error(
+            &path,
+            format!(
+                "[auth.{name}] is a {} profile, which cannot answer a parent proxy \
+                 (basic, digest and ntlm can)",
+                other.type_name()
+            ),
+        )),
+    }
 }

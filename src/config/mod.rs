@@ -9,6 +9,7 @@ mod ca;
 mod checks;
 mod error;
 mod expand;
+mod settings;
 mod tls;
 mod warnings;
 
@@ -23,6 +24,7 @@ pub use checks::is_known_method;
 pub use error::{ConfigError, KeyPath, Locator, Segment};
 use expand::Expansion;
 pub use expand::{ExpandError, expand, expand_noting_defaults};
+pub use settings::AuthTables;
 pub use tls::HostTls;
 pub use warnings::ConfigWarning;
 
@@ -56,6 +58,8 @@ pub struct Config {
     pub hosts: Vec<HostConfig>,
     /// What is allowed but probably not meant (a credential taken from a placeholder's default).
     pub warnings: Vec<ConfigWarning>,
+    /// Every auth table, expanded, for a reload to compare.
+    pub auth_tables: AuthTables,
     source: String,
 }
 
@@ -105,6 +109,9 @@ pub struct ProxyConfig {
     /// Seconds for one OAuth 2.0 token request.
     #[serde(default = "defaults::token_timeout")]
     pub token_timeout: u64,
+    /// Seconds that requests in flight may take to finish when signet stops.
+    #[serde(default = "defaults::drain_timeout")]
+    pub drain_timeout: u64,
     /// Client connections held at once.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
@@ -138,6 +145,9 @@ mod defaults {
     pub fn token_timeout() -> u64 {
         Limits::DEFAULT.token_request.as_secs()
     }
+    pub fn drain_timeout() -> u64 {
+        Limits::DEFAULT.drain.as_secs()
+    }
     pub fn max_connections() -> usize {
         Limits::DEFAULT.max_connections
     }
@@ -161,6 +171,7 @@ impl ProxyConfig {
             response: secs(self.response_timeout),
             tunnel_idle: secs(self.tunnel_idle_timeout),
             token_request: secs(self.token_timeout),
+            drain: secs(self.drain_timeout),
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
         }
@@ -176,6 +187,7 @@ impl ProxyConfig {
             ("response_timeout", self.response_timeout),
             ("tunnel_idle_timeout", self.tunnel_idle_timeout),
             ("token_timeout", self.token_timeout),
+            ("drain_timeout", self.drain_timeout),
         ] {
             if !(1..=MAX_TIMEOUT_SECS).contains(&value) {
                 return Err((key, format!("must be 1 to {MAX_TIMEOUT_SECS} seconds")));
@@ -211,6 +223,7 @@ impl Default for ProxyConfig {
             response_timeout: defaults::response_timeout(),
             tunnel_idle_timeout: defaults::tunnel_idle_timeout(),
             token_timeout: defaults::token_timeout(),
+            drain_timeout: defaults::drain_timeout(),
             max_connections: defaults::max_connections(),
             max_connections_per_ip: defaults::max_connections_per_ip(),
         }
@@ -401,6 +414,7 @@ impl Config {
         };
         expansion.table(&mut tree, &KeyPath::default(), &locator)?;
         let warnings = warnings::credential_defaults(&expansion.defaulted, &locator);
+        let mut auth_tables = AuthTables::new(base_dir.clone(), tree.get("proxy"));
 
         let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(tree))
             .map_err(|e| serde_error(&locator, &KeyPath::default(), e))?;
@@ -414,14 +428,25 @@ impl Config {
                     format!("\"{name}\" is reserved; name the profile differently"),
                 ));
             }
+            auth_tables.insert(name.clone(), toml::Value::Table(table.clone()));
             profiles.insert(name, auth::auth_table(table, &path, &locator)?);
         }
 
         let mut hosts = Vec::with_capacity(raw.host.len());
         for (i, host) in raw.host.into_iter().enumerate() {
+            let path = KeyPath::default().key("host").index(i);
+            if let Some(table @ toml::Value::Table(_)) = &host.auth {
+                auth_tables.insert(path.key("auth").to_string(), table.clone());
+            }
+            for (j, route) in host.route.iter().enumerate() {
+                if let Some(table @ toml::Value::Table(_)) = &route.auth {
+                    let at = path.key("route").index(j).key("auth");
+                    auth_tables.insert(at.to_string(), table.clone());
+                }
+            }
             hosts.push(host_rule(i, host, &base_dir, &locator, &profiles)?);
         }
-        check_parent_auth(&raw.proxy, &profiles, &locator)?;
+        checks::parent_auth(&raw.proxy, &profiles, &locator)?;
         if let Err((key, reason)) = raw.proxy.check_limits() {
             return Err(locator.error(&KeyPath::default().key("proxy").key(key), reason));
         }
@@ -448,8 +473,16 @@ impl Config {
             profiles,
             hosts,
             warnings,
+            auth_tables,
             source,
         })
+    }
+
+    /// The SHA-256 of the config's text, in hex (`/metrics` names the config in force by it).
+    pub fn sha256(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.source.as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// An error pointing at `path` in this config's source.
@@ -505,7 +538,8 @@ fn host_rule(
         Some(t) => Some(t.resolve(base_dir, &path.key("tls"), locator)?),
         None => None,
     };
-    let (cookies, cookies_from) = host_cookies(host.cookies, host.cookies_from, &path, locator)?;
+    let (cookies, cookies_from) =
+        checks::host_cookies(host.cookies, host.cookies_from, &path, locator)?;
     Ok(HostConfig {
         patterns: host.patterns,
         auth,
@@ -515,53 +549,6 @@ fn host_rule(
         tls,
         path,
     })
-}
-
-/// `cookies` and `cookies_from` of the host rule at `path`; `cookies_from` alone means "inject
-/// the other host's cookies".
-fn host_cookies(
-    mode: Option<CookieMode>,
-    from: Option<String>,
-    path: &KeyPath,
-    locator: &Locator<'_>,
-) -> Result<(Option<CookieMode>, Option<String>), ConfigError> {
-    let Some(from) = from else {
-        return Ok((mode, None));
-    };
-    let key = path.key("cookies_from");
-    let name =
-        crate::rules::normalize_host(&from).map_err(|e| locator.error(&key, e.to_string()))?;
-    if mode == Some(CookieMode::Capture) {
-        return Err(locator.error(
-            &key,
-            "cookies_from sends cookies, which cookies = \"capture\" never does; use \"inject\" or \"sync\"",
-        ));
-    }
-    Ok((Some(mode.unwrap_or(CookieMode::Inject)), Some(name)))
-}
-
-/// `[proxy] upstream_proxy_auth` names a profile that can answer a parent proxy.
-fn check_parent_auth(
-    proxy: &ProxyConfig,
-    profiles: &BTreeMap<String, AuthSpec>,
-    locator: &Locator<'_>,
-) -> Result<(), ConfigError> {
-    let Some(name) = &proxy.upstream_proxy_auth else {
-        return Ok(());
-    };
-    let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
-    match profiles.get(name) {
-        None => Err(locator.error(&path, format!("no [auth.{name}] profile"))),
-        Some(AuthSpec::Basic(_) | AuthSpec::Digest(_) | AuthSpec::Ntlm(_)) => Ok(()),
-        Some(other) => Err(locator.error(
-            &path,
-            format!(
-                "[auth.{name}] is a {} profile, which cannot answer a parent proxy \
-                 (basic, digest and ntlm can)",
-                other.type_name()
-            ),
-        )),
-    }
 }
 
 /// Turns a serde error found under `prefix` into a located config error.

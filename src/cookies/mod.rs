@@ -159,7 +159,7 @@ pub struct RuleCookies {
 pub struct Cookies {
     jar: Arc<Jar>,
     rules: Vec<Option<RuleCookies>>,
-    saver: saver::Saver,
+    saver: Arc<saver::Saver>,
 }
 
 impl Cookies {
@@ -175,7 +175,20 @@ impl Cookies {
         let jar = Arc::new(load(path)?);
         let saver =
             saver::Saver::start(jar.clone(), path.to_owned()).map_err(CookieError::Writer)?;
-        Ok(Some(Cookies { jar, rules, saver }))
+        Ok(Some(Cookies {
+            jar,
+            rules,
+            saver: Arc::new(saver),
+        }))
+    }
+
+    /// The same jar and file under a reloaded config's per-rule modes.
+    pub fn with_rules(&self, rules: Vec<Option<RuleCookies>>) -> Cookies {
+        Cookies {
+            jar: self.jar.clone(),
+            rules,
+            saver: self.saver.clone(),
+        }
     }
 
     /// The jar.

@@ -531,7 +531,7 @@ fn a_stalled_disk_never_blocks_capture_and_saves_coalesce() {
             mode: CookieMode::Capture,
             from: None,
         })],
-        saver: saver::Saver::start_with(jar, path.clone(), write).unwrap(),
+        saver: Arc::new(saver::Saver::start_with(jar, path.clone(), write).unwrap()),
     });
     let from = url("http://app.test/");
     let set = |i: usize| {

@@ -40,6 +40,8 @@ pub struct Limits {
     pub tunnel_idle: Duration,
     /// One token request, connection included.
     pub token_request: Duration,
+    /// At a stop, requests in flight may finish within this.
+    pub drain: Duration,
     /// Client connections held at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
     /// Client connections held at once per client address, when listening beyond loopback.
@@ -56,6 +58,7 @@ impl Limits {
         response: Duration::from_secs(60),
         tunnel_idle: Duration::from_secs(3600),
         token_request: Duration::from_secs(30),
+        drain: Duration::from_secs(10),
         max_connections: 10_000,
         max_connections_per_ip: 256,
     };

@@ -49,6 +49,9 @@ struct State {
     store_stamp: Option<Stamp>,
     /// When a request last looked at the store's stamp.
     store_checked: Option<SystemTime>,
+    /// The store as it was when a reload changed the profile: what it held then was got under
+    /// other settings, and is not used.
+    disowned: Option<Stamp>,
 }
 
 /// A request's time as it waits for its token: the time it was signed at, moved on by the
@@ -109,6 +112,17 @@ impl TokenSource {
             fetch: tokio::sync::Mutex::new(()),
             requests_sent: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Starts without the token in the store now: a reload changed the profile, and what the
+    /// store holds was got under the old settings. A token written there later (`signet
+    /// login`) or fetched is used as usual.
+    pub fn disown_stored(&self) {
+        let stamp = self.store.stamp();
+        let mut st = self.lock();
+        st.disowned = stamp;
+        st.store_stamp = stamp;
+        st.loaded = true;
     }
 
     /// How many token requests this source has sent.
@@ -377,7 +391,12 @@ impl TokenSource {
         let Some((stamp, loaded)) = read else {
             return Ok(());
         };
-        self.lock().store_stamp = stamp;
+        let mut st = self.lock();
+        st.store_stamp = stamp;
+        if stamp.is_some() && stamp == st.disowned {
+            return Ok(());
+        }
+        drop(st);
         self.take_loaded(loaded)
     }
 

@@ -56,6 +56,8 @@ struct SaveOrder {
     issued: AtomicU64,
     /// The ticket of the token in the file, held while the file is written.
     written: Mutex<u64>,
+    /// Saves that have ended, written, skipped or failed.
+    settled: AtomicU64,
 }
 
 impl TokenFile {
@@ -110,7 +112,11 @@ impl TokenFile {
     pub fn save(&self, token: Token) -> impl Future<Output = Result<(), StoreError>> + use<> {
         let ticket = self.order.issued.fetch_add(1, Ordering::Relaxed) + 1;
         let file = self.clone();
-        let task = tokio::task::spawn_blocking(move || file.write_in_order(ticket, &token));
+        let task = tokio::task::spawn_blocking(move || {
+            let written = file.write_in_order(ticket, &token);
+            file.order.settled.fetch_add(1, Ordering::AcqRel);
+            written
+        });
         let path = self.path.clone();
         async move {
             task.await.unwrap_or_else(|e| {
@@ -119,6 +125,22 @@ impl TokenFile {
                     source: std::io::Error::other(e),
                 })
             })
+        }
+    }
+
+    /// Waits until every save asked for so far has ended, for at most `within`; whether they
+    /// all did. For a stop: not for a runtime thread.
+    pub fn flush(&self, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let asked = self.order.issued.load(Ordering::Acquire);
+            if self.order.settled.load(Ordering::Acquire) >= asked {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
 

@@ -7,14 +7,17 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
+use super::generation::{ConnCell, Generation};
 use super::{Signet, mitm, respond};
 use crate::net::body::{self, ProxyBody};
 use crate::rules::Destination;
 use crate::upstream::ClientConn;
 
-/// Answers a CONNECT request.
+/// Answers a CONNECT request, under `generation`.
 pub(super) async fn handle(
     signet: Arc<Signet>,
+    generation: Arc<Generation>,
+    cell: &ConnCell,
     conn: &ClientConn,
     req: Request<Incoming>,
 ) -> Response<ProxyBody> {
@@ -29,7 +32,7 @@ pub(super) async fn handle(
         Ok(dest) => dest,
         Err(e) => return respond::error(StatusCode::BAD_REQUEST, e),
     };
-    if !signet.policy.egress.permits(&dest.host, dest.port) {
+    if !generation.policy.egress.permits(&dest.host, dest.port) {
         return respond::error(
             StatusCode::FORBIDDEN,
             format!(
@@ -39,25 +42,28 @@ pub(super) async fn handle(
         );
     }
 
-    if signet.policy.intercepts(&dest) {
+    if generation.policy.intercepts(&dest) {
         let on_upgrade = hyper::upgrade::on(req);
-        let conn = conn.for_tunnel();
+        let cell = cell.for_tunnel(&generation);
+        // The tunnel's requests count for a graceful stop as the connection's own did.
+        let active = signet.drain().enter();
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(upgraded) => mitm::serve(signet, conn, dest, upgraded).await,
+                Ok(upgraded) => mitm::serve(signet, generation, cell, dest, upgraded).await,
                 Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
             }
+            drop(active);
         });
         return Response::new(body::empty());
     }
 
     // Connect first, so that an unreachable host is a 502 with the reason, not a dead tunnel.
-    let mut upstream = match signet.upstream.tunnel(&dest).await {
+    let mut upstream = match generation.upstream.tunnel(&dest).await {
         Ok(tcp) => tcp,
         Err(e) => return respond::error(StatusCode::BAD_GATEWAY, e),
     };
     // The client connection now carries the tunnel: its idle timeout becomes the tunnel's.
-    conn.idle().set(signet.limits.tunnel_idle);
+    conn.idle().set(generation.limits.tunnel_idle);
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {

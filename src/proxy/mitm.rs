@@ -13,68 +13,36 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::server::Acceptor;
 use tokio_rustls::LazyConfigAcceptor;
 
+use super::generation::{ConnCell, Generation};
 use super::{Signet, pipeline, respond};
 use crate::rules::{Destination, normalize_host};
-use crate::upstream::ClientConn;
 
-/// Serves the client side of an intercepted tunnel to `dest`.
-/// `conn` is fresh: connections pinned outside the tunnel are not used inside it.
+/// The client's TLS inside the tunnel, terminated with a leaf for the CONNECT host.
+type ClientTls = tokio_rustls::server::TlsStream<TokioIo<Upgraded>>;
+
+/// Serves the client side of an intercepted tunnel to `dest`, opened under `generation`; each
+/// request in it goes under the generation in force when it starts.
+/// `cell` is fresh: connections pinned outside the tunnel are not used inside it.
 pub(super) async fn serve(
     signet: Arc<Signet>,
-    conn: ClientConn,
+    generation: Arc<Generation>,
+    cell: ConnCell,
     dest: Destination,
     upgraded: Upgraded,
 ) {
-    let handshake = signet.limits.tls_handshake;
-    let hello = LazyConfigAcceptor::new(Acceptor::default(), TokioIo::new(upgraded));
-    let start = match tokio::time::timeout(handshake, hello).await {
-        Ok(Ok(start)) => start,
-        Ok(Err(e)) => {
-            tracing::debug!(%dest, error = %e, "no TLS ClientHello in the tunnel");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%dest, "no TLS ClientHello in the tunnel within the handshake timeout");
-            return;
-        }
-    };
-    // A ClientHello naming another host than the CONNECT target is refused request by request
-    // (421): the certificate is only ever minted for the CONNECT host.
-    let sni_matches = match start.client_hello().server_name() {
-        None => true,
-        Some(sni) => normalize_host(sni).is_ok_and(|sni| sni == dest.host),
-    };
-    let leaves = signet.clone();
-    let host = dest.host.clone();
-    // Minting is CPU work (a key pair and a signature): keep it off the I/O threads.
-    let config = match tokio::task::spawn_blocking(move || leaves.leaves.server_config(&host)).await
-    {
-        Ok(Ok(config)) => config,
-        Ok(Err(e)) => {
-            tracing::warn!(%dest, error = %e, "cannot mint a leaf certificate");
-            return;
-        }
-        Err(_) => return,
-    };
-    let tls = match tokio::time::timeout(handshake, start.into_stream(config)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            tracing::debug!(%dest, error = %e, "client TLS handshake failed (does the client trust signet's CA?)");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%dest, "client TLS handshake did not finish within the handshake timeout");
-            return;
-        }
+    let Some((tls, sni_matches)) = terminate_tls(&generation, &dest, upgraded).await else {
+        return;
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let header_read = signet.limits.header_read;
-    let conn = Arc::new(conn);
+    let header_read = generation.limits.header_read;
+    drop(generation);
+    let cell = Arc::new(cell);
+    let drain = signet.drain().clone();
 
     let service = service_fn(move |req: Request<Incoming>| {
-        let signet = signet.clone();
+        let generation = signet.current();
         let dest = dest.clone();
-        let conn = conn.clone();
+        let cell = cell.clone();
         async move {
             // Two Host headers make the target ambiguous (RFC 9112 section 3.2).
             if req.headers().get_all(HOST).iter().nth(1).is_some() {
@@ -92,25 +60,91 @@ pub(super) async fn serve(
                     ),
                 ));
             }
-            Ok(pipeline::forward(&signet, &conn, dest, req).await)
+            let conn = cell.conn(&generation);
+            Ok(pipeline::forward(&generation, &conn, dest, req).await)
         }
     });
     let io = TokioIo::new(tls);
     let result = if h2 {
-        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
-            .serve_connection(io, service)
-            .await
+            .serve_connection(io, service);
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => result,
+            () = drain.stopped() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        }
     } else {
-        hyper::server::conn::http1::Builder::new()
+        let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_read)
             .serve_connection(io, service)
-            .with_upgrades()
-            .await
+            .with_upgrades();
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => result,
+            () = drain.stopped() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        }
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "intercepted connection ended with an error");
+    }
+}
+
+/// Reads the ClientHello, mints (or finds) the leaf for the CONNECT host and completes the
+/// handshake; with whether the ClientHello named that host. `None` when the client gave up or
+/// failed, logged.
+async fn terminate_tls(
+    generation: &Generation,
+    dest: &Destination,
+    upgraded: Upgraded,
+) -> Option<(ClientTls, bool)> {
+    let handshake = generation.limits.tls_handshake;
+    let hello = LazyConfigAcceptor::new(Acceptor::default(), TokioIo::new(upgraded));
+    let start = match tokio::time::timeout(handshake, hello).await {
+        Ok(Ok(start)) => start,
+        Ok(Err(e)) => {
+            tracing::debug!(%dest, error = %e, "no TLS ClientHello in the tunnel");
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!(%dest, "no TLS ClientHello in the tunnel within the handshake timeout");
+            return None;
+        }
+    };
+    // A ClientHello naming another host than the CONNECT target is refused request by request
+    // (421): the certificate is only ever minted for the CONNECT host.
+    let sni_matches = match start.client_hello().server_name() {
+        None => true,
+        Some(sni) => normalize_host(sni).is_ok_and(|sni| sni == dest.host),
+    };
+    let leaves = generation.leaves().clone();
+    let host = dest.host.clone();
+    // Minting is CPU work (a key pair and a signature): keep it off the I/O threads.
+    let config = match tokio::task::spawn_blocking(move || leaves.server_config(&host)).await {
+        Ok(Ok(config)) => config,
+        Ok(Err(e)) => {
+            tracing::warn!(%dest, error = %e, "cannot mint a leaf certificate");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    match tokio::time::timeout(handshake, start.into_stream(config)).await {
+        Ok(Ok(tls)) => Some((tls, sni_matches)),
+        Ok(Err(e)) => {
+            tracing::debug!(%dest, error = %e, "client TLS handshake failed (does the client trust signet's CA?)");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%dest, "client TLS handshake did not finish within the handshake timeout");
+            None
+        }
     }
 }
 

@@ -7,13 +7,18 @@
 
 mod admission;
 mod connect;
+mod drain;
+mod generation;
 mod mitm;
 pub mod pipeline;
 pub mod respond;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use arc_swap::ArcSwap;
 
 use http::header::PROXY_AUTHORIZATION;
 use http::{Method, Request, Response, StatusCode};
@@ -23,7 +28,6 @@ use hyper_util::rt::TokioIo;
 use hyper_util::rt::TokioTimer;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::auth::{SCHEME_NAMES, SignContext};
 use crate::config::ConfigError;
 use crate::context::{Clock, Entropy};
 use crate::cookies::Cookies;
@@ -31,11 +35,14 @@ use crate::metrics::{Metrics, Pulled};
 use crate::net::body::ProxyBody;
 use crate::net::{Idle, IdleTimeout, Limits};
 use crate::policy::Policy;
-use crate::rules::{Destination, RuleLabel};
+use crate::rules::Destination;
 use crate::tls::{LeafCache, TlsError};
 use crate::upstream::pool::IdleConnections;
-use crate::upstream::{ClientConn, IDLE_TIMEOUT, Upstream, UpstreamClients};
+use crate::upstream::{IDLE_TIMEOUT, Upstream};
 use admission::{Admission, Admitted};
+pub use drain::Drain;
+pub use generation::Generation;
+use generation::{ConnCell, RuntimeUpstreams};
 
 tokio::task_local! {
     /// The client of the connection a task serves, for the panic log.
@@ -66,8 +73,8 @@ pub enum StartError {
 pub struct Parts {
     /// The rules in force.
     pub policy: Policy,
-    /// Leaf certificates for intercepted hosts.
-    pub leaves: LeafCache,
+    /// Leaf certificates for intercepted hosts (a reload keeps the cache while the CA stays).
+    pub leaves: Arc<LeafCache>,
     /// Per upstream TLS profile, in [`crate::tls::TlsProfileId`] order.
     pub upstream_tls: Vec<UpstreamTlsPair>,
     /// The way out.
@@ -82,102 +89,113 @@ pub struct Parts {
     pub entropy: Arc<dyn Entropy>,
     /// The jar, when some rule uses cookies.
     pub cookies: Option<Cookies>,
-    /// `[proxy]`'s timeouts and caps.
+    /// `[proxy]`'s timeouts and caps (the connection caps of the first config stay in force).
     pub limits: Limits,
 }
 
-/// A running proxy's shared state: everything a request needs, built once at start-up.
+/// A running proxy's shared state: the generation in force (everything a config makes of
+/// it, swapped whole on reload) and what outlives configs: the connection caps, the drain, the
+/// counters.
 pub struct Signet {
-    policy: Policy,
-    leaves: LeafCache,
-    /// Per upstream TLS profile: the client configs with and without HTTP/2.
-    upstream_tls: Vec<UpstreamTlsPair>,
+    current: ArcSwap<Generation>,
+    next_id: AtomicU64,
     /// The idle lists of every serving runtime, for the metrics.
-    idle: Mutex<Vec<Arc<IdleConnections>>>,
-    upstream: Upstream,
-    client_auth: Option<Vec<u8>>,
-    buffer_limit: usize,
-    clock: Arc<dyn Clock>,
-    entropy: Arc<dyn Entropy>,
-    cookies: Option<Cookies>,
-    metrics: Metrics,
-    limits: Limits,
+    idle: Arc<Mutex<Vec<Weak<IdleConnections>>>>,
+    metrics: Arc<Metrics>,
     /// Client connections held at once, over all serving runtimes.
     admission: Arc<Admission>,
+    drain: Arc<Drain>,
 }
 
 impl Signet {
     /// A proxy of `parts`.
     pub fn new(parts: Parts) -> Signet {
-        let labels = parts.policy.table.rules().iter();
-        let labels = labels.map(|r| RuleLabel::of(Some(r)).to_string()).collect();
+        let metrics = Arc::new(Metrics::default());
+        let admission = Admission::new(
+            parts.limits.max_connections,
+            parts.limits.max_connections_per_ip,
+        );
         Signet {
-            metrics: Metrics::new(labels, SCHEME_NAMES),
-            policy: parts.policy,
-            leaves: parts.leaves,
-            upstream_tls: parts.upstream_tls,
-            idle: Mutex::default(),
-            upstream: parts.upstream,
-            client_auth: parts.client_auth,
-            buffer_limit: parts.buffer_limit,
-            clock: parts.clock,
-            entropy: parts.entropy,
-            cookies: parts.cookies,
-            admission: Admission::new(
-                parts.limits.max_connections,
-                parts.limits.max_connections_per_ip,
-            ),
-            limits: parts.limits,
+            current: ArcSwap::from_pointee(Generation::new(0, parts, metrics.clone())),
+            next_id: AtomicU64::new(1),
+            idle: Arc::default(),
+            metrics,
+            admission,
+            drain: Drain::new(),
         }
+    }
+
+    /// The generation in force.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// Puts `parts` in force: requests that start from now on use them, those in flight finish
+    /// under the generation they started with.
+    pub fn swap(&self, parts: Parts) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let next = Arc::new(Generation::new(id, parts, self.metrics.clone()));
+        let previous = self.current.swap(next.clone());
+        self.metrics.retire_pulled(previous.replaced_by(&next));
+    }
+
+    /// The counters (reloads are counted here too).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The graceful stop of this proxy.
+    pub fn drain(&self) -> &Arc<Drain> {
+        &self.drain
     }
 
     /// Upstream HTTP/1.1 connections that no client connection holds, over all runtimes.
     pub fn idle_upstream_connections(&self) -> usize {
         let lists = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        lists.iter().map(|idle| idle.len()).sum()
+        lists
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|idle| idle.len())
+            .sum()
     }
 
-    /// The rules in force.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
-    /// How many leaf certificates were minted so far.
+    /// How many leaf certificates were minted so far (by the leaf cache in force).
     pub fn leaves_minted(&self) -> u64 {
-        self.leaves.minted()
+        self.current().leaves.minted()
     }
 
     /// Whether clients must authenticate (`[proxy] client_auth`).
     pub fn requires_client_auth(&self) -> bool {
-        self.client_auth.is_some()
+        self.current().client_auth.is_some()
     }
 
     /// Whether `value` (an `Authorization` or `Proxy-Authorization` value) carries the
     /// `[proxy] client_auth` credentials.
     pub fn client_credentials_match(&self, value: &[u8]) -> bool {
-        self.client_auth
+        self.current()
+            .client_auth
             .as_ref()
             .is_some_and(|expected| constant_time_eq(value, expected))
     }
 
     /// The cookie jar, when some rule uses cookies.
-    pub fn cookies(&self) -> Option<&Cookies> {
-        self.cookies.as_ref()
+    pub fn cookies(&self) -> Option<Arc<Cookies>> {
+        self.current().cookies.clone()
     }
 
     /// The counters in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.metrics.render(Pulled {
-            minted: self.leaves.minted(),
-            cache_hits: self.leaves.hits(),
-            token_fetches: self.policy.token_requests_sent(),
+        let current = self.current();
+        let pulled = Pulled {
             idle_connections: self.idle_upstream_connections() as u64,
-        })
+            ..current.pulled()
+        };
+        self.metrics.render(&current.requests, pulled)
     }
 
     /// Binds `addr`, refusing a non-loopback address unless clients must authenticate.
     pub async fn bind(&self, addr: SocketAddr) -> Result<TcpListener, StartError> {
-        if !addr.ip().is_loopback() && self.client_auth.is_none() {
+        if !addr.ip().is_loopback() && !self.requires_client_auth() {
             return Err(StartError::Listen(format!(
                 "refusing to listen on {addr}: a non-loopback address needs [proxy] client_auth, \
                  or signet would be an open proxy"
@@ -188,38 +206,37 @@ impl Signet {
             .map_err(|e| StartError::Listen(format!("cannot listen on {addr}: {e}")))
     }
 
-    /// Serves clients on `listener` until the task is dropped, with upstream connection pools
-    /// of its own: a client connection and the upstream connections it uses then stay on the
-    /// runtime that accepted it (`signet run` serves one listening socket from one
-    /// single-threaded runtime per CPU).
+    /// Serves clients on `listener` until the task is dropped, or until the proxy stops and
+    /// the connections it accepted are done; with upstream connection pools of its own: a
+    /// client connection and the upstream connections it uses then stay on the runtime that
+    /// accepted it (`signet run` serves one listening socket from one single-threaded runtime
+    /// per CPU).
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
-        let dialer = self.upstream.dialer();
-        let upstreams: Arc<[UpstreamClients]> = self
-            .upstream_tls
-            .iter()
-            .map(|(both, h1)| UpstreamClients::new(dialer, both.clone(), h1.clone()))
-            .collect();
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(upstreams.iter().map(|u| u.idle.clone()));
-        tokio::spawn(close_idle_connections(upstreams.clone()));
+        let runtime = Arc::new(RuntimeUpstreams::new(self.idle.clone()));
+        tokio::spawn(close_idle_connections(runtime.clone()));
         // Beyond loopback, one address must not take every place.
         let per_ip = listener
             .local_addr()
             .is_ok_and(|addr| !addr.ip().is_loopback());
         let mut last_warning: Option<tokio::time::Instant> = None;
         loop {
-            let Some(place) = self.admission.place().await else {
-                return;
+            let accepted = tokio::select! {
+                biased;
+                () = self.drain.stopped() => break,
+                accepted = self.accept(&listener) => accepted,
             };
-            match listener.accept().await {
+            let Some((place, accepted)) = accepted else {
+                break;
+            };
+            match accepted {
                 Ok((tcp, peer)) => match self.admission.admit(place, peer.ip(), per_ip) {
                     Some(admitted) => {
-                        let idle = IdleTimeout::new(self.limits.client_idle);
-                        let conn = ClientConn::new(upstreams.clone(), idle.clone());
-                        let served = self.clone().serve_client(tcp, conn, idle, admitted);
-                        tokio::spawn(CLIENT.scope(peer, served));
+                        let active = self.drain.enter();
+                        let served = self.clone().serve_client(tcp, runtime.clone(), admitted);
+                        tokio::spawn(CLIENT.scope(peer, async move {
+                            served.await;
+                            drop(active);
+                        }));
                     }
                     None => refuse_busy_address(tcp, peer, self.admission.per_ip()),
                 },
@@ -234,49 +251,77 @@ impl Signet {
                 }
             }
         }
+        // This runtime's connections end with it: it stays up until they are done.
+        drop(listener);
+        self.drain.drained().await;
+    }
+
+    /// A place for one more connection, and the connection.
+    async fn accept(
+        &self,
+        listener: &TcpListener,
+    ) -> Option<(
+        tokio::sync::OwnedSemaphorePermit,
+        std::io::Result<(TcpStream, SocketAddr)>,
+    )> {
+        let place = self.admission.place().await?;
+        Some((place, listener.accept().await))
     }
 
     async fn serve_client(
         self: Arc<Self>,
         tcp: TcpStream,
-        conn: ClientConn,
-        idle: IdleTimeout,
+        runtime: Arc<RuntimeUpstreams>,
         _admitted: Admitted,
     ) {
         let _ = tcp.set_nodelay(true);
-        let header_read = self.limits.header_read;
+        let generation = self.current();
+        let header_read = generation.limits.header_read;
         if opens_with_h2_preface(&tcp, header_read).await {
             tracing::debug!("an HTTP/2 client (prior knowledge) on the HTTP/1.1 proxy port");
             refuse_h2_prior_knowledge(tcp).await;
             return;
         }
-        let conn = Arc::new(conn);
+        let idle = IdleTimeout::new(generation.limits.client_idle);
+        let cell = Arc::new(ConnCell::new(runtime, &generation, idle.clone()));
+        drop(generation);
+        let signet = self.clone();
         let service = service_fn(move |req| {
-            let signet = self.clone();
-            let conn = conn.clone();
-            async move { Ok::<_, Infallible>(signet.handle(&conn, req).await) }
+            let signet = signet.clone();
+            let cell = cell.clone();
+            async move { Ok::<_, Infallible>(signet.handle(&cell, req).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_read)
             .serve_connection(TokioIo::new(Idle::new(tcp, idle)), service)
             .with_upgrades();
-        if let Err(e) = connection.await {
+        let mut connection = std::pin::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = self.drain.stopped() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = result {
             tracing::debug!(error = %e, "client connection ended with an error");
         }
     }
 
-    /// One request from a client that uses signet as its proxy.
+    /// One request from a client that uses signet as its proxy, under the generation in force.
     async fn handle(
         self: Arc<Self>,
-        conn: &ClientConn,
+        cell: &ConnCell,
         req: Request<Incoming>,
     ) -> Response<ProxyBody> {
-        if !self.client_authorized(&req) {
+        let generation = self.current();
+        let conn = cell.conn(&generation);
+        if !client_authorized(&generation, &req) {
             return respond::proxy_auth_required();
         }
         if req.method() == Method::CONNECT {
-            return connect::handle(self, conn, req).await;
+            return connect::handle(self, generation, cell, &conn, req).await;
         }
         let dest = match Destination::from_uri(req.uri()) {
             Ok(dest) => dest,
@@ -289,41 +334,34 @@ impl Signet {
                 );
             }
         };
-        if !self.policy.egress.permits(&dest.host, dest.port) {
+        if !generation.policy.egress.permits(&dest.host, dest.port) {
             return respond::error(
                 StatusCode::FORBIDDEN,
                 format!("{dest}: destination not allowed by [proxy] allow/deny"),
             );
         }
-        pipeline::forward(&self, conn, dest, req).await
+        pipeline::forward(&generation, &conn, dest, req).await
     }
+}
 
-    fn client_authorized(&self, req: &Request<Incoming>) -> bool {
-        let Some(expected) = &self.client_auth else {
-            return true;
-        };
-        req.headers()
-            .get_all(PROXY_AUTHORIZATION)
-            .iter()
-            .any(|v| constant_time_eq(v.as_bytes(), expected))
-    }
-
-    fn sign_context(&self) -> SignContext<'_> {
-        SignContext {
-            now: self.clock.now(),
-            fixed_nonce: None,
-            entropy: self.entropy.as_ref(),
-        }
-    }
+/// Whether the request carries the `[proxy] client_auth` credentials, when they are required.
+fn client_authorized(generation: &Generation, req: &Request<Incoming>) -> bool {
+    let Some(expected) = &generation.client_auth else {
+        return true;
+    };
+    req.headers()
+        .get_all(PROXY_AUTHORIZATION)
+        .iter()
+        .any(|v| constant_time_eq(v.as_bytes(), expected))
 }
 
 /// Closes this runtime's idle upstream connections once they outlive the idle timeout, even
 /// when no client comes to look at them.
-async fn close_idle_connections(upstreams: Arc<[UpstreamClients]>) {
+async fn close_idle_connections(runtime: Arc<RuntimeUpstreams>) {
     let mut every = tokio::time::interval(IDLE_TIMEOUT / 3);
     loop {
         every.tick().await;
-        for clients in upstreams.iter() {
+        for clients in runtime.current().iter().flat_map(|c| c.iter()) {
             clients.idle.prune();
         }
     }

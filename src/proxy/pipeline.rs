@@ -9,7 +9,7 @@ use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::{Signet, respond};
+use super::{Generation, respond};
 use crate::auth::{AuthError, BodyNeed, BodyRewrite, BodyRewriteError, Scheme};
 use crate::net::body::{self, BodyKeeper, Buffered, Kept, Outgoing, ProxyBody};
 use crate::net::headers::{is_upgrade, strip_hop_by_hop};
@@ -52,7 +52,7 @@ struct Planned {
 
 /// Forwards `req` to `dest`, adding the credentials of the rule that names `dest`.
 pub(super) async fn forward(
-    signet: &Signet,
+    generation: &Generation,
     conn: &ClientConn,
     dest: Destination,
     mut req: Request<Incoming>,
@@ -64,11 +64,11 @@ pub(super) async fn forward(
     // is kept until then (see `BodyKeeper`).
     let keeper = (parts.version == Version::HTTP_2).then(BodyKeeper::default);
     let incoming = Kept::new(incoming, keeper.clone());
-    let response = match run(signet, conn, &dest, parts, incoming, upgrade).await {
+    let response = match run(generation, conn, &dest, parts, incoming, upgrade).await {
         Ok(response) => {
             if client_upgrade.is_some() && response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 // The client connection now carries a tunnel (a WebSocket, say).
-                conn.idle().set(signet.limits.tunnel_idle);
+                conn.idle().set(generation.limits.tunnel_idle);
             }
             respond(response, client_upgrade)
         }
@@ -84,47 +84,50 @@ pub(super) async fn forward(
 type ClientBody = Kept<Incoming>;
 
 async fn run(
-    signet: &Signet,
+    generation: &Generation,
     conn: &ClientConn,
     dest: &Destination,
     mut parts: http::request::Parts,
     incoming: ClientBody,
     upgrade: bool,
 ) -> Result<Response<Incoming>, Refusal> {
-    let job = decide(signet, dest, &parts)?;
+    let job = decide(generation, dest, &parts)?;
     let wire = wire(&parts, job.scheme, upgrade);
     prepare(&mut parts, dest, upgrade)
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("{dest}: {e}")))?;
-    signet.metrics.request(job.rule, job.scheme.index());
-    let capture = signet
+    generation.requests.request(job.rule, job.scheme.index());
+    let capture = generation
         .cookies
         .as_ref()
-        .and_then(|c| c.before_send(job.rule, dest, &mut parts, signet.clock.now()));
+        .and_then(|c| c.before_send(job.rule, dest, &mut parts, generation.clock.now()));
     let peer = Peer {
         dest,
         tls: job.tls,
         wire,
         ntlm: job.scheme.ntlm(),
-        cookies: signet.cookies.as_ref(),
+        cookies: generation.cookies.as_deref(),
         capture: capture.as_ref(),
     };
-    let resend = signet.upstream.may_resend(dest) && !upgrade;
-    let planned = plan_body(signet, &job, &parts, incoming, resend).await?;
+    let resend = generation.upstream.may_resend(dest) && !upgrade;
+    let planned = plan_body(generation, &job, &parts, incoming, resend).await?;
     tracing::debug!(rule = %job.label, auth = job.scheme.type_name(), method = %parts.method, %dest, "forwarding");
     let body = (planned.buffered, planned.head, planned.streamed);
-    let outgoing = sign(signet, &job, &mut parts, body).await?;
+    let outgoing = sign(generation, &job, &mut parts, body).await?;
     let sent_head = job.scheme.may_replay().then(|| copy_head(&parts));
-    let response = send(signet, conn, &peer, &job, parts, outgoing).await?;
+    let response = send(generation, conn, &peer, &job, parts, outgoing).await?;
     // Boxed: only schemes that may replay get here, and its state would make every
     // request's future larger.
     let response = match sent_head {
         Some(sent) => {
             let original = planned.original;
-            Box::pin(after(signet, conn, &peer, &job, &sent, original, response)).await?
+            Box::pin(after(
+                generation, conn, &peer, &job, &sent, original, response,
+            ))
+            .await?
         }
         None => response,
     };
-    if let Some(cookies) = &signet.cookies {
+    if let Some(cookies) = &generation.cookies {
         cookies.on_response(capture.as_ref(), response.headers());
     }
     Ok(response)
@@ -132,11 +135,11 @@ async fn run(
 
 /// Decide: the rule, its scheme and its upstream TLS profile.
 fn decide<'a>(
-    signet: &'a Signet,
+    generation: &'a Generation,
     dest: &Destination,
     parts: &http::request::Parts,
 ) -> Result<Job<'a>, Refusal> {
-    let policy = &signet.policy;
+    let policy = &generation.policy;
     let decision = policy
         .decide(dest, &parts.method, parts.uri.path())
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("{dest}: {e}")))?;
@@ -185,13 +188,13 @@ enum Longer {
 /// Plan the body: stream it, or read it (or its first bytes) within the limit, refusing with
 /// 413 when the scheme must hash a larger one.
 async fn plan_body(
-    signet: &Signet,
+    generation: &Generation,
     job: &Job<'_>,
     parts: &http::request::Parts,
     incoming: ClientBody,
     resend: bool,
 ) -> Result<Planned, Refusal> {
-    let limit = signet.buffer_limit;
+    let limit = generation.buffer_limit;
     let (read, longer) = match body_plan(job.scheme, parts, resend) {
         BodyNeed::None => {
             let streamed = Some(body::stream(incoming));
@@ -256,13 +259,17 @@ impl Planned {
 
 /// Sign: the scheme adds its credentials to `parts`; the body to send comes back.
 async fn sign(
-    signet: &Signet,
+    generation: &Generation,
     job: &Job<'_>,
     parts: &mut http::request::Parts,
     (mut buffered, mut head, streamed): (Option<Bytes>, Option<Bytes>, Option<ProxyBody>),
 ) -> Result<Outgoing, Refusal> {
     let seen = buffered.as_mut().or(head.as_mut());
-    if let Err(e) = job.scheme.sign(parts, seen, &signet.sign_context()).await {
+    if let Err(e) = job
+        .scheme
+        .sign(parts, seen, &generation.sign_context())
+        .await
+    {
         let status = match e {
             AuthError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AuthError::Unsignable(_) => StatusCode::BAD_REQUEST,
@@ -328,19 +335,19 @@ impl body::Rewrite for BodyRewrite {
 
 /// Send: upstream; a failure becomes signet's 502 naming the host and the reason.
 async fn send(
-    signet: &Signet,
+    generation: &Generation,
     conn: &ClientConn,
     peer: &Peer<'_>,
     job: &Job<'_>,
     parts: http::request::Parts,
     body: Outgoing,
 ) -> Result<Response<Incoming>, Refusal> {
-    signet
+    generation
         .upstream
         .send(conn, peer, parts, body)
         .await
         .map_err(|reason| {
-            signet.metrics.upstream_error();
+            generation.metrics.upstream_error();
             let (dest, label) = (peer.dest, job.label);
             tracing::info!(rule = %label, %dest, %reason, "upstream request failed");
             let status = match reason {
@@ -355,7 +362,7 @@ async fn send(
 /// After: when the scheme asks (a challenge, a refused token), the original request is
 /// signed again and sent once more, with the identical body bytes.
 async fn after(
-    signet: &Signet,
+    generation: &Generation,
     conn: &ClientConn,
     peer: &Peer<'_>,
     job: &Job<'_>,
@@ -369,7 +376,7 @@ async fn after(
     }
     drop(answer_body);
     // The challenge's cookies count as a browser's would: kept when the rule captures.
-    if let Some(cookies) = &signet.cookies {
+    if let Some(cookies) = &generation.cookies {
         cookies.on_response(peer.capture, &answer.headers);
     }
     // The body streamed past the buffer limit, so there is nothing identical to replay.
@@ -381,15 +388,15 @@ async fn after(
                  was larger than the {}-byte buffer limit so it cannot be replayed \
                  (raise [proxy] buffer_limit, or send the request again: it will be \
                  signed before the upstream asks)",
-                job.label, answer.status, signet.buffer_limit,
+                job.label, answer.status, generation.buffer_limit,
             ),
         ));
     };
     crate::cookies::carry_over(&mut head, &answer.headers);
     tracing::debug!(rule = %job.label, auth = job.scheme.type_name(), dest = %peer.dest, "replaying with fresh credentials");
-    signet.metrics.challenge_replay();
-    let outgoing = sign(signet, job, &mut head, (body, None, None)).await?;
-    send(signet, conn, peer, job, head, outgoing).await
+    generation.metrics.challenge_replay();
+    let outgoing = sign(generation, job, &mut head, (body, None, None)).await?;
+    send(generation, conn, peer, job, head, outgoing).await
 }
 
 /// Respond: stream the upstream's answer back, or join the two sides of an accepted upgrade.

@@ -101,6 +101,11 @@ impl LeafCache {
         Ok(config)
     }
 
+    /// The CA that signs the leaves.
+    pub fn ca(&self) -> &CertificateAuthority {
+        &self.ca
+    }
+
     /// How many leaves were minted so far.
     pub fn minted(&self) -> u64 {
         self.minted.load(Ordering::Relaxed)

@@ -67,6 +67,23 @@ impl ClientConn {
         }
     }
 
+    /// The context for this client connection's next requests under a reloaded config, whose
+    /// pools are `upstreams`: the connections pinned to it carry over (their keys name the
+    /// credentials that authenticated them); the bound one goes back to its old pool.
+    pub fn renewed(&self, upstreams: Arc<[UpstreamClients]>) -> Self {
+        if let Some(held) = lock(&self.bound).take() {
+            self.release(held);
+        }
+        let pinned = std::mem::take(&mut *lock(&self.pinned));
+        ClientConn {
+            bound: Mutex::default(),
+            pinned: Mutex::new(pinned),
+            upstreams,
+            idle: self.idle.clone(),
+            response_timer: Mutex::default(),
+        }
+    }
+
     /// A timer firing at `deadline`, reusing the one the last request gave back.
     pub(super) fn response_timer(&self, deadline: Instant) -> Pin<Box<Sleep>> {
         match lock(&self.response_timer).take() {

@@ -4,11 +4,14 @@
 Usage: echo_server.py PORT [CERT KEY]
 
 Listens on 127.0.0.1:PORT (HTTPS with CERT and KEY). Answers 200 with JSON {method, target,
-headers: [[name, value], ...] in the order received, body}.
+headers: [[name, value], ...] in the order received, body}; with `?sleep=SECONDS` in the target,
+after that long (a slow origin).
 """
 
 import json
 import sys
+import time
+from urllib.parse import parse_qs, urlsplit
 
 from verifier import VerifierHandler, read_body, serve
 
@@ -20,6 +23,9 @@ class Handler(VerifierHandler):
 
     def handle_any(self):
         body = read_body(self)
+        sleep = parse_qs(urlsplit(self.path).query).get("sleep")
+        if sleep:
+            time.sleep(float(sleep[0]))
         seen = {
             "method": self.command,
             "target": self.path,

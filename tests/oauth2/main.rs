@@ -8,6 +8,7 @@ mod hanging;
 mod parent;
 #[path = "../support/parent_proxy.rs"]
 mod parent_proxy;
+mod reload;
 mod server;
 mod slow_store;
 #[path = "../support/mod.rs"]

@@ -279,7 +279,17 @@ impl Proxy {
     }
 
     pub async fn try_start(toml: &str) -> Result<Proxy, String> {
-        let dir = tempfile::tempdir().unwrap();
+        Self::try_start_in(tempfile::tempdir().unwrap(), toml).await
+    }
+
+    /// Starts signet with `toml` as its config in `dir` (which may hold files it names).
+    pub async fn start_in(dir: tempfile::TempDir, toml: &str) -> Proxy {
+        Self::try_start_in(dir, toml)
+            .await
+            .unwrap_or_else(|e| panic!("signet did not start: {e}"))
+    }
+
+    async fn try_start_in(dir: tempfile::TempDir, toml: &str) -> Result<Proxy, String> {
         let path = dir.path().join("signet.toml");
         std::fs::write(&path, toml).unwrap();
         let config = Config::load(&path).map_err(|e| e.to_string())?;
