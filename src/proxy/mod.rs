@@ -36,6 +36,7 @@ use crate::tls::{LeafCache, TlsError};
 use crate::upstream::pool::IdleConnections;
 use crate::upstream::{ClientConn, IDLE_TIMEOUT, Upstream, UpstreamClients};
 use admission::{Admission, Admitted};
+pub use connect::tunnel_buffers;
 
 tokio::task_local! {
     /// The client of the connection a task serves, for the panic log.
