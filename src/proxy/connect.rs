@@ -73,8 +73,9 @@ pub(super) async fn handle(
     Response::new(body::empty())
 }
 
-/// Buffers for the blind tunnels of the whole process, lent only while bytes move.
-static TUNNEL_BUFFERS: BufferPool = BufferPool::new(64);
+/// Buffers for the blind tunnels of the whole process, lent only while bytes move; up to 1 MiB
+/// of returned ones is kept for the next.
+static TUNNEL_BUFFERS: BufferPool = BufferPool::new(16);
 
 /// The blind tunnels' buffer pool, for a look at how many are on loan.
 pub fn tunnel_buffers() -> &'static BufferPool {
