@@ -5,7 +5,8 @@
 //! flag, and the timer ticks every half timeout, so an idle connection is closed after between
 //! one and one and a half timeouts. The timeout sits behind a shared [`IdleTimeout`] handle so
 //! that a connection which turns into a tunnel (CONNECT, WebSocket) can be given the longer
-//! tunnel timeout without reaching into the layers above it.
+//! tunnel timeout without reaching into the layers above it. [`IdleClock`] is the same clock on
+//! its own, for a tunnel relayed by readiness rather than through a wrapper.
 
 use std::io;
 use std::pin::Pin;
@@ -32,7 +33,8 @@ impl IdleTimeout {
         self.0.store(millis(after), Ordering::Relaxed);
     }
 
-    fn get(&self) -> Duration {
+    /// The timeout now.
+    pub fn get(&self) -> Duration {
         Duration::from_millis(self.0.load(Ordering::Relaxed))
     }
 }
@@ -41,9 +43,9 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(2)
 }
 
-/// `T`, failing with [`io::ErrorKind::TimedOut`] once it has been idle for its timeout.
-pub struct Idle<T> {
-    inner: T,
+/// Whether a connection has moved a byte within its timeout; [`Idle`] keeps one for the stream
+/// it wraps, [`crate::net::relay`] one for both sides of a tunnel.
+pub struct IdleClock {
     timeout: IdleTimeout,
     /// Fires every half timeout.
     tick: Pin<Box<Sleep>>,
@@ -55,12 +57,11 @@ pub struct Idle<T> {
     counting: Duration,
 }
 
-impl<T> Idle<T> {
-    /// Wraps `inner`, idle for at most `timeout`.
-    pub fn new(inner: T, timeout: IdleTimeout) -> Self {
+impl IdleClock {
+    /// A clock starting now, against `timeout`.
+    pub fn new(timeout: IdleTimeout) -> Self {
         let counting = timeout.get();
-        Idle {
-            inner,
+        IdleClock {
             timeout,
             tick: Box::pin(tokio::time::sleep_until(Instant::now() + counting / 2)),
             active: false,
@@ -69,13 +70,14 @@ impl<T> Idle<T> {
         }
     }
 
-    /// The stream inside.
-    pub fn get_ref(&self) -> &T {
-        &self.inner
+    /// Bytes moved.
+    pub fn moved(&mut self) {
+        self.active = true;
     }
 
-    /// On a pending read or write: `Err` once the connection has been idle long enough.
-    fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+    /// While waiting for the stream: `Err` once nothing has moved for the timeout, else `Ok`
+    /// with the timer registered to wake the task.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         while self.tick.as_mut().poll(cx).is_ready() {
             let timeout = self.timeout.get();
             if std::mem::take(&mut self.active) || timeout != self.counting {
@@ -95,6 +97,32 @@ impl<T> Idle<T> {
         }
         Ok(())
     }
+}
+
+/// `T`, failing with [`io::ErrorKind::TimedOut`] once it has been idle for its timeout.
+pub struct Idle<T> {
+    inner: T,
+    clock: IdleClock,
+}
+
+impl<T> Idle<T> {
+    /// Wraps `inner`, idle for at most `timeout`.
+    pub fn new(inner: T, timeout: IdleTimeout) -> Self {
+        Idle {
+            inner,
+            clock: IdleClock::new(timeout),
+        }
+    }
+
+    /// The stream inside.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// The stream inside, no longer watched.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
 
     /// Notes `moved` bytes as progress; checks the timer when the stream is not ready. A flush
     /// with nothing to flush is no progress.
@@ -107,12 +135,12 @@ impl<T> Idle<T> {
         match poll {
             Poll::Ready(result) => {
                 if result.as_ref().is_ok_and(moved) {
-                    self.active = true;
+                    self.clock.moved();
                 }
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                self.poll_idle(cx)?;
+                self.clock.poll_expired(cx)?;
                 Poll::Pending
             }
         }

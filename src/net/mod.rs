@@ -6,12 +6,15 @@
 //! - [`stream`]: a connection (plain or TLS), the hyper connector, a new HTTP/1.1 connection.
 //! - [`body`]: the body type signet sends both ways, buffering within a limit.
 //! - [`headers`]: hop-by-hop headers.
+//! - [`idle`]: closing connections that carry nothing.
+//! - [`relay`]: a blind tunnel between two TCP connections, with buffers only while bytes move.
 
 pub mod body;
 pub mod dial;
 pub mod headers;
 pub mod idle;
 pub mod parent;
+pub mod relay;
 pub mod stream;
 
 pub use dial::{ConnectError, Dialer, SendError, authority};

@@ -40,6 +40,7 @@ use crate::tls::{LeafCache, TlsError};
 use crate::upstream::pool::IdleConnections;
 use crate::upstream::{IDLE_TIMEOUT, Upstream};
 use admission::{Admission, Admitted};
+pub use connect::tunnel_buffers;
 pub use drain::Drain;
 pub use generation::Generation;
 use generation::{ConnCell, RuntimeUpstreams};
