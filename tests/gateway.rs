@@ -1,6 +1,8 @@
 //! Gateway listeners: origin-form requests to a gateway reach its upstream through the same
 //! pipeline as proxied ones, under the rule of the upstream's destination.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/digest_origin.rs"]
 mod digest_origin;
 mod support;
@@ -233,4 +235,75 @@ async fn egress_deny_applies_to_the_upstream() {
     let (status, _) = send(running.gateways[0], get("/", "localhost")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(origin.requests().is_empty());
+}
+
+const API_RULE: &str = "[[host]]\nmatch = [\"api.example.com\"]\nauth = { type = \"bearer\", token = \"t\" }\n";
+
+#[test]
+fn check_refuses_a_non_loopback_gateway_without_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{API_RULE}\n[[gateway]]\nlisten = \"0.0.0.0:9000\"\nupstream = \"https://api.example.com\"\n"
+    );
+    let out = cli::signet(dir.path(), &config, &["check"]);
+    let err = cli::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("signet.toml:6:1: gateway[0].listen:") && err.contains("clients"),
+        "{err}"
+    );
+    let bad_client = format!("{config}clients = [\"172.17.0.0/33\"]\n");
+    let out = cli::signet(dir.path(), &bad_client, &["check"]);
+    let err = cli::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("gateway[0].clients[0]"), "{err}");
+}
+
+#[test]
+fn check_and_explain_show_gateways() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{API_RULE}\n[[gateway]]\nlisten = \"[::]:9000\"\nupstream = \"https://api.example.com/v1/\"\nclients = [\"172.17.0.0/16\"]\n\n[[gateway]]\nlisten = \"9001\"\nupstream = \"http://other.example\"\n"
+    );
+    let out = cli::signet(dir.path(), &config, &["check"]);
+    let text = cli::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", cli::stderr(&out));
+    assert!(
+        text.contains(
+            "gateway[0] [::]:9000 -> https://api.example.com/v1 (clients 172.17.0.0/16) rule host[0] (api.example.com)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("gateway[1] 127.0.0.1:9001 -> http://other.example rule none"),
+        "{text}"
+    );
+    let out = cli::signet(
+        dir.path(),
+        &config,
+        &["explain", "http://127.0.0.1:9001/a?b=c"],
+    );
+    let text = cli::stdout(&out);
+    assert!(
+        text.contains("gateway 127.0.0.1:9001 -> http://other.example/a?b=c"),
+        "{text}"
+    );
+    assert!(text.contains("rule none"), "{text}");
+}
+
+#[test]
+fn bad_gateway_arguments_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    for (arg, says) in [
+        ("9000", "LISTEN=UPSTREAM"),
+        ("9000=api.example.com", "needs a scheme"),
+        ("nowhere=https://api.example.com", "host:port"),
+        ("0.0.0.0:9000=https://api.example.com", "clients"),
+        ("9000=https://api.example.com/v1?x=1", "without a query"),
+    ] {
+        let out = cli::signet(dir.path(), "", &["run", "--gateway", arg]);
+        let err = cli::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{arg}: {err}");
+        assert!(err.contains("--gateway") && err.contains(says), "{arg}: {err}");
+    }
 }

@@ -168,8 +168,8 @@ fn gateway_rule(policy: &Policy, gateway: &GatewayConfig) -> Result<String, Fail
         .decide(&upstream.dest, &Method::GET, path)
         .map_err(|e| Failure::User(e.to_string()))?;
     Ok(match decision {
-        None => "(no rule: requests go untouched)".to_owned(),
-        Some(decision) => format!("(rule {})", RuleLabel::of(Some(decision.rule))),
+        None => "rule none: requests go untouched".to_owned(),
+        Some(decision) => format!("rule {}", RuleLabel::of(Some(decision.rule))),
     })
 }
 
