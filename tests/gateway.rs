@@ -237,7 +237,8 @@ async fn egress_deny_applies_to_the_upstream() {
     assert!(origin.requests().is_empty());
 }
 
-const API_RULE: &str = "[[host]]\nmatch = [\"api.example.com\"]\nauth = { type = \"bearer\", token = \"t\" }\n";
+const API_RULE: &str =
+    "[[host]]\nmatch = [\"api.example.com\"]\nauth = { type = \"bearer\", token = \"t\" }\n";
 
 #[test]
 fn check_refuses_a_non_loopback_gateway_without_clients() {
@@ -304,6 +305,9 @@ fn bad_gateway_arguments_exit_1() {
         let out = cli::signet(dir.path(), "", &["run", "--gateway", arg]);
         let err = cli::stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{arg}: {err}");
-        assert!(err.contains("--gateway") && err.contains(says), "{arg}: {err}");
+        assert!(
+            err.contains("--gateway") && err.contains(says),
+            "{arg}: {err}"
+        );
     }
 }
