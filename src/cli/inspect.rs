@@ -6,7 +6,7 @@ use http::Method;
 
 use super::Failure;
 use crate::auth::Scheme;
-use crate::config::Config;
+use crate::config::{Config, GatewayConfig};
 use crate::policy::Policy;
 use crate::rules::{Destination, HostRule, RouteAuth, RuleLabel};
 use crate::tls::{CertificateAuthority, TlsError};
@@ -16,6 +16,12 @@ pub(super) fn check(config: &Config) -> Result<(), Failure> {
     let mut out = String::new();
     out.push_str(&format!("config {} is valid\n", config.file.display()));
     out.push_str(&format!("listen {}\n", config.proxy.listen));
+    for (i, gateway) in config.gateways.iter().enumerate() {
+        out.push_str(&format!(
+            "gateway[{i}] {gateway} {}\n",
+            gateway_rule(&policy, gateway)?
+        ));
+    }
     out.push_str(&format!(
         "ca {} ({})\n",
         config.ca.cert.display(),
@@ -149,13 +155,54 @@ fn reusable_secret_types(rule: &HostRule<Arc<Scheme>>) -> Vec<&'static str> {
     types
 }
 
+/// Which rule a gateway's requests fall under (at its base path; routes may refine it).
+fn gateway_rule(policy: &Policy, gateway: &GatewayConfig) -> Result<String, Failure> {
+    let upstream = &gateway.upstream;
+    let path = if upstream.base_path.is_empty() {
+        "/"
+    } else {
+        &upstream.base_path
+    };
+    let decision = policy
+        .table
+        .decide(&upstream.dest, &Method::GET, path)
+        .map_err(|e| Failure::User(e.to_string()))?;
+    Ok(match decision {
+        None => "rule none: requests go untouched".to_owned(),
+        Some(decision) => format!("rule {}", RuleLabel::of(Some(decision.rule))),
+    })
+}
+
+/// The upstream URL of a request to a gateway's own address, when `uri` is one.
+fn through_gateway(config: &Config, uri: &http::Uri) -> Option<String> {
+    if uri.scheme_str() != Some("http") {
+        return None;
+    }
+    let ip: std::net::IpAddr = uri.host()?.trim_matches(['[', ']']).parse().ok()?;
+    let port = uri.port_u16().unwrap_or(80);
+    let gateway = config
+        .gateways
+        .iter()
+        .find(|g| g.listen.port() == port && g.listen.ip() == ip)?;
+    let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let upstream = &gateway.upstream;
+    let target = format!("{}{}", upstream.dest, upstream.join(path));
+    println!("gateway {} -> {target}", gateway.listen);
+    Some(target)
+}
+
 pub(super) fn explain(config: &Config, method: &str, url: &str) -> Result<(), Failure> {
     let policy = Policy::from_config(config).map_err(|e| Failure::User(e.to_string()))?;
     let method = Method::from_bytes(method.as_bytes())
         .map_err(|_| Failure::User(format!("bad method {method:?}")))?;
-    let uri: http::Uri = url
+    let mut uri: http::Uri = url
         .parse()
         .map_err(|e| Failure::User(format!("bad URL {url:?}: {e}")))?;
+    if let Some(target) = through_gateway(config, &uri) {
+        uri = target
+            .parse()
+            .map_err(|e| Failure::User(format!("bad URL {target:?}: {e}")))?;
+    }
     let dest = Destination::from_uri(&uri).map_err(|e| Failure::User(e.to_string()))?;
     let path = uri.path();
     println!("destination {dest}");

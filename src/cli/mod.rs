@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{CaConfig, Config};
+use crate::config::{CaConfig, Config, GatewayConfig, parse_listen};
 use crate::proxy::StartError;
 
 /// signet: an auth-injecting HTTP(S) forward proxy.
@@ -38,8 +38,13 @@ enum Command {
     /// Start the proxy.
     Run {
         /// Listen address (overrides [proxy] listen); a bare port means 127.0.0.1:PORT.
-        #[arg(long, value_name = "ADDR", value_parser = listen_address)]
+        #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
         listen: Option<SocketAddr>,
+        /// A gateway listener sending every request to UPSTREAM (scheme://host[:port][/path]),
+        /// e.g. 9000=https://api.example.com; LISTEN is loopback (a bare port means
+        /// 127.0.0.1:PORT). Repeatable.
+        #[arg(long = "gateway", value_name = "LISTEN=UPSTREAM", value_parser = GatewayConfig::parse_argument)]
+        gateways: Vec<GatewayConfig>,
     },
     /// Validate the config, resolve secrets and print the rule tree.
     Check,
@@ -212,7 +217,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let config_path = config_path(cli.config);
     let load = || Config::load(&config_path).map_err(|e| Failure::User(e.to_string()));
     match cli.command {
-        Command::Run { listen } => run::run_proxy(load()?, listen),
+        Command::Run { listen, gateways } => run::run_proxy(load()?, listen, gateways),
         Command::Check => inspect::check(&load()?),
         Command::Explain { method, url } => inspect::explain(&load()?, &method, &url),
         Command::Sign(args) => sign::sign(&load()?, args),
@@ -242,16 +247,6 @@ fn config_path(given: Option<PathBuf>) -> PathBuf {
             PathBuf::from("config.example.toml")
         }
     })
-}
-
-/// `--listen`: `host:port`, or a bare port on loopback.
-fn listen_address(value: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = value.parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    value
-        .parse()
-        .map_err(|e| format!("{e} (give host:port, or a port for 127.0.0.1)"))
 }
 
 fn current_thread() -> Result<tokio::runtime::Runtime, Failure> {

@@ -183,6 +183,7 @@ impl Reloader {
                 "[admin] listen",
                 old.admin.as_ref().map(|a| &a.listen) != new.admin.as_ref().map(|a| &a.listen),
             ),
+            ("[[gateway]]", old.gateways != new.gateways),
             ("[cookies] jar", old.cookies.jar != new.cookies.jar),
             (
                 "[proxy] max_connections",

@@ -7,10 +7,17 @@ use std::sync::Arc;
 use super::reload::{Listening, Reloader, WATCH_INTERVAL};
 use super::{Failure, current_thread};
 use crate::admin::Admin;
-use crate::config::Config;
+use crate::config::{Config, GatewayConfig};
 use crate::proxy::Signet;
 
-pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Result<(), Failure> {
+/// A gateway and its listening socket.
+type GatewayListener<L> = (Arc<GatewayConfig>, L);
+
+pub(super) fn run_proxy(
+    mut config: Config,
+    listen: Option<SocketAddr>,
+    gateways: Vec<GatewayConfig>,
+) -> Result<(), Failure> {
     init_logging();
     log_panics();
     for warning in &config.warnings {
@@ -18,6 +25,8 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
     }
     let as_loaded = config.clone();
     fit_connections_to_open_files(&mut config);
+    // `--gateway` listeners come on top of the file's (a reload compares the file's only).
+    config.gateways.extend(gateways);
     let addr = match listen {
         // The config's own listen address was checked when it was loaded.
         Some(addr) if !addr.ip().is_loopback() && config.proxy.client_auth.is_none() => {
@@ -38,10 +47,11 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
     let main = current_thread()?;
     // From here on a SIGHUP or SIGTERM is answered, not the end of the process.
     let mut signals = main.block_on(async { Signals::new() })?;
-    let (signet, listener, admin, listening) = main.block_on(async {
+    let (signet, listener, gateways, admin, listening) = main.block_on(async {
         let signet = Signet::build(&config)?;
         let listener = signet.bind(addr).await?;
         let local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
+        let gateways = bind_gateways(&signet, &config.gateways).await?;
         tracing::info!(listen = %local, config = %config.file.display(), rules = config.hosts.len(), "signet is running");
         let signet = Arc::new(signet);
         let admin = match &config.admin {
@@ -65,11 +75,11 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
             admin: admin.as_ref().map(|(_, _, addr)| *addr),
         };
         let listener = listener.into_std().map_err(|e| Failure::Runtime(e.to_string()))?;
-        Ok::<_, Failure>((signet, listener, admin, listening))
+        Ok::<_, Failure>((signet, listener, gateways, admin, listening))
     })?;
     let (admin, _admin_task) = admin.map(|(state, task, _)| (state, task)).unzip();
 
-    start_workers(&signet, listener)?;
+    start_workers(&signet, listener, &gateways)?;
     let drain = config.proxy.limits().drain;
     let reloader = Reloader::new(
         as_loaded,
@@ -92,29 +102,75 @@ pub(super) fn run_proxy(mut config: Config, listen: Option<SocketAddr>) -> Resul
     Ok(())
 }
 
-/// One single-threaded runtime per CPU, all accepting from the same listening socket: a
-/// client connection, its requests and its upstream connections then stay on one thread,
-/// instead of waking tasks on other threads at every step of every request. Each worker holds
-/// its own copy of the socket, which closes once they all stop accepting.
-fn start_workers(signet: &Arc<Signet>, listener: std::net::TcpListener) -> Result<(), Failure> {
+/// Binds every gateway, in order, and logs where each listens.
+async fn bind_gateways(
+    signet: &Signet,
+    gateways: &[GatewayConfig],
+) -> Result<Vec<GatewayListener<std::net::TcpListener>>, Failure> {
+    let mut bound = Vec::with_capacity(gateways.len());
+    for gateway in gateways {
+        let listener = signet.bind_gateway(gateway).await?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        tracing::info!(listen = %local, upstream = %gateway.upstream, "gateway is running");
+        let listener = listener
+            .into_std()
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        bound.push((Arc::new(gateway.clone()), listener));
+    }
+    Ok(bound)
+}
+
+/// One single-threaded runtime per CPU, all accepting from the same listening sockets (the
+/// proxy's and every gateway's): a client connection, its requests and its upstream
+/// connections then stay on one thread, instead of waking tasks on other threads at every
+/// step of every request. Each worker holds its own copy of the sockets, which close once they
+/// all stop accepting.
+fn start_workers(
+    signet: &Arc<Signet>,
+    listener: std::net::TcpListener,
+    gateways: &[GatewayListener<std::net::TcpListener>],
+) -> Result<(), Failure> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cannot = |e: std::io::Error| Failure::Runtime(format!("cannot listen: {e}"));
     for n in 0..workers {
         let runtime = current_thread()?;
-        let listener = {
-            // Registers the socket with that runtime's own I/O driver.
+        let (listener, gateways) = {
+            // Registers the sockets with that runtime's own I/O driver.
             let _in_runtime = runtime.enter();
-            listener
-                .try_clone()
-                .and_then(tokio::net::TcpListener::from_std)
+            let own = |l: &std::net::TcpListener| {
+                l.try_clone().and_then(tokio::net::TcpListener::from_std)
+            };
+            let gateways = gateways
+                .iter()
+                .map(|(gateway, l)| Ok((gateway.clone(), own(l)?)))
+                .collect::<std::io::Result<Vec<_>>>();
+            (own(&listener).map_err(cannot)?, gateways.map_err(cannot)?)
         };
-        let listener = listener.map_err(|e| Failure::Runtime(format!("cannot listen: {e}")))?;
         let signet = signet.clone();
         std::thread::Builder::new()
             .name(format!("signet-{n}"))
-            .spawn(move || runtime.block_on(signet.serve(listener)))
+            .spawn(move || runtime.block_on(serve_all(signet, listener, gateways)))
             .map_err(|e| Failure::Runtime(format!("cannot start a worker thread: {e}")))?;
     }
     Ok(())
+}
+
+/// One worker's share: the proxy port and every gateway, until they all stop.
+async fn serve_all(
+    signet: Arc<Signet>,
+    listener: tokio::net::TcpListener,
+    gateways: Vec<GatewayListener<tokio::net::TcpListener>>,
+) {
+    let gateways: Vec<_> = gateways
+        .into_iter()
+        .map(|(gateway, l)| tokio::spawn(signet.clone().serve_gateway(gateway, l)))
+        .collect();
+    signet.serve(listener).await;
+    for gateway in gateways {
+        let _ = gateway.await;
+    }
 }
 
 /// Writes what the worker threads leave to be written: the jar file and the token stores.

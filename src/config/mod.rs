@@ -9,6 +9,7 @@ mod ca;
 mod checks;
 mod error;
 mod expand;
+mod gateway;
 mod settings;
 mod tls;
 mod warnings;
@@ -24,6 +25,7 @@ pub use checks::is_known_method;
 pub use error::{ConfigError, KeyPath, Locator, Segment};
 use expand::Expansion;
 pub use expand::{ExpandError, expand, expand_noting_defaults};
+pub use gateway::{GatewayConfig, GatewayUpstream, parse_listen};
 pub use settings::AuthTables;
 pub use tls::HostTls;
 pub use warnings::ConfigWarning;
@@ -56,6 +58,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, AuthSpec>,
     /// `[[host]]` rules in order.
     pub hosts: Vec<HostConfig>,
+    /// `[[gateway]]` listeners in order.
+    pub gateways: Vec<GatewayConfig>,
     /// What is allowed but probably not meant (a credential taken from a placeholder's default).
     pub warnings: Vec<ConfigWarning>,
     /// Every auth table, expanded, for a reload to compare.
@@ -363,6 +367,8 @@ struct RawConfig {
     auth: BTreeMap<String, toml::Table>,
     #[serde(default)]
     host: Vec<RawHost>,
+    #[serde(default)]
+    gateway: Vec<gateway::RawGateway>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -451,6 +457,7 @@ impl Config {
             return Err(locator.error(&KeyPath::default().key("proxy").key(key), reason));
         }
         checks::listeners(&raw.proxy, raw.admin.as_ref(), &locator)?;
+        let gateways = gateway::gateways(raw.gateway, &raw.proxy.listen, &locator)?;
 
         let ca = CaConfig {
             cert: base_dir.join(raw.ca.cert),
@@ -472,6 +479,7 @@ impl Config {
             cookies,
             profiles,
             hosts,
+            gateways,
             warnings,
             auth_tables,
             source,

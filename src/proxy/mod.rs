@@ -4,10 +4,12 @@
 //! - `connect.rs`: `CONNECT` requests, tunnelled byte for byte or intercepted (`mitm.rs`).
 //! - [`pipeline`]: one request as named phases, from the rule to the answer.
 //! - [`respond`]: the answers signet writes itself.
+//! - `gateway.rs`: `[[gateway]]` listeners, whose requests all go to one upstream.
 
 mod admission;
 mod connect;
 mod drain;
+mod gateway;
 mod generation;
 mod mitm;
 pub mod pipeline;
@@ -418,26 +420,58 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The addresses of its gateways, in the order they were given.
+    pub gateways: Vec<SocketAddr>,
     /// The shared state.
     pub signet: Arc<Signet>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     /// Builds, binds and serves in a background task.
     pub async fn start(signet: Signet, addr: SocketAddr) -> Result<Running, StartError> {
+        Self::start_with_gateways(signet, addr, &[]).await
+    }
+
+    /// As [`Running::start`], with `gateways` listening too.
+    pub async fn start_with_gateways(
+        signet: Signet,
+        addr: SocketAddr,
+        gateways: &[crate::config::GatewayConfig],
+    ) -> Result<Running, StartError> {
         let listener = signet.bind(addr).await?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| StartError::Listen(e.to_string()))?;
+        let local = |l: &TcpListener| {
+            l.local_addr()
+                .map_err(|e| StartError::Listen(e.to_string()))
+        };
+        let addr = local(&listener)?;
+        let mut bound = Vec::with_capacity(gateways.len());
+        for gateway in gateways {
+            bound.push(signet.bind_gateway(gateway).await?);
+        }
         let signet = Arc::new(signet);
-        let task = tokio::spawn(signet.clone().serve(listener));
-        Ok(Running { addr, signet, task })
+        let mut tasks = vec![tokio::spawn(signet.clone().serve(listener))];
+        let mut addrs = Vec::with_capacity(bound.len());
+        for (gateway, listener) in gateways.iter().zip(bound) {
+            addrs.push(local(&listener)?);
+            let gateway = Arc::new(gateway.clone());
+            tasks.push(tokio::spawn(
+                signet.clone().serve_gateway(gateway, listener),
+            ));
+        }
+        Ok(Running {
+            addr,
+            gateways: addrs,
+            signet,
+            tasks,
+        })
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }

@@ -12,14 +12,58 @@ use super::host::{HostPattern, PortSpec, parse_ip_literal};
 
 /// An IP network; `addr` is canonical and has no bits set past `prefix`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct IpNet {
+pub struct IpNet {
     addr: IpAddr,
     prefix: u8,
 }
 
 impl IpNet {
-    fn contains(&self, ip: IpAddr) -> bool {
+    /// An address (`192.0.2.7`, `::1`) or a network (`172.17.0.0/16`, `fd00::/8`); the reason
+    /// when it is neither.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let Some((addr, prefix)) = text.split_once('/') else {
+            let bare = text
+                .strip_prefix('[')
+                .and_then(|a| a.strip_suffix(']'))
+                .unwrap_or(text);
+            let ip: IpAddr = bare
+                .parse()
+                .map_err(|_| "not an IP address or CIDR network".to_owned())?;
+            return Ok(canonical_net(ip, if ip.is_ipv4() { 32 } else { 128 }));
+        };
+        let bare = addr
+            .strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .unwrap_or(addr);
+        let ip: IpAddr = bare
+            .parse()
+            .map_err(|_| "the part before '/' is not an IP address".to_owned())?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| *p <= max && !prefix.starts_with('+'))
+            .ok_or_else(|| format!("prefix length must be 0-{max}"))?;
+        let net = canonical_net(ip, prefix);
+        if mask(net.addr, net.prefix) != net.addr {
+            return Err(format!(
+                "address has bits set past the prefix; the network is {}/{prefix}",
+                mask(ip, prefix)
+            ));
+        }
+        Ok(net)
+    }
+
+    /// Whether `ip` is in the network (an IPv4-mapped IPv6 address counts as its IPv4 one).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.prefix) == self.addr
+    }
+}
+
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 
@@ -45,27 +89,8 @@ impl Entry {
                 "allow and deny cover every scheme: write {rest:?} without \"{scheme}://\""
             )));
         }
-        if let Some((addr, prefix)) = entry.split_once('/') {
-            let bare = addr
-                .strip_prefix('[')
-                .and_then(|a| a.strip_suffix(']'))
-                .unwrap_or(addr);
-            let ip: IpAddr = bare
-                .parse()
-                .map_err(|_| err("the part before '/' is not an IP address".into()))?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            let prefix: u8 = prefix
-                .parse()
-                .ok()
-                .filter(|p| *p <= max && !prefix.starts_with('+'))
-                .ok_or_else(|| err(format!("prefix length must be 0-{max}")))?;
-            let net = canonical_net(ip, prefix);
-            if mask(net.addr, net.prefix) != net.addr {
-                return Err(err(format!(
-                    "address has bits set past the prefix; the network is {}/{prefix}",
-                    mask(ip, prefix)
-                )));
-            }
+        if entry.contains('/') {
+            let net = IpNet::parse(entry).map_err(err)?;
             return Ok(Entry::Net { net, port: None });
         }
         let pattern = HostPattern::parse(entry)

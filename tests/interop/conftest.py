@@ -91,13 +91,13 @@ class Signet:
         self.workdir = Path(workdir)
         self.port = None
 
-    def start(self, config, env=None):
+    def start(self, config, env=None, args=()):
         self.port = free_port()
         path = self.workdir / "signet.toml"
         path.write_text(config)
         self.config_path = path
         self.procs.start(
-            [SIGNET, "run", "--config", path, "--listen", f"127.0.0.1:{self.port}"],
+            [SIGNET, "run", "--config", path, "--listen", f"127.0.0.1:{self.port}", *args],
             self.port,
             "signet",
             env={"RUST_LOG": "signet=debug", **(env or {})},
