@@ -11,7 +11,8 @@ use http::Method;
 use crate::auth::{BuildContext, BuildError, Scheme};
 use crate::aws::{AwsSources, Env};
 use crate::config::{
-    AuthChoice, AuthSpec, AuthTables, Config, ConfigError, HostTls, Intercept, KeyPath, Segment,
+    AuthChoice, AuthSpec, AuthTables, Config, ConfigError, HostTls, Intercept, KeyPath,
+    RouteConfig, Segment,
 };
 use crate::net::Dialer;
 use crate::oauth2::{Sources, TokenSource};
@@ -108,42 +109,7 @@ impl Policy {
                 &building,
             )?
             .unwrap_or(None);
-            let mut routes = Vec::with_capacity(host.routes.len());
-            for route in &host.routes {
-                let path =
-                    match &route.path {
-                        Some(glob) => Some(PathGlob::parse(glob).map_err(|e| {
-                            config.error(&route.key_path.key("path"), e.to_string())
-                        })?),
-                        None => None,
-                    };
-                let methods = match &route.methods {
-                    Some(ms) => {
-                        let mut parsed = Vec::with_capacity(ms.len());
-                        for (i, m) in ms.iter().enumerate() {
-                            let method = Method::from_bytes(m.as_bytes()).map_err(|_| {
-                                config.error(
-                                    &route.key_path.key("methods").index(i),
-                                    format!("{m:?} is not an HTTP method"),
-                                )
-                            })?;
-                            parsed.push(method);
-                        }
-                        Some(parsed)
-                    }
-                    None => None,
-                };
-                let at = route.key_path.key("auth");
-                let auth = match resolve(config, &profiles, &route.auth, &at, &building)? {
-                    None => RouteAuth::Inherit,
-                    Some(auth) => RouteAuth::Set(auth),
-                };
-                routes.push(Route {
-                    path,
-                    methods,
-                    auth,
-                });
-            }
+            let routes = build_routes(config, &profiles, &host.routes, &building)?;
             tls.push(match &host.tls {
                 Some(table) => {
                     tls_profiles.push(load_tls(config, table, &host.path.key("tls"))?);
@@ -367,6 +333,52 @@ impl<'a> Building<'a> {
         }
         (sources, self.built.into_inner())
     }
+}
+
+/// The `[[host.route]]` entries of one rule: path globs, methods and auth.
+fn build_routes(
+    config: &Config,
+    profiles: &BTreeMap<String, Option<Arc<Scheme>>>,
+    entries: &[RouteConfig],
+    building: &Building<'_>,
+) -> Result<Vec<Route<Arc<Scheme>>>, ConfigError> {
+    let mut routes = Vec::with_capacity(entries.len());
+    for route in entries {
+        let path = match &route.path {
+            Some(glob) => Some(
+                PathGlob::parse(glob)
+                    .map_err(|e| config.error(&route.key_path.key("path"), e.to_string()))?,
+            ),
+            None => None,
+        };
+        let methods = match &route.methods {
+            Some(ms) => {
+                let mut parsed = Vec::with_capacity(ms.len());
+                for (i, m) in ms.iter().enumerate() {
+                    let method = Method::from_bytes(m.as_bytes()).map_err(|_| {
+                        config.error(
+                            &route.key_path.key("methods").index(i),
+                            format!("{m:?} is not an HTTP method"),
+                        )
+                    })?;
+                    parsed.push(method);
+                }
+                Some(parsed)
+            }
+            None => None,
+        };
+        let at = route.key_path.key("auth");
+        let auth = match resolve(config, profiles, &route.auth, &at, building)? {
+            None => RouteAuth::Inherit,
+            Some(auth) => RouteAuth::Set(auth),
+        };
+        routes.push(Route {
+            path,
+            methods,
+            auth,
+        });
+    }
+    Ok(routes)
 }
 
 fn build_scheme(
