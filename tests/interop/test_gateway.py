@@ -86,3 +86,31 @@ def test_apache_digest_through_a_gateway(procs, signet, tmp_path, request):
     for i in range(3):
         status, body = curl(f"http://127.0.0.1:{port}/index.html?i={i}")
         assert status == 200 and body == "secret page", f"request {i}: {status} {body}"
+
+
+def test_a_bearer_token_through_a_gateway_to_an_https_origin(signet, procs, origin_cert):
+    import json
+
+    origin = free_port()
+    procs.start(
+        [PYTHON, HERE / "echo_server.py", origin, origin_cert.cert, origin_cert.key],
+        origin,
+        "HTTPS echo origin",
+    )
+    port = free_port()
+    rule = f"""
+[[host]]
+match = ["https://127.0.0.1:{origin}"]
+auth = {{ type = "bearer", token = "gateway-token" }}
+[host.tls]
+ca = "{origin_cert.ca}"
+"""
+    signet.start(rule + gateway(port, f"https://127.0.0.1:{origin}/v1"))
+    wait_for_port(port, signet.procs.procs[-1], "the gateway")
+    status, body = curl(f"http://127.0.0.1:{port}/me?x=1", "-H", "Authorization: Bearer client")
+    assert status == 200, body
+    seen = json.loads(body)
+    headers = {k.lower(): v for k, v in seen["headers"]}
+    assert seen["target"] == "/v1/me?x=1", seen
+    assert headers["authorization"] == "Bearer gateway-token", seen
+    assert headers["host"] == f"127.0.0.1:{origin}", seen
