@@ -108,6 +108,32 @@ async fn connections_beyond_max_connections_wait_for_a_place() {
 }
 
 #[tokio::test]
+async fn open_tunnels_hold_their_places_under_max_connections() {
+    let origin = Origin::plain().await;
+    let proxy = Proxy::start("[proxy]\nmax_connections = 2\n").await;
+    let target = format!("127.0.0.1:{}", origin.port());
+    let first = connect(proxy.addr(), &target, &[])
+        .await
+        .expect("CONNECT refused");
+    let _second = connect(proxy.addr(), &target, &[])
+        .await
+        .expect("CONNECT refused");
+    let url = format!("http://127.0.0.1:{}/third", origin.port());
+    let third = tokio::spawn(async move { get(proxy.addr(), &url, &[]).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served while two tunnels were open"
+    );
+    drop(first);
+    let answer = tokio::time::timeout(BOUND, third)
+        .await
+        .expect("the third connection never got the place a closed tunnel freed")
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn an_upstream_that_never_answers_gets_a_504_naming_it() {
     let (port, _upstream) = silent_upstream().await;
     let proxy = Proxy::start("[proxy]\nresponse_timeout = 1\n").await;

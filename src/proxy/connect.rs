@@ -71,10 +71,12 @@ pub(super) async fn handle(
     conn.idle().set(generation.limits.tunnel_idle);
     let idle = conn.idle().clone();
     let on_upgrade = hyper::upgrade::on(req);
+    let place = cell.place();
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
             blind_tunnel(upgraded, upstream, idle).await;
         }
+        drop(place);
     });
     Response::new(body::empty())
 }

@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use super::admission::Admitted;
 use super::{Parts, UpstreamTlsPair};
 use crate::auth::{SCHEME_NAMES, SignContext};
 use crate::context::{Clock, Entropy};
@@ -184,6 +185,9 @@ impl RuntimeUpstreams {
 pub(super) struct ConnCell {
     runtime: Arc<RuntimeUpstreams>,
     conn: Mutex<(u64, Arc<ClientConn>)>,
+    /// The connection's place under the connection caps, held by whatever outlives the
+    /// connection's HTTP exchange: its tunnels and upgrades.
+    place: Arc<Admitted>,
 }
 
 impl ConnCell {
@@ -191,12 +195,19 @@ impl ConnCell {
         runtime: Arc<RuntimeUpstreams>,
         generation: &Generation,
         idle: IdleTimeout,
+        place: Arc<Admitted>,
     ) -> Self {
         let conn = ClientConn::new(runtime.of(generation), idle);
         ConnCell {
             runtime,
             conn: Mutex::new((generation.id, Arc::new(conn))),
+            place,
         }
+    }
+
+    /// The connection's place under the caps, for a tunnel or upgrade to hold while it lasts.
+    pub(super) fn place(&self) -> Arc<Admitted> {
+        self.place.clone()
     }
 
     /// The connection state for a request under `generation`.
@@ -213,7 +224,7 @@ impl ConnCell {
     /// timeout, nothing bound or pinned.
     pub(super) fn for_tunnel(&self, generation: &Generation) -> ConnCell {
         let idle = lock(&self.conn).1.idle().clone();
-        ConnCell::new(self.runtime.clone(), generation, idle)
+        ConnCell::new(self.runtime.clone(), generation, idle, self.place())
     }
 }
 

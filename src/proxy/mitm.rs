@@ -61,7 +61,7 @@ pub(super) async fn serve(
                 ));
             }
             let conn = cell.conn(&generation);
-            Ok(pipeline::forward(&generation, &conn, dest, req).await)
+            Ok(pipeline::forward(&generation, &conn, cell.place(), dest, req).await)
         }
     });
     let io = TokioIo::new(tls);

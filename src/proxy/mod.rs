@@ -275,7 +275,7 @@ impl Signet {
         self: Arc<Self>,
         tcp: TcpStream,
         runtime: Arc<RuntimeUpstreams>,
-        _admitted: Admitted,
+        admitted: Admitted,
     ) {
         let _ = tcp.set_nodelay(true);
         let generation = self.current();
@@ -286,7 +286,12 @@ impl Signet {
             return;
         }
         let idle = IdleTimeout::new(generation.limits.client_idle);
-        let cell = Arc::new(ConnCell::new(runtime, &generation, idle.clone()));
+        let cell = Arc::new(ConnCell::new(
+            runtime,
+            &generation,
+            idle.clone(),
+            Arc::new(admitted),
+        ));
         drop(generation);
         let signet = self.clone();
         let service = service_fn(move |req| {
@@ -343,7 +348,7 @@ impl Signet {
                 format!("{dest}: destination not allowed by [proxy] allow/deny"),
             );
         }
-        pipeline::forward(&generation, &conn, dest, req).await
+        pipeline::forward(&generation, &conn, cell.place(), dest, req).await
     }
 }
 

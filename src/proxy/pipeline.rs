@@ -3,12 +3,15 @@
 //!
 //! Every request takes this path: a request under no rule has the scheme that adds nothing.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
+use super::admission::Admitted;
 use super::{Generation, respond};
 use crate::auth::{AuthError, BodyNeed, BodyRewrite, BodyRewriteError, Scheme};
 use crate::net::body::{self, BodyKeeper, Buffered, Kept, Outgoing, ProxyBody};
@@ -50,10 +53,12 @@ struct Planned {
     original: Option<(http::request::Parts, Option<Bytes>)>,
 }
 
-/// Forwards `req` to `dest`, adding the credentials of the rule that names `dest`.
+/// Forwards `req` to `dest`, adding the credentials of the rule that names `dest`; an accepted
+/// upgrade holds the client connection's `place` under the caps while it lasts.
 pub(super) async fn forward(
     generation: &Generation,
     conn: &ClientConn,
+    place: Arc<Admitted>,
     dest: Destination,
     mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
@@ -70,7 +75,7 @@ pub(super) async fn forward(
                 // The client connection now carries a tunnel (a WebSocket, say).
                 conn.idle().set(generation.limits.tunnel_idle);
             }
-            respond(response, client_upgrade)
+            respond(response, client_upgrade, place)
         }
         Err(refusal) => respond::error(refusal.status, refusal.reason),
     };
@@ -403,12 +408,14 @@ async fn after(
 fn respond(
     mut response: Response<Incoming>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    place: Arc<Admitted>,
 ) -> Response<ProxyBody> {
     if let Some(client_upgrade) = client_upgrade
         && response.status() == StatusCode::SWITCHING_PROTOCOLS
     {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         tokio::spawn(async move {
+            let _place = place;
             let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
                 return;
             };
