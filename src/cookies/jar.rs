@@ -321,6 +321,17 @@ impl Jar {
             Ok(host) => host,
             Err(e) => return Outcome::Refused(format!("bad domain {:?}: {e}", entry.domain)),
         };
+        // And it must be a host as written: the URL parser decodes `%2E` to a dot and maps
+        // Unicode, which would store the cookie for a name the entry does not spell (a
+        // host-only `%2Eexample.com` came back as a domain cookie).
+        if let url::Host::Domain(name) = &host
+            && *name != entry.domain.to_ascii_lowercase()
+        {
+            return Outcome::Refused(format!(
+                "bad domain {:?}: not a host name as written (it reads as {name:?})",
+                entry.domain
+            ));
+        }
         let url = match Url::parse(&format!("https://{host}{}", entry.path)) {
             Ok(url) => url,
             Err(e) => return Outcome::Refused(format!("bad domain or path: {e}")),

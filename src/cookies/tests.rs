@@ -380,6 +380,30 @@ fn an_imported_domain_is_a_host_not_part_of_a_url() {
 }
 
 #[test]
+fn an_imported_domain_is_taken_as_written_not_as_a_url_parser_decodes_it() {
+    // Found by the cookies_txt fuzz target: `%2E` decoded to a dot, so a host-only cookie for
+    // "%2Eexample.test" was stored for ".example.test" and exported as a domain cookie.
+    let text = "%2Eexample.test\tFALSE\t/\tFALSE\t0\tdot\tx\n\
+                b%C3%BCcher.example\tFALSE\t/\tFALSE\t0\tescaped\tx\n\
+                bücher.example\tFALSE\t/\tFALSE\t0\tunicode\tx\n";
+    let jar = Jar::new();
+    for e in &netscape::parse(text).unwrap() {
+        assert!(
+            matches!(jar.insert(e, None), Outcome::Refused(_)),
+            "{} ({}) was stored",
+            e.name,
+            e.domain
+        );
+    }
+    assert!(jar.is_empty());
+    // Letter case is not spelling: an upper-case name still imports, as its lower-case form.
+    let upper = netscape::parse("Example.TEST\tFALSE\t/\tFALSE\t0\tcase\t1\n").unwrap();
+    assert_eq!(jar.insert(&upper[0], None), Outcome::Stored);
+    assert_eq!(header(&jar, "https://example.test/"), "case=1");
+    assert_eq!(header(&jar, "https://a.example.test/"), "");
+}
+
+#[test]
 fn malformed_cookies_txt_names_the_line() {
     let err = netscape::parse("# c\nexample.test\tMAYBE\t/\tFALSE\t0\tn\tv\n").unwrap_err();
     assert_eq!(err.line, 2);
