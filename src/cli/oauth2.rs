@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::{Failure, current_thread};
 use crate::auth::Scheme;
@@ -66,10 +67,7 @@ pub(super) fn login(
             .await
             .map_err(|e| Failure::Runtime(e.to_string()))
     })?;
-    println!(
-        "logged in: {}",
-        token_summary(&token, std::time::SystemTime::now())
-    );
+    println!("logged in: {}", token_summary(&token, SystemTime::now()));
     println!("tokens stored in {}", source.store().path().display());
     Ok(())
 }
@@ -98,40 +96,76 @@ pub(super) fn token(config: &Config, name: &str, refresh: bool) -> Result<(), Fa
         }
         None => println!("no token yet: fetched on first use (or now with --refresh)"),
         Some(t) => {
-            println!("{}", token_summary(t, std::time::SystemTime::now()));
+            println!("{}", token_summary(t, SystemTime::now()));
         }
     }
     Ok(())
 }
 
-/// Expiry, scopes and which tokens exist; never a token.
-pub(super) fn token_summary(t: &crate::oauth2::Token, now: std::time::SystemTime) -> String {
+/// Expiry, scopes and which tokens exist (with the ID token's own expiry); never a token.
+pub(super) fn token_summary(t: &crate::oauth2::Token, now: SystemTime) -> String {
     let expiry = match t.expires_at {
         None => "expiry not stated by the server".to_owned(),
-        Some(at) => {
-            let when = time::OffsetDateTime::from(at)
-                .replace_nanosecond(0)
-                .unwrap_or_else(|_| at.into())
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_else(|_| "?".into());
-            match at.duration_since(now) {
-                Ok(left) => format!("expires {when} (in {}s)", left.as_secs()),
-                Err(_) => format!("expired {when}"),
-            }
-        }
+        Some(at) => format!("expires {}", relative(at, now)),
     };
     let scopes = if t.scopes.is_empty() {
         "none".to_owned()
     } else {
         t.scopes.join(" ")
     };
+    let id_token = match (&t.id_token, t.id_token_expires_at()) {
+        (None, _) => "no".to_owned(),
+        (Some(_), None) => "yes (no exp)".to_owned(),
+        (Some(_), Some(at)) => format!("yes, expires {}", relative(at, now)),
+    };
     format!(
-        "{expiry}\nscopes {scopes}\nrefresh token {}\nid token {}",
+        "{expiry}\nscopes {scopes}\nrefresh token {}\nid token {id_token}",
         if t.refresh_token.is_some() {
             "yes"
         } else {
             "no"
         },
-        if t.id_token.is_some() { "yes" } else { "no" },
     )
+}
+
+/// `2026-12-02T10:00:00Z (in 30s)`, or `2026-12-02T10:00:00Z (past)` once gone.
+fn relative(at: SystemTime, now: SystemTime) -> String {
+    let when = time::OffsetDateTime::from(at)
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| at.into())
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "?".into());
+    match at.duration_since(now) {
+        Ok(left) => format!("{when} (in {}s)", left.as_secs()),
+        Err(_) => format!("{when} (past)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::token_summary;
+    use crate::oauth2::Token;
+    use crate::secret::Secret;
+
+    #[test]
+    fn the_summary_gives_each_expiry_and_no_token() {
+        // payload {"exp":1764670000}, unsigned: only the claim matters here.
+        let id_token = "eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjQ2NzAwMDB9.";
+        let token = Token {
+            access_token: Secret::new("at-123"),
+            refresh_token: Some(Secret::new("rt-456")),
+            id_token: Some(Secret::new(id_token)),
+            token_type: Some("Bearer".into()),
+            expires_at: Some(UNIX_EPOCH + Duration::from_secs(1_764_673_600)),
+            scopes: vec!["read".into(), "write".into()],
+        };
+        let now = UNIX_EPOCH + Duration::from_secs(1_764_670_030);
+        assert_eq!(
+            token_summary(&token, now),
+            "expires 2025-12-02T11:06:40Z (in 3570s)\nscopes read write\n\
+             refresh token yes\nid token yes, expires 2025-12-02T10:06:40Z (past)"
+        );
+    }
 }

@@ -50,7 +50,8 @@ impl Token {
     /// The ID token's `exp` (OpenID Connect Core §2), read without checking the signature: it
     /// only says when to renew a token this client got from its own token endpoint. `None`
     /// when there is no ID token or it is not a JWT with a numeric `exp`.
-    fn id_token_expires_at(&self) -> Option<SystemTime> {
+    /// The ID token's `exp`, when there is an ID token and its payload states one.
+    pub fn id_token_expires_at(&self) -> Option<SystemTime> {
         let payload = self.id_token.as_ref()?.expose().split('.').nth(1)?;
         let claims: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
