@@ -6,15 +6,11 @@
 //! global `https://sts.amazonaws.com` without a region.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST};
 use http::{HeaderValue, Request};
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use super::Env;
 use super::process::parse_time;
@@ -22,10 +18,9 @@ use super::profile::Role;
 use super::xml;
 use crate::auth::awsv4::{AwsV4, AwsV4Config};
 use crate::auth::{AwsCredentials, OsEntropy, SignContext};
-use crate::net::body::ProxyBody;
-use crate::net::{Connector, Dialer, SendError};
+use crate::net::Dialer;
+use crate::net::buffered::BufferedClient;
 use crate::secret::Secret;
-use crate::tls::{TlsProfile, UpstreamTls};
 
 /// The region AWS's global STS endpoint signs for.
 const GLOBAL_REGION: &str = "us-east-1";
@@ -123,41 +118,18 @@ impl Endpoint {
 }
 
 /// Asks STS for temporary credentials.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct StsClient {
-    dialer: Dialer,
-    /// How long one AssumeRole may take, connection included.
-    timeout: Duration,
-    client: Arc<OnceLock<Result<Client<Connector, ProxyBody>, String>>>,
-}
-
-impl std::fmt::Debug for StsClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StsClient")
-    }
+    /// Times out after the profile's timeout, connection included.
+    inner: BufferedClient,
 }
 
 impl StsClient {
     /// A client that connects with `dialer` and gives up on a request after `timeout`.
     pub fn new(dialer: Dialer, timeout: Duration) -> Self {
         StsClient {
-            dialer,
-            timeout,
-            client: Arc::default(),
+            inner: BufferedClient::new(dialer, timeout),
         }
-    }
-
-    fn client(&self) -> Result<&Client<Connector, ProxyBody>, String> {
-        self.client
-            .get_or_init(|| {
-                let tls = UpstreamTls::client_config(&TlsProfile::default(), &[b"http/1.1"])
-                    .map_err(|e| e.to_string())?;
-                Ok(Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(30))
-                    .build(Connector::new(self.dialer.clone(), tls)))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
     }
 
     /// Assumes `role` with `source` credentials at `endpoint`, the session named
@@ -171,34 +143,15 @@ impl StsClient {
         now: SystemTime,
     ) -> Result<AwsCredentials, StsError> {
         let request = signed_request(endpoint, role, session_name, source, now)?;
-        let unreachable = |reason: String| StsError::Unreachable {
-            endpoint: endpoint.url.clone(),
-            reason,
-        };
-        let exchange = async {
-            let client = self.client().map_err(unreachable)?;
-            let response = self
-                .dialer
-                .send_buffered(client, request)
-                .await
-                .map_err(|e| unreachable(describe(&e)))?;
-            let (parts, incoming) = response.into_parts();
-            let body = http_body_util::Limited::new(incoming, xml::MAX_DOCUMENT)
-                .collect()
-                .await
-                .map_err(|e| unreachable(format!("reading the answer: {e}")))?
-                .to_bytes();
-            Ok((parts.status.as_u16(), body))
-        };
-        let (status, body) = tokio::time::timeout(self.timeout, exchange)
+        let (parts, body) = self
+            .inner
+            .exchange(request, xml::MAX_DOCUMENT)
             .await
-            .unwrap_or_else(|_| {
-                Err(unreachable(format!(
-                    "no answer within {}s",
-                    self.timeout.as_secs()
-                )))
+            .map_err(|e| StsError::Unreachable {
+                endpoint: endpoint.url.clone(),
+                reason: e.to_string(),
             })?;
-        parse_answer(status, &body, &role.arn)
+        parse_answer(parts.status.as_u16(), &body, &role.arn)
     }
 }
 
@@ -304,17 +257,6 @@ pub fn parse_answer(status: u16, body: &[u8], role: &str) -> Result<AwsCredentia
         session_token: Some(Secret::new(field("SessionToken")?)),
         expires_at: Some(expires_at),
     })
-}
-
-fn describe(err: &SendError) -> String {
-    use std::error::Error as _;
-    let mut innermost: &dyn std::error::Error = err;
-    let mut source = err.source();
-    while let Some(e) = source {
-        innermost = e;
-        source = e.source();
-    }
-    innermost.to_string()
 }
 
 #[cfg(test)]

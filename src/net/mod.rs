@@ -10,6 +10,7 @@
 //! - [`relay`]: a blind tunnel between two TCP connections, with buffers only while bytes move.
 
 pub mod body;
+pub mod buffered;
 pub mod dial;
 pub mod headers;
 pub mod idle;

@@ -1,23 +1,16 @@
-//! The HTTP client for token endpoints: signet's own upstream connector and TLS settings (system
-//! roots), built on first use so that `check` and `explain` never load the trust store. Token
-//! endpoints are reached as proxied upstreams are: through the parent proxy when there is one.
+//! The HTTP client for token endpoints: forms posted with [`BufferedClient`], which reaches
+//! them as proxied upstreams are reached (through the parent proxy when there is one).
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderName, HeaderValue, Request, Response};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::{HeaderName, HeaderValue, Request};
 
 use super::grant::TokenRequest;
 use super::token::TokenError;
-use crate::net::body::ProxyBody;
-use crate::net::{Connector, Dialer, SendError};
-use crate::tls::{TlsProfile, UpstreamTls};
+use crate::net::Dialer;
+use crate::net::buffered::BufferedClient;
 
 /// A token answer larger than this is not a token answer.
 const MAX_ANSWER: usize = 1024 * 1024;
@@ -34,18 +27,10 @@ pub struct Answer {
 }
 
 /// Posts forms to token endpoints.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct TokenClient {
-    dialer: Dialer,
-    /// How long one token request may take, connection included (`[proxy] token_timeout`).
-    timeout: Duration,
-    client: Arc<OnceLock<Result<Client<Connector, ProxyBody>, String>>>,
-}
-
-impl std::fmt::Debug for TokenClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenClient")
-    }
+    /// Times out after `[proxy] token_timeout`, connection included.
+    inner: BufferedClient,
 }
 
 impl TokenClient {
@@ -53,23 +38,8 @@ impl TokenClient {
     /// and gives up on a token request after `timeout`.
     pub fn new(dialer: Dialer, timeout: Duration) -> Self {
         TokenClient {
-            dialer,
-            timeout,
-            client: Arc::default(),
+            inner: BufferedClient::new(dialer, timeout),
         }
-    }
-
-    fn client(&self) -> Result<&Client<Connector, ProxyBody>, TokenError> {
-        self.client
-            .get_or_init(|| {
-                let tls = UpstreamTls::client_config(&TlsProfile::default(), &[b"http/1.1"])
-                    .map_err(|e| e.to_string())?;
-                Ok(Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(30))
-                    .build(Connector::new(self.dialer.clone(), tls)))
-            })
-            .as_ref()
-            .map_err(|e| TokenError::Unreachable(e.clone()))
     }
 
     /// Sends `req` and reads the whole answer.
@@ -88,54 +58,19 @@ impl TokenClient {
         let request = builder
             .body(Bytes::from(req.body()))
             .map_err(|e| TokenError::Unreachable(format!("bad token endpoint URL: {e}")))?;
-        let exchange = async {
-            let response = self.send(request).await?;
-            let (parts, incoming) = response.into_parts();
-            let limited = http_body_util::Limited::new(incoming, MAX_ANSWER);
-            let body = limited
-                .collect()
-                .await
-                .map_err(|e| TokenError::Unreachable(format!("reading the answer: {e}")))?
-                .to_bytes();
-            Ok(Answer {
-                status: parts.status.as_u16(),
-                content_type: parts
-                    .headers
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                body,
-            })
-        };
-        tokio::time::timeout(self.timeout, exchange)
+        let (parts, body) = self
+            .inner
+            .exchange(request, MAX_ANSWER)
             .await
-            .unwrap_or_else(|_| {
-                Err(TokenError::Unreachable(format!(
-                    "no answer within {}s",
-                    self.timeout.as_secs()
-                )))
-            })
+            .map_err(|e| TokenError::Unreachable(e.to_string()))?;
+        Ok(Answer {
+            status: parts.status.as_u16(),
+            content_type: parts
+                .headers
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            body,
+        })
     }
-
-    async fn send(&self, request: Request<Bytes>) -> Result<Response<Incoming>, TokenError> {
-        self.dialer
-            .send_buffered(self.client()?, request)
-            .await
-            .map_err(|e| match e {
-                SendError::Parent(e) => TokenError::Unreachable(e.to_string()),
-                SendError::Client(e) => TokenError::Unreachable(describe(&e)),
-            })
-    }
-}
-
-/// The innermost cause of a client error: hyper's outer message says little.
-fn describe(err: &hyper_util::client::legacy::Error) -> String {
-    use std::error::Error as _;
-    let mut innermost: &dyn std::error::Error = err;
-    let mut source = err.source();
-    while let Some(e) = source {
-        innermost = e;
-        source = e.source();
-    }
-    innermost.to_string()
 }
