@@ -41,7 +41,7 @@ pub struct BufferedClient {
     dialer: Dialer,
     /// How long one exchange may take, connection included.
     timeout: Duration,
-    client: Arc<OnceLock<Result<Client<Connector, ProxyBody>, String>>>,
+    client: Arc<OnceLock<Result<Client<Connector, ProxyBody>, BufferedError>>>,
 }
 
 impl std::fmt::Debug for BufferedClient {
@@ -70,13 +70,13 @@ impl BufferedClient {
         self.client
             .get_or_init(|| {
                 let tls = UpstreamTls::client_config(&TlsProfile::default(), &[b"http/1.1"])
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| BufferedError::Setup(e.to_string()))?;
                 Ok(Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(Duration::from_secs(30))
                     .build(Connector::new(self.dialer.clone(), tls)))
             })
             .as_ref()
-            .map_err(|e| BufferedError::Setup(e.clone()))
+            .map_err(Clone::clone)
     }
 
     /// Sends `request` and reads an answer of at most `max_answer` bytes.
