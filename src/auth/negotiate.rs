@@ -8,6 +8,7 @@
 //! authenticate requests need it.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,10 +87,12 @@ struct Inner {
     delegate: bool,
     mech: Mech,
     id: u64,
+    /// Counts the keytab's caches.
+    generation: AtomicU64,
     held: Mutex<Held>,
 }
 
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 32);
+static NEXT_ID: AtomicU64 = AtomicU64::new(1 << 32);
 
 /// Kerberos credentials, ready to make tokens.
 #[derive(Clone)]
@@ -142,7 +145,8 @@ impl Negotiate {
                     MechName::Spnego => Mech::Spnego,
                     MechName::Kerberos => Mech::Kerberos,
                 },
-                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                generation: AtomicU64::new(0),
                 held: Mutex::new(Held::default()),
             }),
         })
@@ -292,9 +296,10 @@ impl Inner {
             }
             Source::Keytab(principal, keytab) => {
                 let keytab = keytab.to_string_lossy();
-                // MIT gets and renews the tickets from the keytab by itself, in a cache of
-                // this profile's own.
-                let ccache = format!("MEMORY:signet-negotiate-{}", self.id);
+                // MIT gets the tickets from the keytab by itself, in a cache of this
+                // profile's own; a new one each time, so that expired tickets are not found.
+                let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+                let ccache = format!("MEMORY:signet-negotiate-{}-{generation}", self.id);
                 Credentials::from_store(
                     principal.as_deref(),
                     &[("client_keytab", &keytab), ("ccache", &ccache)],

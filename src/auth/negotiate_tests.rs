@@ -74,6 +74,7 @@ fn inner(spn: Option<&str>, canonicalize: bool) -> Inner {
         delegate: false,
         mech: Mech::Spnego,
         id: 1,
+        generation: AtomicU64::new(0),
         held: Mutex::new(Held::default()),
     }
 }

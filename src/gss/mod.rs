@@ -396,10 +396,14 @@ fn check(
             Some(Mech::Kerberos),
         ));
     }
+    // The mechanism glue renumbers minor codes, so Kerberos' "Ticket expired"
+    // (KRB5KRB_AP_ERR_TKT_EXPIRED) is known by its text.
+    let expired = major & ffi::GSS_ERROR_MASK == ffi::GSS_S_CREDENTIALS_EXPIRED
+        || parts.iter().any(|p| p == "Ticket expired");
     Err(GssError::Failed {
         call,
         message: parts.join("; "),
-        expired: major & ffi::GSS_ERROR_MASK == ffi::GSS_S_CREDENTIALS_EXPIRED,
+        expired,
     })
 }
 

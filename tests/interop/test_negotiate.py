@@ -5,6 +5,7 @@ The realm lives in a temp directory (see kerberos_realm.py); each case fails if 
 not start."""
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -216,3 +217,73 @@ def test_a_kdc_refusal_is_a_502_naming_it_and_is_not_retried(
     assert len(as_requests(realm, f"{principal}@{REALM}")) == 1, (realm.dir / "kdc.log").read_text()
     assert accesses(access_log, 0, timeout=0) == []
     assert password not in signet_log(procs)
+
+
+def test_https_origin_enforcing_channel_bindings(procs, signet, tmp_path, request, realm, origin_cert):
+    # MIT's acceptor (python-gssapi) with tls-server-end-point bindings of its certificate: it
+    # answers 200 only for a context MIT reports channel-bound.
+    system_python = Path("/usr/bin/python3")
+    assert system_python.exists()
+    keytab = realm.service(f"HTTP/{SERVICE_HOST}", "cb.keytab")
+    port = free_port()
+    here = Path(__file__).resolve().parent
+    procs.start(
+        [system_python, here / "negotiate_cb_server.py", port, origin_cert.cert, origin_cert.key],
+        port, "negotiate_cb_server.py", env={**realm.env, "KRB5_KTNAME": f"FILE:{keytab}"},
+    )
+    alice = realm.user("alice", ALICE_PASSWORD)
+    signet.start(
+        f"""
+[auth.k]
+type = "negotiate"
+spn = "HTTP@{SERVICE_HOST}"
+principal = "{alice}"
+password = "{ALICE_PASSWORD}"
+
+[[host]]
+match = ["localhost:{port}"]
+auth = "k"
+  [host.tls]
+  ca = "{origin_cert.ca}"
+""",
+        env=realm.env,
+    )
+    for _ in range(2):
+        status, body = signet.curl(f"https://localhost:{port}/secure")
+        assert status == 200, body
+        assert json.loads(body) == {"user": alice, "channel_bound": True}
+    assert "mutual authentication verified" in signet_log(procs)
+
+
+@pytest.mark.parametrize("source", ["password", "keytab"])
+def test_expired_tickets_are_renewed(procs, signet, tmp_path, request, source):
+    realm = Realm(procs, request, ticket_lifetime="8s")
+    port, access_log = apache(procs, tmp_path, request, realm)
+    if source == "password":
+        principal = realm.user("alice", ALICE_PASSWORD)
+        credentials = f'principal = "{principal}"\npassword = "{ALICE_PASSWORD}"'
+    else:
+        principal, keytab = realm.keytab_for("build-agent", "agent-password", "agent.keytab")
+        credentials = f'principal = "{principal}"\nkeytab = "{keytab}"'
+    signet.start(negotiate_rule(port, credentials), env=realm.env)
+    url = f"http://127.0.0.1:{port}/private/echo"
+    assert signet.curl(url)[0] == 200
+    # Past the first tickets' life: new ones are got, the request does not fail.
+    time.sleep(10)
+    status, body = signet.curl(url)
+    assert status == 200, body
+    assert body.startswith(f"user={principal} "), body
+    assert len(as_requests(realm, principal)) == 2, (realm.dir / "kdc.log").read_text()
+
+
+def test_an_expired_ticket_cache_is_a_502_naming_it(procs, signet, tmp_path, request):
+    # signet does not kinit for the user: an expired cache says so.
+    realm = Realm(procs, request, ticket_lifetime="3s")
+    port, _ = apache(procs, tmp_path, request, realm)
+    alice = realm.user("alice", ALICE_PASSWORD)
+    ccache = realm.kinit(alice, ALICE_PASSWORD, tmp_path / "alice.ccache")
+    signet.start(negotiate_rule(port, ""), env={**realm.env, "KRB5CCNAME": f"FILE:{ccache}"})
+    time.sleep(4)
+    status, body = signet.curl(f"http://127.0.0.1:{port}/private/echo")
+    assert status == 502, body
+    assert "expired" in body.lower(), body
