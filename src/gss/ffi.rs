@@ -5,7 +5,7 @@
 //! The layouts are those of `<gssapi/gssapi.h>` (and `gssapi_ext.h` for the credential store),
 //! stable since MIT krb5 1.0 / 1.11.
 
-use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::OnceLock;
 
 pub type OmUint32 = u32;
@@ -172,8 +172,12 @@ pub fn library() -> Result<&'static Library, &'static str> {
     LOADED.get_or_init(load).as_ref().map_err(String::as_str)
 }
 
+/// Names another GSSAPI library (a path, or a name the loader searches for).
+pub const LIBRARY_ENV: &str = "SIGNET_GSSAPI_LIBRARY";
+
 fn load() -> Result<Library, String> {
-    let name = c"libgssapi_krb5.so.2";
+    let name = std::env::var(LIBRARY_ENV).unwrap_or_else(|_| LIBRARY_NAME.to_owned());
+    let name = CString::new(name).map_err(|_| format!("{LIBRARY_ENV} holds a NUL byte"))?;
     // SAFETY: `name` is a NUL-terminated string; dlopen has no other precondition. The handle
     // is never closed, so the symbols taken from it stay valid for the life of the process.
     let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };

@@ -12,8 +12,8 @@ use std::ptr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use ffi::LIBRARY_NAME;
 use ffi::{BufferDesc, OidDesc, OmUint32};
+pub use ffi::{LIBRARY_ENV, LIBRARY_NAME};
 
 /// A GSSAPI call failed.
 #[derive(Debug, Clone, thiserror::Error)]
