@@ -283,7 +283,11 @@ impl Inner {
             }
             Err(error) => {
                 tracing::warn!(%error, "Kerberos credentials");
-                held.failed = Some((now, error.clone()));
+                // Only signet's own requests to the KDC are held back; a ticket cache is read
+                // again at once (the user may just have run kinit).
+                if matches!(self.source, Source::Password(..) | Source::Keytab(..)) {
+                    held.failed = Some((now, error.clone()));
+                }
                 Err(error)
             }
         }

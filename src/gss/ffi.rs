@@ -85,6 +85,7 @@ pub const GSS_S_CONTINUE_NEEDED: OmUint32 = 1;
 /// Routine and calling errors; the low 16 bits are informatory.
 pub const GSS_ERROR_MASK: OmUint32 = 0xffff_0000;
 pub const GSS_S_CREDENTIALS_EXPIRED: OmUint32 = 11 << 16;
+pub const GSS_S_FAILURE: OmUint32 = 13 << 16;
 
 /// 1.2.840.113554.1.2.1.4, `GSS_C_NT_HOSTBASED_SERVICE` (`service@host`).
 pub const NT_HOSTBASED_SERVICE: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x04";

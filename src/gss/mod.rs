@@ -110,7 +110,7 @@ impl Drop for GssName {
     }
 }
 
-/// Initiator credentials, and how long they last (`None`: as long as their source).
+/// Initiator credentials (tickets in memory, or a ticket cache or keytab to take them from).
 pub struct Credentials {
     handle: ffi::Cred,
 }
@@ -389,12 +389,13 @@ fn check(
     let mut parts = status_text(lib, major, ffi::GSS_C_GSS_CODE, None);
     if minor != 0 {
         // Minor codes are the mechanism's (Kerberos'), whatever wrapped them.
-        parts.extend(status_text(
-            lib,
-            minor,
-            ffi::GSS_C_MECH_CODE,
-            Some(Mech::Kerberos),
-        ));
+        let reason = status_text(lib, minor, ffi::GSS_C_MECH_CODE, Some(Mech::Kerberos));
+        // "Unspecified GSS failure. Minor code may provide more information" says nothing
+        // that the minor code's text does not.
+        if major & ffi::GSS_ERROR_MASK == ffi::GSS_S_FAILURE && !reason.is_empty() {
+            parts.clear();
+        }
+        parts.extend(reason);
     }
     // The mechanism glue renumbers minor codes, so Kerberos' "Ticket expired"
     // (KRB5KRB_AP_ERR_TKT_EXPIRED) is known by its text.

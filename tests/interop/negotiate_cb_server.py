@@ -4,7 +4,10 @@ it passes RFC 5929 tls-server-end-point bindings of its certificate to gss_accep
 and answers 200 only when the context is complete and MIT reports it channel-bound
 (GSS_C_CHANNEL_BOUND_FLAG: the initiator's bindings were there and matched).
 
-usage: negotiate_cb_server.py PORT CERT KEY   (the keytab comes from KRB5_KTNAME)"""
+With a fourth argument `forge-mutual`, the 200 carries a forged server token instead of the
+acceptor's (flipped bytes): an initiator that checks mutual authentication must refuse it.
+
+usage: negotiate_cb_server.py PORT CERT KEY [forge-mutual]   (the keytab: KRB5_KTNAME)"""
 
 import base64
 import json
@@ -53,6 +56,8 @@ class Handler(BaseHTTPRequestHandler):
         bound = gssapi.RequirementFlag.channel_bound in context.actual_flags
         if not context.complete or not bound:
             return self.answer(401, {"error": "not channel-bound", "complete": context.complete}, token=b"")
+        if FORGE and out:
+            out = out[:-8] + bytes(b ^ 0xFF for b in out[-8:])
         self.answer(200, {"user": str(context.initiator_name), "channel_bound": bound}, token=out or b"")
 
     def log_message(self, *args):
@@ -61,6 +66,7 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    FORGE = sys.argv[4:] == ["forge-mutual"]
     with open(cert, "rb") as f:
         BINDINGS = end_point_bindings(f.read())
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)

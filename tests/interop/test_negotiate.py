@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, require
+from conftest import SIGNET, free_port, require
 from kerberos_realm import REALM, Realm
 
 ALICE_PASSWORD = "alice-password"
@@ -100,14 +100,46 @@ auth = "k"
 """
 
 
-def test_apache_with_a_ticket_cache_from_kinit(procs, signet, tmp_path, request, realm):
+@pytest.mark.parametrize(
+    "options",
+    ["", 'mech = "kerberos"', "canonicalize = false"],
+    ids=["spnego", "bare-kerberos", "not-canonicalized"],
+)
+def test_apache_with_a_ticket_cache_from_kinit(procs, signet, tmp_path, request, realm, options):
     port, _ = apache(procs, tmp_path, request, realm)
     alice = realm.user("alice", ALICE_PASSWORD)
     ccache = realm.kinit(alice, ALICE_PASSWORD, tmp_path / "alice.ccache")
-    signet.start(negotiate_rule(port, ""), env={**realm.env, "KRB5CCNAME": f"FILE:{ccache}"})
+    signet.start(negotiate_rule(port, options), env={**realm.env, "KRB5CCNAME": f"FILE:{ccache}"})
     status, body = signet.curl(f"http://127.0.0.1:{port}/private/echo")
     assert status == 200, body
     assert body.startswith(f"user={alice} len=0 "), body
+
+
+def test_signet_sign_prints_a_token_apache_accepts(tmp_path, procs, request, realm):
+    port, _ = apache(procs, tmp_path, request, realm)
+    alice = realm.user("alice", ALICE_PASSWORD)
+    config = tmp_path / "signet.toml"
+    config.write_text(negotiate_rule(port, f'principal = "{alice}"\npassword = "{ALICE_PASSWORD}"'))
+    url = f"http://127.0.0.1:{port}/private/echo"
+    out = subprocess.run([str(SIGNET), "--config", str(config), "sign", url],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, **realm.env})
+    assert out.returncode == 0, out.stderr
+    [authorization] = [l for l in out.stdout.splitlines() if l.lower().startswith("authorization: negotiate ")]
+    answer = subprocess.run(["curl", "-sS", "-H", authorization, url], capture_output=True, text=True, timeout=30)
+    assert answer.stdout.startswith(f"user={alice} len=0 "), answer
+
+
+def test_an_unknown_service_name_is_a_502_naming_it(procs, signet, tmp_path, request, realm):
+    port, access_log = apache(procs, tmp_path, request, realm)
+    alice = realm.user("alice", ALICE_PASSWORD)
+    ccache = realm.kinit(alice, ALICE_PASSWORD, tmp_path / "alice.ccache")
+    rule = negotiate_rule(port, "").replace(f"HTTP@{SERVICE_HOST}", "HTTP@elsewhere.test")
+    signet.start(rule, env={**realm.env, "KRB5CCNAME": f"FILE:{ccache}"})
+    status, body = signet.curl(f"http://127.0.0.1:{port}/private/echo")
+    assert status == 502, body
+    assert f"Server HTTP/elsewhere.test@{REALM} not found in Kerberos database" in body, body
+    assert "Unspecified GSS failure" not in body, body
+    assert accesses(access_log, 0, timeout=0) == []
 
 
 def accesses(log, at_least, timeout=10.0):
@@ -287,3 +319,34 @@ def test_an_expired_ticket_cache_is_a_502_naming_it(procs, signet, tmp_path, req
     status, body = signet.curl(f"http://127.0.0.1:{port}/private/echo")
     assert status == 502, body
     assert "expired" in body.lower(), body
+
+
+def test_a_forged_mutual_authentication_token_is_a_502(procs, signet, tmp_path, request, realm, origin_cert):
+    keytab = realm.service(f"HTTP/{SERVICE_HOST}", "cb.keytab")
+    port = free_port()
+    here = Path(__file__).resolve().parent
+    procs.start(
+        ["/usr/bin/python3", here / "negotiate_cb_server.py", port, origin_cert.cert, origin_cert.key,
+         "forge-mutual"],
+        port, "negotiate_cb_server.py", env={**realm.env, "KRB5_KTNAME": f"FILE:{keytab}"},
+    )
+    alice = realm.user("alice", ALICE_PASSWORD)
+    signet.start(
+        f"""
+[auth.k]
+type = "negotiate"
+spn = "HTTP@{SERVICE_HOST}"
+principal = "{alice}"
+password = "{ALICE_PASSWORD}"
+
+[[host]]
+match = ["localhost:{port}"]
+auth = "k"
+  [host.tls]
+  ca = "{origin_cert.ca}"
+""",
+        env=realm.env,
+    )
+    status, body = signet.curl(f"https://localhost:{port}/secure")
+    assert status == 502, body
+    assert "does not verify" in body and alice not in body, body
