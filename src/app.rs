@@ -11,6 +11,7 @@ use base64::Engine;
 
 use crate::auth::basic::basic_header;
 use crate::auth::digest::Digest;
+use crate::auth::negotiate::Negotiate;
 use crate::auth::ntlm::Ntlm;
 use crate::auth::{AuthSpec, BuildError};
 use crate::config::{Config, ConfigError, KeyPath};
@@ -135,10 +136,13 @@ fn parent_auth(config: &Config) -> Result<ParentAuth, ConfigError> {
         Some(AuthSpec::Ntlm(cfg)) => Ok(ParentAuth::Ntlm(Arc::new(
             Ntlm::new((**cfg).clone()).map_err(built)?,
         ))),
+        Some(AuthSpec::Negotiate(cfg)) => Ok(ParentAuth::Negotiate(Arc::new(
+            Negotiate::new((**cfg).clone()).map_err(built)?,
+        ))),
         Some(other) => Err(config.error(
             &path,
             format!(
-                "a {} profile cannot answer a parent proxy (basic, digest and ntlm can)",
+                "a {} profile cannot answer a parent proxy (basic, digest, ntlm and negotiate can)",
                 other.type_name()
             ),
         )),

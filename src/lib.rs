@@ -20,6 +20,7 @@ pub mod config;
 pub mod context;
 pub mod cookies;
 pub mod fsutil;
+pub mod gss;
 pub mod import;
 pub mod metrics;
 pub mod net;

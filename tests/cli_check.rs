@@ -254,3 +254,46 @@ auth_request = [{{ key = "prompt", value = "consent", send_in = "{place}" }}]
         assert!(out.status.success(), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn check_names_the_kerberos_library_a_negotiate_profile_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signet.toml");
+    std::fs::write(
+        &path,
+        "[auth.k]\ntype = \"negotiate\"\n\n[[host]]\nmatch = [\"intranet.test\"]\nauth = \"k\"\n",
+    )
+    .unwrap();
+    let out = Command::new(SIGNET)
+        .args(["--config"])
+        .arg(&path)
+        .arg("check")
+        .env(
+            "SIGNET_GSSAPI_LIBRARY",
+            dir.path().join("libgssapi_krb5.so.2"),
+        )
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("auth.k")
+            && err.contains("libgssapi_krb5.so.2")
+            && err.contains("libgssapi-krb5-2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_refuses_a_negotiate_password_without_its_principal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = signet(
+        dir.path(),
+        "[auth.k]\ntype = \"negotiate\"\npassword = \"pw\"\n",
+        &["check"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("auth.k") && err.contains("principal"), "{err}");
+    assert!(!err.contains("\"pw\""), "{err}");
+}

@@ -206,7 +206,7 @@ fn check_validates_upstream_proxy_auth() {
     assert!(
         err.contains("signet.toml:3:1: proxy.upstream_proxy_auth")
             && err.contains("bearer profile")
-            && err.contains("basic, digest and ntlm"),
+            && err.contains("basic, digest, ntlm and negotiate"),
         "{err}"
     );
 

@@ -13,6 +13,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 // The schemes' own modules are declared by the registry at the bottom; these are their helpers.
+pub mod challenger;
 mod mac;
 pub mod ntlm_msg;
 #[cfg(test)]
@@ -217,9 +218,9 @@ pub trait Signer: Sized + Send + Sync + fmt::Debug {
         None
     }
 
-    /// The NTLM credentials, when the scheme authenticates connections rather than requests:
-    /// its requests then need an HTTP/1.1 connection pinned to the client's.
-    fn connection_auth(&self) -> Option<&ntlm::Ntlm> {
+    /// The credentials, when the scheme authenticates connections rather than requests (NTLM,
+    /// Negotiate): its requests then need an HTTP/1.1 connection pinned to the client's.
+    fn connection_auth(&self) -> Option<challenger::ConnAuth<'_>> {
         None
     }
 
@@ -396,14 +397,14 @@ macro_rules! schemes {
             }
 
             /// See [`Signer::connection_auth`].
-            pub fn ntlm(&self) -> Option<&ntlm::Ntlm> {
+            pub fn connection_auth(&self) -> Option<challenger::ConnAuth<'_>> {
                 match self { $(Scheme::$variant(s) => <$signer as Signer>::connection_auth(s),)+ }
             }
 
             /// Whether requests under this scheme must use HTTP/1.1 on a connection pinned to
             /// the client's.
             pub fn needs_http1(&self) -> bool {
-                self.ntlm().is_some()
+                self.connection_auth().is_some()
             }
 
             /// See [`Signer::describe`].
@@ -428,6 +429,7 @@ schemes! {
     Hawk ["hawk"] hawk::Hawk,
     AwsV4 ["awsv4"] awsv4::AwsV4,
     Ntlm ["ntlm"] ntlm::Ntlm,
+    Negotiate ["negotiate"] negotiate::Negotiate,
     EdgeGrid ["edgegrid"] edgegrid::EdgeGrid,
 }
 
@@ -435,5 +437,13 @@ impl Scheme {
     /// The scheme that adds nothing: requests under no rule, or `auth = "none"`.
     pub fn none() -> Scheme {
         Scheme::None(Box::new(none::NoAuth))
+    }
+
+    /// The NTLM credentials, when the scheme is `ntlm`.
+    pub fn ntlm(&self) -> Option<&ntlm::Ntlm> {
+        match self.connection_auth() {
+            Some(challenger::ConnAuth::Ntlm(ntlm)) => Some(ntlm),
+            _ => None,
+        }
     }
 }

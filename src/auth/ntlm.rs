@@ -333,8 +333,8 @@ impl Signer for Ntlm {
         true
     }
 
-    fn connection_auth(&self) -> Option<&Ntlm> {
-        Some(self)
+    fn connection_auth(&self) -> Option<super::challenger::ConnAuth<'_>> {
+        Some(super::challenger::ConnAuth::Ntlm(self))
     }
 
     fn describe(&self) -> String {

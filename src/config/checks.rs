@@ -146,12 +146,14 @@ pub(super) fn parent_auth(
     let path = KeyPath::default().key("proxy").key("upstream_proxy_auth");
     match profiles.get(name) {
         None => Err(locator.error(&path, format!("no [auth.{name}] profile"))),
-        Some(AuthSpec::Basic(_) | AuthSpec::Digest(_) | AuthSpec::Ntlm(_)) => Ok(()),
+        Some(
+            AuthSpec::Basic(_) | AuthSpec::Digest(_) | AuthSpec::Ntlm(_) | AuthSpec::Negotiate(_),
+        ) => Ok(()),
         Some(other) => Err(locator.error(
             &path,
             format!(
                 "[auth.{name}] is a {} profile, which cannot answer a parent proxy \
-                 (basic, digest and ntlm can)",
+                 (basic, digest, ntlm and negotiate can)",
                 other.type_name()
             ),
         )),

@@ -1,6 +1,7 @@
 //! The parent proxy (`[proxy] upstream_proxy`) and how signet authenticates to it
 //! (`[proxy] upstream_proxy_auth`): Basic up front, Digest by answering its 407 and then signing
-//! before it asks, NTLM by answering its 407 challenges on the same connection.
+//! before it asks, NTLM by answering its 407 challenges on the same connection, Negotiate
+//! (Kerberos) with a token on every request.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io;
@@ -20,8 +21,10 @@ use tokio::net::TcpStream;
 use super::body::{self, BoxError, ProxyBody};
 use super::dial::{ConnectError, authority, tcp};
 use crate::auth::AuthError;
+use crate::auth::challenger::{ConnAuth, Handshake};
 use crate::auth::digest::Digest;
-use crate::auth::ntlm::{Handshake, Ntlm, Word};
+use crate::auth::negotiate::Negotiate;
+use crate::auth::ntlm::Ntlm;
 use crate::context::{Clock, Entropy, SignContext};
 
 /// The largest 407 body read (and dropped) between authentication legs.
@@ -44,8 +47,8 @@ pub enum ParentError {
     /// Its answer to CONNECT is not HTTP.
     #[error("unreadable response to CONNECT")]
     Unreadable,
-    /// It closed the connection that an NTLM handshake needs.
-    #[error("closed the connection in the middle of the NTLM handshake")]
+    /// It closed the connection that an NTLM or Negotiate handshake needs.
+    #[error("closed the connection in the middle of the NTLM or Negotiate handshake")]
     ClosedMidHandshake,
     /// It kept asking for credentials.
     #[error("authentication for {0} did not finish")]
@@ -71,6 +74,8 @@ pub enum ParentAuth {
     Digest(Arc<Digest>),
     /// NTLM, answering the parent's 407 on each new connection.
     Ntlm(Arc<Ntlm>),
+    /// Negotiate (Kerberos), a token on each request and each new tunnel.
+    Negotiate(Arc<Negotiate>),
 }
 
 /// A parent HTTP proxy that every upstream connection goes through.
@@ -91,6 +96,7 @@ impl std::fmt::Debug for ParentProxy {
             ParentAuth::Basic(_) => "basic",
             ParentAuth::Digest(_) => "digest",
             ParentAuth::Ntlm(_) => "ntlm",
+            ParentAuth::Negotiate(_) => "negotiate",
         };
         f.debug_struct("ParentProxy")
             .field("host", &self.host)
@@ -133,12 +139,19 @@ impl ParentProxy {
         }
     }
 
-    /// The NTLM credentials, when the parent's challenges must be answered per connection.
-    pub fn ntlm(&self) -> Option<(&Ntlm, SignContext<'_>)> {
+    /// The NTLM or Negotiate credentials, when the parent's challenges are answered on the
+    /// connection that carries the request.
+    pub fn connection_auth(&self) -> Option<(ConnAuth<'_>, SignContext<'_>)> {
         match &self.auth {
-            ParentAuth::Ntlm(ntlm) => Some((ntlm, self.sign_context())),
+            ParentAuth::Ntlm(ntlm) => Some((ConnAuth::Ntlm(ntlm), self.sign_context())),
+            ParentAuth::Negotiate(n) => Some((ConnAuth::Negotiate(n), self.sign_context())),
             _ => None,
         }
+    }
+
+    /// The parent's host (which names its Kerberos service).
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// Whether the parent is answered with Digest (plain requests may then be sent twice).
@@ -210,7 +223,7 @@ impl ParentProxy {
         // NEGOTIATE, maybe a switch of word, AUTHENTICATE: four legs are plenty.
         for _ in 0..4 {
             let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-            let credentials = legs.credentials("CONNECT", &target)?;
+            let credentials = legs.credentials("CONNECT", &target).await?;
             if let Some(value) = &credentials {
                 request.push_str("Proxy-Authorization: ");
                 request.push_str(value.to_str().unwrap_or_default());
@@ -222,6 +235,7 @@ impl ParentProxy {
             let head = read_head(&mut stream).await.map_err(io)?;
             let answer = parse_head(&head).ok_or_else(|| fail(ParentError::Unreadable))?;
             if (200..300).contains(&answer.status) {
+                legs.finish(&answer.headers)?;
                 return Ok(stream);
             }
             if answer.status != 407 || !legs.answerable(credentials.as_ref(), &answer.headers) {
@@ -230,7 +244,7 @@ impl ParentProxy {
                     status: format!("{} {}", answer.status, answer.reason),
                 }));
             }
-            if matches!(self.auth, ParentAuth::Ntlm(_)) {
+            if self.connection_auth().is_some() {
                 if answer.close {
                     return Err(fail(ParentError::ClosedMidHandshake));
                 }
@@ -271,7 +285,7 @@ impl ParentProxy {
             {
                 headers.insert(HOST, value);
             }
-            let credentials = legs.credentials(head.method.as_str(), &target)?;
+            let credentials = legs.credentials(head.method.as_str(), &target).await?;
             if let Some(value) = &credentials {
                 headers.insert(PROXY_AUTHORIZATION, value.clone());
             }
@@ -284,6 +298,7 @@ impl ParentProxy {
                 .await
                 .map_err(|e| fail(ParentError::Http(e)))?;
             if response.status() != StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+                legs.finish(response.headers())?;
                 return Ok(response);
             }
             if !legs.answerable(credentials.as_ref(), response.headers()) {
@@ -297,7 +312,7 @@ impl ParentProxy {
                 .await
                 .map_err(|e| fail(ParentError::Challenge(e)))?;
             if sender.ready().await.is_err() {
-                if matches!(self.auth, ParentAuth::Ntlm(_)) {
+                if self.connection_auth().is_some() {
                     return Err(fail(ParentError::ClosedMidHandshake));
                 }
                 // Digest does not need the same connection.
@@ -329,7 +344,8 @@ impl ParentProxy {
 /// request): the credentials for each leg, and whether a 407 can be answered.
 struct Legs<'a> {
     parent: &'a ParentProxy,
-    handshake: Handshake,
+    /// NTLM's or Negotiate's.
+    handshake: Option<Handshake>,
     digest_answered: bool,
 }
 
@@ -337,26 +353,44 @@ impl<'a> Legs<'a> {
     fn new(parent: &'a ParentProxy) -> Self {
         Legs {
             parent,
-            handshake: Handshake::Start(Word::Ntlm),
+            handshake: parent.connection_auth().map(|(auth, _)| auth.start()),
             digest_answered: false,
         }
     }
 
     /// The `Proxy-Authorization` for the next leg of `method` on `target`, if any.
-    fn credentials(
+    async fn credentials(
         &mut self,
         method: &str,
         target: &str,
     ) -> Result<Option<HeaderValue>, ConnectError> {
         let parent = self.parent;
-        match &parent.auth {
-            ParentAuth::None => Ok(None),
-            ParentAuth::Basic(value) => Ok(Some(value.clone())),
-            ParentAuth::Digest(_) => parent.digest_authorization(method, target),
-            ParentAuth::Ntlm(ntlm) => self
-                .handshake
-                .next_header(ntlm, None, &parent.sign_context())
-                .map_err(|e| parent.error(e.into())),
+        match (
+            &parent.auth,
+            parent.connection_auth(),
+            self.handshake.as_mut(),
+        ) {
+            (ParentAuth::Basic(value), _, _) => Ok(Some(value.clone())),
+            (ParentAuth::Digest(_), _, _) => parent.digest_authorization(method, target),
+            (_, Some((auth, cx)), Some(handshake)) => {
+                let header = handshake.next_header(auth, &parent.host, None, &cx).await;
+                header.map_err(|e| {
+                    tracing::warn!(parent = %parent.name(), error = %e, "credentials for the parent proxy");
+                    parent.error(e.into())
+                })
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Takes in the parent's final answer: checks its Negotiate mutual-authentication token
+    /// when it sent one.
+    fn finish(&mut self, headers: &HeaderMap) -> Result<(), ConnectError> {
+        match self.handshake.as_mut() {
+            Some(handshake) => handshake
+                .finish(headers, &PROXY_AUTHENTICATE)
+                .map_err(|e| self.parent.error(e.into())),
+            None => Ok(()),
         }
     }
 
@@ -365,7 +399,10 @@ impl<'a> Legs<'a> {
     /// are wrong).
     fn answerable(&mut self, sent: Option<&HeaderValue>, headers: &HeaderMap) -> bool {
         match &self.parent.auth {
-            ParentAuth::Ntlm(_) => self.handshake.on_challenge(headers, &PROXY_AUTHENTICATE),
+            ParentAuth::Ntlm(_) | ParentAuth::Negotiate(_) => self
+                .handshake
+                .as_mut()
+                .is_some_and(|h| h.on_challenge(headers, &PROXY_AUTHENTICATE)),
             ParentAuth::Digest(_) => {
                 let first = !self.digest_answered;
                 self.digest_answered = true;

@@ -109,7 +109,7 @@ async fn run(
         dest,
         tls: job.tls,
         wire,
-        ntlm: job.scheme.ntlm(),
+        ntlm: job.scheme.connection_auth(),
         cookies: generation.cookies.as_deref(),
         capture: capture.as_ref(),
     };

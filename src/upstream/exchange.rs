@@ -1,5 +1,5 @@
-//! Upstream connections pinned to one client connection, for NTLM: it authenticates a
-//! connection, not a request, so the three messages must travel on one HTTP/1.1 connection and
+//! Upstream connections pinned to one client connection, for NTLM (and Negotiate, which runs
+//! on the same legs): NTLM authenticates a connection, not a request, so the three messages must travel on one HTTP/1.1 connection and
 //! the client's later requests must reuse it. The same applies to plain requests through a
 //! parent proxy that wants NTLM (407), and a parent that wants Digest is answered on the way.
 //!
@@ -19,7 +19,7 @@ use url::Url;
 
 use super::conn::ClientConn;
 use super::{Peer, Upstream, UpstreamError, copy_head, sign_for_parent};
-use crate::auth::ntlm::{Handshake, Ntlm, Offer, Word, offer};
+use crate::auth::challenger::{ConnAuth, Handshake};
 use crate::cookies::Cookies;
 use crate::net::body::{self, Outgoing, ProxyBody};
 use crate::net::{Connector, ParentProxy, open_http1, origin_form};
@@ -53,7 +53,9 @@ pub(super) struct Pinned {
 pub(super) struct Target<'a> {
     key: PinKey,
     connector: &'a Connector,
-    origin: Option<&'a Ntlm>,
+    /// The origin's host, which names its Kerberos service.
+    host: &'a str,
+    origin: Option<ConnAuth<'a>>,
     cookies: Option<&'a Cookies>,
     /// Where the origin's `Set-Cookie` goes in the jar, when the rule captures.
     capture: Option<&'a Url>,
@@ -67,8 +69,11 @@ impl<'a> Target<'a> {
         conn: &'a ClientConn,
         peer: &Peer<'a>,
     ) -> Option<Target<'a>> {
-        let via_ntlm_parent =
-            !peer.dest.https && up.dialer.parent().is_some_and(|p| p.ntlm().is_some());
+        let via_ntlm_parent = !peer.dest.https
+            && up
+                .dialer
+                .parent()
+                .is_some_and(|p| p.connection_auth().is_some());
         if peer.ntlm.is_none() && !via_ntlm_parent {
             return None;
         }
@@ -81,9 +86,10 @@ impl<'a> Target<'a> {
                 target,
                 https: peer.dest.https,
                 tls: peer.tls,
-                credentials: peer.ntlm.map(Ntlm::id),
+                credentials: peer.ntlm.map(ConnAuth::id),
             },
             connector: &conn.upstreams(peer.tls).http1_connector,
+            host: &peer.dest.host,
             origin: peer.ntlm,
             cookies: peer.cookies,
             capture: peer.capture,
@@ -155,7 +161,8 @@ struct Legs<'a> {
     parts: http::request::Parts,
     /// `None`: nothing to do for that peer (not NTLM, or the connection is authenticated).
     origin_state: Option<Handshake>,
-    parent_ntlm: Option<&'a Ntlm>,
+    parent_ntlm: Option<ConnAuth<'a>>,
+    parent_host: &'a str,
     parent_state: Option<Handshake>,
     digest_parent: Option<&'a ParentProxy>,
     digest_answered: bool,
@@ -170,15 +177,21 @@ impl<'a> Legs<'a> {
         pinned: &Pinned,
     ) -> Self {
         let parent = up.dialer.parent().filter(|_| pinned.proxied);
-        let parent_ntlm = parent.and_then(|p| p.ntlm()).map(|(ntlm, _)| ntlm);
-        let start = |needed: bool| needed.then_some(Handshake::Start(Word::Ntlm));
+        let parent_ntlm = parent
+            .and_then(|p| p.connection_auth())
+            .map(|(auth, _)| auth);
+        let start = |auth: Option<ConnAuth<'_>>, authed: bool| {
+            auth.filter(|a| a.per_request() || !authed)
+                .map(ConnAuth::start)
+        };
         Legs {
             up,
             target,
             parts: copy_head(parts),
-            origin_state: start(target.origin.is_some() && !pinned.origin_authed),
+            origin_state: start(target.origin, pinned.origin_authed),
             parent_ntlm,
-            parent_state: start(parent_ntlm.is_some() && !pinned.parent_authed),
+            parent_host: parent.map_or("", |p| p.host()),
+            parent_state: start(parent_ntlm, pinned.parent_authed),
             digest_parent: parent.filter(|p| p.uses_digest()),
             digest_answered: false,
             had_body: parts.headers.contains_key(CONTENT_LENGTH)
@@ -187,7 +200,7 @@ impl<'a> Legs<'a> {
     }
 
     /// The next leg's head with the handshakes' credentials, and the parent's Digest answer.
-    fn head(
+    async fn head(
         &mut self,
         pinned: &Pinned,
     ) -> Result<(http::request::Parts, Option<HeaderValue>), UpstreamError> {
@@ -200,13 +213,15 @@ impl<'a> Legs<'a> {
             // Once the connection is authenticated, credentials would restart the handshake.
             head.headers.remove(AUTHORIZATION);
             if let Some(state) = self.origin_state.as_mut()
-                && let Some(value) = state.next_header(ntlm, pinned.server_cert.as_deref(), &cx)?
+                && let Some(value) = state
+                    .next_header(ntlm, self.target.host, pinned.server_cert.as_deref(), &cx)
+                    .await?
             {
                 head.headers.insert(AUTHORIZATION, value);
             }
         }
         if let (Some(ntlm), Some(state)) = (self.parent_ntlm, self.parent_state.as_mut())
-            && let Some(value) = state.next_header(ntlm, None, &cx)?
+            && let Some(value) = state.next_header(ntlm, self.parent_host, None, &cx).await?
         {
             head.headers.insert(PROXY_AUTHORIZATION, value);
         }
@@ -222,7 +237,7 @@ impl<'a> Legs<'a> {
     fn body(&self, head: &mut http::request::Parts, body: &mut LegBody) -> (ProxyBody, bool) {
         let challenged_next = [&self.origin_state, &self.parent_state]
             .iter()
-            .any(|s| matches!(s, Some(Handshake::Negotiated(..))));
+            .any(|s| s.as_ref().is_some_and(Handshake::awaits_challenge));
         match (body, challenged_next) {
             (LegBody::Buffered(bytes), _) => (body::full(bytes.clone()), false),
             (LegBody::Streamed(streamed), false) => match streamed.take() {
@@ -246,7 +261,7 @@ impl<'a> Legs<'a> {
         response: Response<Incoming>,
         digest_sent: Option<&HeaderValue>,
         body_spent: bool,
-    ) -> Step {
+    ) -> Result<Step, UpstreamError> {
         let status = response.status();
         if let Some(digest) = self.digest_parent
             && status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
@@ -256,10 +271,10 @@ impl<'a> Legs<'a> {
                 || body_spent
                 || !digest.digest_challenged(digest_sent, response.headers())
             {
-                return Step::Done(response);
+                return Ok(Step::Done(response));
             }
             self.digest_answered = true;
-            return Step::Again(response, "Digest");
+            return Ok(Step::Again(response, "Digest"));
         }
         let (state, header, ntlm) = match (status, self.target.origin, self.parent_ntlm) {
             (StatusCode::PROXY_AUTHENTICATION_REQUIRED, _, Some(ntlm)) => {
@@ -269,13 +284,20 @@ impl<'a> Legs<'a> {
                 (&mut self.origin_state, &WWW_AUTHENTICATE, ntlm)
             }
             _ => {
-                // Not challenged: whatever was answered is now authenticated.
+                // Not challenged: whatever was answered is now authenticated, once the
+                // servers' proofs (Negotiate's mutual authentication) check out.
+                if let Some(state) = self.origin_state.as_mut() {
+                    state.finish(response.headers(), &WWW_AUTHENTICATE)?;
+                }
+                if let Some(state) = self.parent_state.as_mut() {
+                    state.finish(response.headers(), &PROXY_AUTHENTICATE)?;
+                }
                 pinned.origin_authed |= self.origin_state.is_some();
                 pinned.parent_authed |= self.parent_state.is_some();
-                return Step::Done(response);
+                return Ok(Step::Done(response));
             }
         };
-        if body_spent || !ntlm.answers_challenges() || !goes_on(state, &response, header) {
+        if body_spent || !ntlm.answers_challenges() || !goes_on(state, ntlm, &response, header) {
             // The handshake failed or cannot go on: the client gets the answer as it is, and
             // the connection counts as unauthenticated from now on.
             if status == StatusCode::UNAUTHORIZED {
@@ -283,7 +305,7 @@ impl<'a> Legs<'a> {
             } else {
                 pinned.parent_authed = false;
             }
-            return Step::Done(response);
+            return Ok(Step::Done(response));
         }
         if status == StatusCode::UNAUTHORIZED {
             // The origin's challenge may set cookies (a load balancer's affinity cookie, that
@@ -294,21 +316,22 @@ impl<'a> Legs<'a> {
             }
             crate::cookies::carry_over(&mut self.parts, response.headers());
         }
-        Step::Again(response, "NTLM")
+        Ok(Step::Again(response, ntlm.name()))
     }
 }
 
-/// Whether an NTLM challenge moves the handshake `state` on.
+/// Whether a challenge moves the handshake `state` on.
 fn goes_on(
     state: &mut Option<Handshake>,
+    auth: ConnAuth<'_>,
     response: &Response<Incoming>,
     header: &HeaderName,
 ) -> bool {
     match state {
         // An authenticated connection challenged again (the server reset it).
-        None if offer(response.headers(), header) != Offer::None => {
+        None if auth.offered(response.headers(), header) => {
             tracing::debug!(status = %response.status(), "pinned connection challenged again; new handshake");
-            *state = Some(Handshake::Start(Word::Ntlm));
+            *state = Some(auth.start());
             true
         }
         None => false,
@@ -329,7 +352,7 @@ async fn exchange(
     let mut legs = Legs::new(up, target, parts, &pinned);
     // NEGOTIATE and AUTHENTICATE per peer, plus a possible switch of word each.
     for leg in 0..8 {
-        let (mut head, digest_sent) = legs.head(&pinned)?;
+        let (mut head, digest_sent) = legs.head(&pinned).await?;
         // Only the first leg on a kept connection meets the keep-alive race; later legs, and
         // new connections, have shown that the upstream answers.
         let may_retry = kept && leg == 0;
@@ -366,7 +389,7 @@ async fn exchange(
                 };
             }
         };
-        match legs.on_answer(&mut pinned, response, digest_sent.as_ref(), body_spent) {
+        match legs.on_answer(&mut pinned, response, digest_sent.as_ref(), body_spent)? {
             Step::Done(response) => {
                 conn.put_pinned(target.key.clone(), pinned);
                 return Ok(Exchange::Answered(response));

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::auth::AuthError;
-use crate::auth::ntlm::Ntlm;
+use crate::auth::challenger::ConnAuth;
 use crate::context::{Clock, Entropy, SignContext};
 use crate::cookies::Cookies;
 use crate::net::body::{self, BoxError, Outgoing};
@@ -73,7 +73,7 @@ pub enum UpstreamError {
     )]
     ClosedMidHandshake(&'static str),
     /// The handshake went on for more legs than it has.
-    #[error("the NTLM handshake did not finish")]
+    #[error("the NTLM or Negotiate handshake did not finish")]
     Unfinished,
     /// No response head within `[proxy] response_timeout`.
     #[error("no response within {}s ([proxy] response_timeout)", .0.as_secs())]
@@ -110,9 +110,9 @@ pub struct Peer<'a> {
     pub tls: TlsProfileId,
     /// Which HTTP.
     pub wire: Wire,
-    /// The origin's NTLM credentials: the connection is authenticated, and stays private to
-    /// the client connection.
-    pub ntlm: Option<&'a Ntlm>,
+    /// The origin's NTLM or Negotiate credentials: the connection is authenticated, and stays
+    /// private to the client connection.
+    pub ntlm: Option<ConnAuth<'a>>,
     /// The jar, for the cookies a challenge sets; and where they go, when the rule captures.
     pub cookies: Option<&'a Cookies>,
     /// The URL the jar files the origin's cookies under, when the rule captures.
