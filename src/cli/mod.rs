@@ -6,6 +6,7 @@
 
 mod ca;
 mod cookies;
+mod explain;
 mod import;
 mod inspect;
 mod oauth2;
@@ -219,7 +220,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run { listen, gateways } => run::run_proxy(load()?, listen, gateways),
         Command::Check => inspect::check(&load()?),
-        Command::Explain { method, url } => inspect::explain(&load()?, &method, &url),
+        Command::Explain { method, url } => explain::explain(&load()?, &method, &url),
         Command::Sign(args) => sign::sign(&load()?, args),
         Command::Ca { action } => {
             let ca = CaConfig::load(&config_path).map_err(|e| Failure::User(e.to_string()))?;
