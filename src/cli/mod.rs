@@ -150,6 +150,13 @@ struct SignArgs {
     /// A WWW-Authenticate challenge to answer (Digest, NTLM).
     #[arg(long, value_name = "VALUE")]
     challenge: Option<String>,
+    /// Also print what the scheme signed: SigV4's canonical request and string to sign,
+    /// OAuth 1.0a's base string, Hawk's normalized string, EdgeGrid's data to sign.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// Print the credentials signet added in clear (by default they read `***`).
+    #[arg(long)]
+    show_secrets: bool,
 }
 
 #[derive(Debug, Subcommand)]
