@@ -49,6 +49,30 @@ pub struct Policy {
     none: Scheme,
 }
 
+/// One OAuth 2.0 profile's token as a person may see it: when it expires, what it grants and
+/// when it was last stored (fetched, refreshed or logged in), never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenState {
+    /// The profile name, or the key path of an inline table.
+    pub name: String,
+    /// The grant type.
+    pub grant: &'static str,
+    /// Whether a token is held.
+    pub has_token: bool,
+    /// When it expires, when the server said.
+    pub expires_at: Option<std::time::SystemTime>,
+    /// The scopes it grants.
+    pub scopes: Vec<String>,
+    /// Whether a refresh token is held too.
+    pub refresh_token: bool,
+    /// Whether the API rejected the token.
+    pub rejected: bool,
+    /// When the token store was last written.
+    pub stored_at: Option<std::time::SystemTime>,
+    /// Why the store could not be read.
+    pub error: Option<String>,
+}
+
 /// Token sources by profile name or key path.
 type NamedSources = Vec<(String, Arc<TokenSource>)>;
 
@@ -186,6 +210,33 @@ impl Policy {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, source)| source)
+    }
+
+    /// Each OAuth 2.0 profile's token state, by name, for the admin page: never a token.
+    pub fn token_states(&self) -> Vec<TokenState> {
+        self.sources
+            .iter()
+            .map(|(name, source)| {
+                let stored_at = std::fs::metadata(source.store().path())
+                    .and_then(|m| m.modified())
+                    .ok();
+                let (token, rejected, error) = match source.status() {
+                    Ok(status) => (status.token, status.rejected, None),
+                    Err(e) => (None, false, Some(e.to_string())),
+                };
+                TokenState {
+                    name: name.clone(),
+                    grant: source.settings().grant.name(),
+                    has_token: token.is_some(),
+                    expires_at: token.as_ref().and_then(|t| t.expires_at),
+                    scopes: token.as_ref().map(|t| t.scopes.clone()).unwrap_or_default(),
+                    refresh_token: token.as_ref().is_some_and(|t| t.refresh_token.is_some()),
+                    rejected,
+                    stored_at,
+                    error,
+                }
+            })
+            .collect()
     }
 
     /// Every auth scheme in force, each once (profiles, and inline tables of hosts and routes).

@@ -206,7 +206,11 @@ fn a_bare_host_rule_signs_https_only() {
     let dir = tempfile::tempdir().unwrap();
     let config =
         "[[host]]\nmatch = [\"api.test\"]\nauth = { type = \"bearer\", token = \"tok\" }\n";
-    let tls = signet(dir.path(), config, &["sign", "https://api.test/v1/me"]);
+    let tls = signet(
+        dir.path(),
+        config,
+        &["sign", "--show-secrets", "https://api.test/v1/me"],
+    );
     assert!(tls.status.success(), "{}", stderr(&tls));
     assert_eq!(
         header(&stdout(&tls), "authorization").as_deref(),
@@ -214,7 +218,7 @@ fn a_bare_host_rule_signs_https_only() {
     );
     // The same host over plain HTTP, on its default port or on 443: no rule, no token.
     for url in ["http://api.test/v1/me", "http://api.test:443/v1/me"] {
-        let plain = signet(dir.path(), config, &["sign", url]);
+        let plain = signet(dir.path(), config, &["sign", "--show-secrets", url]);
         assert!(plain.status.success(), "{url}: {}", stderr(&plain));
         assert_eq!(header(&stdout(&plain), "authorization"), None, "{url}");
         let explained = signet(dir.path(), config, &["explain", url]);
@@ -231,14 +235,22 @@ fn an_http_pattern_signs_plain_http_only() {
     let dir = tempfile::tempdir().unwrap();
     let config =
         "[[host]]\nmatch = [\"http://127.0.0.1\"]\nauth = { type = \"bearer\", token = \"tok\" }\n";
-    let plain = signet(dir.path(), config, &["sign", "http://127.0.0.1/x"]);
+    let plain = signet(
+        dir.path(),
+        config,
+        &["sign", "--show-secrets", "http://127.0.0.1/x"],
+    );
     assert_eq!(
         header(&stdout(&plain), "authorization").as_deref(),
         Some("Bearer tok"),
         "{}",
         stderr(&plain)
     );
-    let tls = signet(dir.path(), config, &["sign", "https://127.0.0.1/x"]);
+    let tls = signet(
+        dir.path(),
+        config,
+        &["sign", "--show-secrets", "https://127.0.0.1/x"],
+    );
     assert_eq!(header(&stdout(&tls), "authorization"), None);
 }
 

@@ -100,6 +100,7 @@ fn sign_reproduces_aws_sigv4_vectors() {
             let url = format!("https://{host}{target}");
             let mut args = vec![
                 "sign".to_owned(),
+                "--show-secrets".into(),
                 "-X".into(),
                 method.clone(),
                 url,
@@ -191,6 +192,7 @@ fn sign_reproduces_hawk_header_vectors() {
         let config = format!("[[host]]\nmatch = [\"{host}\"]\nauth = {{ {auth} }}\n");
         let mut args = vec![
             "sign".to_owned(),
+            "--show-secrets".into(),
             "-X".into(),
             case["method"].as_str().unwrap().to_owned(),
             case["url"].as_str().unwrap().to_owned(),
@@ -255,6 +257,7 @@ fn sign_reproduces_edgegrid_vectors() {
         };
         let mut args = vec![
             "sign".to_owned(),
+            "--show-secrets".into(),
             "-X".into(),
             request["method"].as_str().unwrap().to_owned(),
             format!("https://{host}{}", request["path"].as_str().unwrap()),
@@ -351,6 +354,7 @@ fn sign_reproduces_oauth1_hmac_vectors() {
         );
         let mut args = vec![
             "sign".to_owned(),
+            "--show-secrets".into(),
             "-X".into(),
             case["method"].as_str().unwrap().to_owned(),
             case["url"].as_str().unwrap().to_owned(),
@@ -411,7 +415,11 @@ fn sign_reproduces_oauth1_rsa_and_plaintext_vectors() {
         get("oauth_timestamp"),
         get("oauth_nonce"),
     );
-    let out = signet(dir.path(), &config, &["sign", rsa["url"].as_str().unwrap()]);
+    let out = signet(
+        dir.path(),
+        &config,
+        &["sign", "--show-secrets", rsa["url"].as_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let authorization = header(&stdout(&out), "authorization").unwrap_or_default();
     let want = encode(rsa["signature"].as_str().unwrap());
@@ -436,6 +444,7 @@ fn sign_reproduces_oauth1_rsa_and_plaintext_vectors() {
             &config,
             &[
                 "sign",
+                "--show-secrets",
                 "-X",
                 case["method"].as_str().unwrap(),
                 case["url"].as_str().unwrap(),
@@ -475,7 +484,7 @@ fn sign_reproduces_postman_jwt_bearer_tokens() {
     let out = signet(
         dir.path(),
         &config,
-        &["sign", "https://api.test/v1", "--at", at],
+        &["sign", "--show-secrets", "https://api.test/v1", "--at", at],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
@@ -489,7 +498,7 @@ fn sign_reproduces_postman_jwt_bearer_tokens() {
     let out = signet(
         dir.path(),
         &config,
-        &["sign", "https://api.test/v1", "--at", at],
+        &["sign", "--show-secrets", "https://api.test/v1", "--at", at],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let authorization = header(&stdout(&out), "authorization").unwrap();
@@ -555,6 +564,7 @@ fn sign_rewrites_an_aws_chunked_body_into_the_documented_one() {
     );
     let mut args = vec![
         "sign".to_owned(),
+        "--show-secrets".into(),
         "-X".into(),
         "PUT".into(),
         case["request"]["url"].as_str().unwrap().into(),

@@ -345,7 +345,7 @@ fn sign_challenge_prints_the_vector_authorization() {
         )
         .unwrap();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
-            .args(["sign", "--config"])
+            .args(["sign", "--show-secrets", "--config"])
             .arg(&config)
             .arg(format!("http://www.example.org{}", s("uri")))
             .args(["--nonce", &s("cnonce"), "--challenge", &challenge])
@@ -383,7 +383,7 @@ fn sign_challenge_without_a_digest_challenge_is_a_user_error() {
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
-        .args(["sign", "--config"])
+        .args(["sign", "--show-secrets", "--config"])
         .arg(&config)
         .args([
             "http://h.test/",

@@ -170,7 +170,7 @@ fn credentials_reach_the_env_file_only_and_sign_as_postman_would() {
         "API_TOKEN=tok_live_4f9a8b7c6d5e\nADMIN_PASSWORD='s3cret pass'\\''word'\nPUBLIC_KEY=pk_collection_value\n"
     );
     let sign = |url: &str| {
-        let out = with_env(dir.path(), &[], &["sign", url]);
+        let out = with_env(dir.path(), &[], &["sign", "--show-secrets", url]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         stdout(&out)
     };

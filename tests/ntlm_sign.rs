@@ -38,7 +38,7 @@ fn sign(dir: &tempfile::TempDir, challenge: &str, nonce: &str) -> Output {
     )
     .unwrap();
     std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
-        .args(["sign", "--config"])
+        .args(["sign", "--show-secrets", "--config"])
         .arg(&config)
         .args(["http://server.test/", "--at", "1601-01-01T00:00:00Z"])
         .args(["--nonce", nonce, "--challenge", challenge])

@@ -267,6 +267,19 @@ impl AwsV4 {
             chunked::prepare_head(req, streaming)?;
         }
         let signed = sign_parts(req, path.as_bytes(), &params)?;
+        if super::SignedDetail::wanted(req) {
+            let token = params.session_token.unwrap_or_default();
+            let in_query = uri_encode(token.as_bytes(), false, false);
+            let secrets = [token, in_query.as_str()];
+            let detail = &signed;
+            super::SignedDetail::record(
+                req,
+                "canonical request",
+                detail.canonical_request.clone(),
+                &secrets,
+            );
+            super::SignedDetail::record(req, "string to sign", detail.string_to_sign.clone(), &[]);
+        }
         if let Some(streaming) = streaming {
             let rewrite = chunked::body_rewrite(req, streaming, &params, &signed.signature)?;
             req.extensions.insert(super::BodyRewrite::new(rewrite));

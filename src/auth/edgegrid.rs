@@ -193,20 +193,26 @@ impl SyncSigner for EdgeGrid {
         } else {
             String::new()
         };
-        let data = self.data_to_sign(req, &content_hash)?;
+        let data = self.data_to_sign(req, &content_hash)? + &prefix;
         let key = B64.encode(hmac_sha256(
             self.cfg.client_secret.expose().as_bytes(),
             timestamp.as_bytes(),
         ));
-        let signature = B64.encode(hmac_sha256(
-            key.as_bytes(),
-            format!("{data}{prefix}").as_bytes(),
-        ));
+        let signature = B64.encode(hmac_sha256(key.as_bytes(), data.as_bytes()));
         let value =
             HeaderValue::try_from(format!("{prefix}signature={signature}")).map_err(|_| {
                 AuthError::Unsignable("the Authorization header would be invalid".into())
             })?;
         req.headers.insert(AUTHORIZATION, value);
+        super::SignedDetail::record(
+            req,
+            "data to sign",
+            data,
+            &[
+                self.cfg.client_token.expose(),
+                self.cfg.access_token.expose(),
+            ],
+        );
         Ok(())
     }
 

@@ -216,10 +216,15 @@ impl SyncSigner for Hawk {
             self.cfg.algorithm,
             &artifacts,
         );
+        let normalized =
+            super::SignedDetail::wanted(req).then(|| normalized_string(&artifacts));
         let value = HeaderValue::from_str(&value).map_err(|_| {
             AuthError::Unsignable("the nonce is not a valid header value".into())
         })?;
         req.headers.insert(AUTHORIZATION, value);
+        if let Some(normalized) = normalized {
+            super::SignedDetail::record(req, "normalized string", normalized, &[]);
+        }
         Ok(())
     }
 

@@ -19,6 +19,7 @@ pub mod ntlm_msg;
 #[cfg(test)]
 mod ntlm_vectors;
 pub mod query;
+mod signed;
 
 pub use crate::context::{Clock, Entropy, OsEntropy, SignContext, SystemClock};
 pub use awsv4::credentials::{
@@ -26,6 +27,7 @@ pub use awsv4::credentials::{
     CredentialsProviders,
 };
 pub use oauth2::{TokenFailure, TokenProvider, TokenProviders};
+pub use signed::SignedDetail;
 
 use std::fmt;
 use std::future::Future;

@@ -394,6 +394,9 @@ impl SyncSigner for OAuth1 {
         }
         let base = base_string(&req.method, &req.uri, all)?;
         let signature = self.signature(&base);
+        // The base string holds the consumer key and token, which every request sends in the
+        // clear; the two secrets only key the signature.
+        super::SignedDetail::record(req, "signature base string", base, &[]);
         protocol.push(("oauth_signature", signature));
 
         match self.cfg.add_to {

@@ -1,5 +1,5 @@
-//! `signet ca init | show | export`. They read only `[ca]`, so they work before the
-//! credentials of the auth profiles are set.
+//! `signet ca init | show | export | install | uninstall`. They read only `[ca]`, so they work
+//! before the credentials of the auth profiles are set.
 
 use std::path::Path;
 
@@ -24,15 +24,25 @@ pub(super) fn ca(config: &CaConfig, action: CaAction) -> Result<(), Failure> {
             print_ca(&ca, cert, key);
         }
         CaAction::Show => print_ca(&load(cert, key)?, cert, key),
-        CaAction::Export { out } => {
+        CaAction::Export { out, bundle } => {
             let ca = load(cert, key)?;
+            let pem = if bundle {
+                let (pem, roots) = crate::tls::bundle::bundle_pem(&ca)
+                    .map_err(|e| Failure::Runtime(e.to_string()))?;
+                eprintln!("signet: {roots} system roots, then signet's CA");
+                pem
+            } else {
+                ca.cert_pem().to_owned()
+            };
             match out {
-                Some(path) => std::fs::write(&path, ca.cert_pem()).map_err(|e| {
+                Some(path) => std::fs::write(&path, pem).map_err(|e| {
                     Failure::Runtime(format!("cannot write {}: {e}", path.display()))
                 })?,
-                None => print!("{}", ca.cert_pem()),
+                None => print!("{pem}"),
             }
         }
+        CaAction::Install(args) => super::trust::install(&load(cert, key)?, &args)?,
+        CaAction::Uninstall(args) => super::trust::uninstall(&load(cert, key)?, &args)?,
     }
     Ok(())
 }

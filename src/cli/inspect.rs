@@ -1,4 +1,4 @@
-//! `signet check` and `signet explain`: what the config says, without running the proxy.
+//! `signet check`: what the config says, without running the proxy.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use super::Failure;
 use crate::auth::Scheme;
 use crate::config::{Config, GatewayConfig};
 use crate::policy::Policy;
-use crate::rules::{Destination, HostRule, RouteAuth, RuleLabel};
+use crate::rules::{HostRule, RouteAuth, RuleLabel};
 use crate::tls::{CertificateAuthority, TlsError};
 
 pub(super) fn check(config: &Config) -> Result<(), Failure> {
@@ -171,75 +171,4 @@ fn gateway_rule(policy: &Policy, gateway: &GatewayConfig) -> Result<String, Fail
         None => "rule none: requests go untouched".to_owned(),
         Some(decision) => format!("rule {}", RuleLabel::of(Some(decision.rule))),
     })
-}
-
-/// The upstream URL of a request to a gateway's own address, when `uri` is one.
-fn through_gateway(config: &Config, uri: &http::Uri) -> Option<String> {
-    if uri.scheme_str() != Some("http") {
-        return None;
-    }
-    let ip: std::net::IpAddr = uri.host()?.trim_matches(['[', ']']).parse().ok()?;
-    let port = uri.port_u16().unwrap_or(80);
-    let gateway = config
-        .gateways
-        .iter()
-        .find(|g| g.listen.port() == port && g.listen.ip() == ip)?;
-    let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let upstream = &gateway.upstream;
-    let target = format!("{}{}", upstream.dest, upstream.join(path));
-    println!("gateway {} -> {target}", gateway.listen);
-    Some(target)
-}
-
-pub(super) fn explain(config: &Config, method: &str, url: &str) -> Result<(), Failure> {
-    let policy = Policy::from_config(config).map_err(|e| Failure::User(e.to_string()))?;
-    let method = Method::from_bytes(method.as_bytes())
-        .map_err(|_| Failure::User(format!("bad method {method:?}")))?;
-    let mut uri: http::Uri = url
-        .parse()
-        .map_err(|e| Failure::User(format!("bad URL {url:?}: {e}")))?;
-    if let Some(target) = through_gateway(config, &uri) {
-        uri = target
-            .parse()
-            .map_err(|e| Failure::User(format!("bad URL {target:?}: {e}")))?;
-    }
-    let dest = Destination::from_uri(&uri).map_err(|e| Failure::User(e.to_string()))?;
-    let path = uri.path();
-    println!("destination {dest}");
-    println!(
-        "egress {}",
-        if policy.egress.permits(&dest.host, dest.port) {
-            "allowed"
-        } else {
-            "denied (403)"
-        }
-    );
-    match policy
-        .table
-        .decide(&dest, &method, path)
-        .map_err(|e| Failure::User(e.to_string()))?
-    {
-        None => println!("rule none: the request is forwarded untouched"),
-        Some(decision) => {
-            println!("rule {}", RuleLabel::of(Some(decision.rule)));
-            if let Some(route) = decision.route {
-                println!("route host[{}].route[{route}]", decision.rule.index);
-            }
-            println!(
-                "auth {}",
-                decision.auth.map_or("none".to_owned(), |s| s.describe())
-            );
-        }
-    }
-    if dest.https {
-        println!(
-            "intercept {}",
-            if policy.intercepts(&dest) {
-                "yes (TLS terminated with a signet leaf certificate)"
-            } else {
-                "no (tunnelled untouched)"
-            }
-        );
-    }
-    Ok(())
 }

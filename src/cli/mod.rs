@@ -1,17 +1,20 @@
-//! The command line: `run`, `check`, `explain`, `sign`, `ca`, `cookies`, `login`, `token` and
-//! `import`.
+//! The command line: `run`, `init`, `check`, `explain`, `sign`, `ca`, `cookies`, `login`,
+//! `token` and `import`.
 //! Exit codes: 0 ok, 1 user error (bad config, bad arguments), 2 runtime failure.
 //!
 //! This file holds the arguments and the dispatch; each command lives in its own file.
 
 mod ca;
 mod cookies;
+mod explain;
 mod import;
+mod init;
 mod inspect;
 mod oauth2;
 mod reload;
 mod run;
 mod sign;
+mod trust;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +49,8 @@ enum Command {
         #[arg(long = "gateway", value_name = "LISTEN=UPSTREAM", value_parser = GatewayConfig::parse_argument)]
         gateways: Vec<GatewayConfig>,
     },
+    /// Write a commented starter config (never over an existing file) and create the CA.
+    Init,
     /// Validate the config, resolve secrets and print the rule tree.
     Check,
     /// Show which rule and auth apply to a URL, and whether its host is intercepted.
@@ -149,6 +154,13 @@ struct SignArgs {
     /// A WWW-Authenticate challenge to answer (Digest, NTLM).
     #[arg(long, value_name = "VALUE")]
     challenge: Option<String>,
+    /// Also print what the scheme signed: SigV4's canonical request and string to sign,
+    /// OAuth 1.0a's base string, Hawk's normalized string, EdgeGrid's data to sign.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// Print the credentials signet added in clear (by default they read `***`).
+    #[arg(long)]
+    show_secrets: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,7 +174,33 @@ enum CaAction {
         /// Output file (default: standard output).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// The system's trust roots first, then signet's CA: one file for clients that take a
+        /// single bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), so that hosts signet does not
+        /// intercept still verify.
+        #[arg(long)]
+        bundle: bool,
     },
+    /// Add the CA to the Debian/Ubuntu system store and/or an NSS database.
+    Install(TrustArgs),
+    /// Remove the CA from the stores `install` added it to.
+    Uninstall(TrustArgs),
+}
+
+/// The trust stores `ca install` and `ca uninstall` work on.
+#[derive(Debug, clap::Args)]
+struct TrustArgs {
+    /// The system store: /usr/local/share/ca-certificates, then update-ca-certificates (root).
+    #[arg(long)]
+    system: bool,
+    /// The NSS database Chromium uses on Linux, ~/.pki/nssdb (created when absent).
+    #[arg(long)]
+    nss: bool,
+    /// Another NSS database directory, e.g. a Firefox profile (created when absent).
+    #[arg(long, value_name = "DIR")]
+    nss_db: Option<PathBuf>,
+    /// The directory the system store's paths are under.
+    #[arg(long, hide = true, value_name = "DIR", default_value = "/")]
+    system_root: PathBuf,
 }
 
 /// A failure with its exit code.
@@ -214,12 +252,17 @@ fn usage(e: &clap::Error) -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let config_path = config_path(cli.config);
+    let config_path = match (&cli.command, cli.config) {
+        // A starter config goes where asked, or to signet.toml; never over the example.
+        (Command::Init, given) => given.unwrap_or_else(|| PathBuf::from("signet.toml")),
+        (_, given) => config_path(given),
+    };
     let load = || Config::load(&config_path).map_err(|e| Failure::User(e.to_string()));
     match cli.command {
         Command::Run { listen, gateways } => run::run_proxy(load()?, listen, gateways),
+        Command::Init => init::init(&config_path),
         Command::Check => inspect::check(&load()?),
-        Command::Explain { method, url } => inspect::explain(&load()?, &method, &url),
+        Command::Explain { method, url } => explain::explain(&load()?, &method, &url),
         Command::Sign(args) => sign::sign(&load()?, args),
         Command::Ca { action } => {
             let ca = CaConfig::load(&config_path).map_err(|e| Failure::User(e.to_string()))?;

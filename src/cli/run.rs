@@ -64,7 +64,7 @@ pub(super) fn run_proxy(
                 let state = Admin::new(&config, signet.clone(), local).map_err(Failure::User)?;
                 let listener = state.bind(addr).await?;
                 let admin_local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
-                tracing::info!(listen = %admin_local, "admin endpoint: /healthz /ca.crt /proxy.pac /metrics");
+                tracing::info!(listen = %admin_local, "admin endpoint: / /healthz /ca.crt /proxy.pac /metrics");
                 let state = Arc::new(state);
                 let task = AbortOnDrop(tokio::spawn(state.clone().serve(listener)));
                 Some((state, task, admin_local))

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Failure, SignArgs};
 use crate::auth::ntlm::{Ntlm, Offer, offer};
-use crate::auth::{BodyNeed, Entropy, OsEntropy, SignContext};
+use crate::auth::{BodyNeed, Entropy, OsEntropy, SignContext, SignedDetail};
 use crate::config::Config;
 use crate::policy::Policy;
 use crate::proxy::pipeline;
@@ -19,6 +19,10 @@ pub(super) fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
     let policy = Policy::from_config(config).map_err(|e| Failure::User(e.to_string()))?;
     let (mut parts, mut body, dest) = request(&args)?;
     let uri = parts.uri.clone();
+    let given = parts.headers.clone();
+    if args.verbose {
+        parts.extensions.insert(SignedDetail::default());
+    }
 
     let now = match &args.at {
         Some(at) => parse_rfc3339(at)?,
@@ -87,19 +91,126 @@ pub(super) fn sign(config: &Config, args: SignArgs) -> Result<(), Failure> {
         }
     }
 
-    let mut out = format!("{} {} HTTP/1.1\n", parts.method, parts.uri);
-    for (name, value) in &parts.headers {
-        out.push_str(&format!(
-            "{name}: {}\n",
-            String::from_utf8_lossy(value.as_bytes())
-        ));
-    }
+    let shown = Shown {
+        given_query: uri.query(),
+        given_headers: &given,
+        show_secrets: args.show_secrets,
+    };
+    let (mut out, redacted) = shown.request(&parts);
     let digest = Sha256::digest(&body);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     out.push_str(&format!("\nbody {} bytes sha256 {hex}\n", body.len()));
+    if args.verbose {
+        out.push_str(&signed_detail(&mut parts, scheme, args.show_secrets));
+    }
+    if redacted {
+        eprintln!("signet: credentials read *** (--show-secrets prints them)");
+    }
     std::io::stdout()
         .write_all(out.as_bytes())
         .map_err(|e| Failure::Runtime(e.to_string()))
+}
+
+/// `--- LABEL ---` and the text, for each string the scheme signed.
+fn signed_detail(
+    parts: &mut http::request::Parts,
+    scheme: Option<&std::sync::Arc<crate::auth::Scheme>>,
+    show_secrets: bool,
+) -> String {
+    let mut out = String::new();
+    let detail = SignedDetail::take(parts).unwrap_or_default();
+    for (label, text) in detail.entries(show_secrets) {
+        out.push_str(&format!("\n--- {label} ---\n{text}\n"));
+    }
+    if out.is_empty() {
+        let what = scheme.map_or("no auth", |s| s.type_name());
+        out.push_str(&format!("\n--- {what}: no string is signed ---\n"));
+    }
+    out
+}
+
+/// How the signed request is printed: what signet added or changed reads `***` unless
+/// `show_secrets`, apart from headers that never carry a credential.
+struct Shown<'a> {
+    given_query: Option<&'a str>,
+    given_headers: &'a http::HeaderMap,
+    show_secrets: bool,
+}
+
+/// Headers signet may add or change that never carry a credential.
+const NOT_CREDENTIALS: &[&str] = &[
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "host",
+    "date",
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "x-amz-decoded-content-length",
+];
+
+impl Shown<'_> {
+    /// The request line and headers, and whether anything was redacted.
+    fn request(&self, parts: &http::request::Parts) -> (String, bool) {
+        let mut redacted = false;
+        let target = parts.uri.to_string();
+        let target = match (target.split_once('?'), self.show_secrets) {
+            (Some((before, query)), false) => {
+                let (query, any) = self.query(query);
+                redacted |= any;
+                format!("{before}?{query}")
+            }
+            _ => target,
+        };
+        let mut out = format!("{} {target} HTTP/1.1\n", parts.method);
+        for (name, value) in &parts.headers {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            let added = !self.given_headers.get_all(name).iter().any(|v| v == value);
+            let text = if added && !self.show_secrets && !NOT_CREDENTIALS.contains(&name.as_str()) {
+                redacted = true;
+                redact(&text)
+            } else {
+                text.into_owned()
+            };
+            out.push_str(&format!("{name}: {text}\n"));
+        }
+        (out, redacted)
+    }
+
+    /// The query with the value of every parameter the client did not send as `***`.
+    fn query(&self, query: &str) -> (String, bool) {
+        let given: Vec<&str> = self
+            .given_query
+            .map_or(Vec::new(), |q| q.split('&').collect());
+        let mut any = false;
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if !given.contains(&pair) => {
+                    any = true;
+                    format!("{name}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        (pairs.join("&"), any)
+    }
+}
+
+/// A credential's value as `***`, after its auth-scheme word when it has one (`Bearer ***`).
+fn redact(value: &str) -> String {
+    match value.split_once(' ') {
+        Some((word, _))
+            if !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            format!("{word} ***")
+        }
+        _ => "***".to_owned(),
+    }
 }
 
 /// The request of `args`, prepared as the proxy prepares one, with its body and destination.

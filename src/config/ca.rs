@@ -36,6 +36,7 @@ impl CaConfig {
                     base_dir: &base_dir,
                     lookup,
                     defaulted: Vec::new(),
+                    sources: Vec::new(),
                 };
                 expansion.value(&mut value, &path, &locator)?;
                 serde_path_to_error::deserialize(value)

@@ -1,7 +1,8 @@
 //! `${VAR}`, `${VAR:-default}` and `${file:PATH}` placeholders in config strings.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::error::{KeyPath, Locator};
@@ -27,6 +28,32 @@ pub enum ExpandError {
     Malformed(String),
 }
 
+/// Where the text of a config value came from, for `explain`: never the text itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueSource {
+    /// Written out in the config.
+    Written,
+    /// `${VAR}` or `${VAR:-…}`, with VAR set.
+    Env(String),
+    /// `${VAR:-…}` with VAR unset: the default written in the config.
+    Default(String),
+    /// `${file:PATH}`, as resolved.
+    File(PathBuf),
+}
+
+impl fmt::Display for ValueSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueSource::Written => f.write_str("written in the config"),
+            ValueSource::Env(name) => write!(f, "env {name}"),
+            ValueSource::Default(name) => {
+                write!(f, "default used (env {name} is not set)")
+            }
+            ValueSource::File(path) => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
 /// Fills every placeholder in `input`. `lookup` reads an environment variable; relative
 /// `${file:…}` paths are resolved against `base_dir` (the config's directory). `$${` is a literal `${`.
 pub fn expand(
@@ -45,6 +72,22 @@ pub fn expand_noting_defaults(
     lookup: &dyn Fn(&str) -> Option<String>,
     defaulted: &mut Vec<String>,
 ) -> Result<String, ExpandError> {
+    let mut sources = Vec::new();
+    let out = expand_noting_sources(input, base_dir, lookup, &mut sources)?;
+    defaulted.extend(sources.into_iter().filter_map(|s| match s {
+        ValueSource::Default(name) => Some(name),
+        _ => None,
+    }));
+    Ok(out)
+}
+
+/// As [`expand`], and pushes onto `sources` where each placeholder's text came from, in order.
+pub fn expand_noting_sources(
+    input: &str,
+    base_dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    sources: &mut Vec<ValueSource>,
+) -> Result<String, ExpandError> {
     if !input.contains('$') {
         return Ok(input.to_owned());
     }
@@ -60,7 +103,7 @@ pub fn expand_noting_defaults(
             let end = tail
                 .find('}')
                 .ok_or_else(|| ExpandError::Malformed(after.to_owned()))?;
-            out.push_str(&fill(&tail[..end], base_dir, lookup, defaulted)?);
+            out.push_str(&fill(&tail[..end], base_dir, lookup, sources)?);
             rest = &tail[end + 1..];
         } else {
             out.push('$');
@@ -75,7 +118,7 @@ fn fill(
     inner: &str,
     base_dir: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
-    defaulted: &mut Vec<String>,
+    sources: &mut Vec<ValueSource>,
 ) -> Result<String, ExpandError> {
     if let Some(path) = inner.strip_prefix("file:") {
         let resolved = base_dir.join(path);
@@ -84,6 +127,7 @@ fn fill(
             reason: e.to_string(),
         })?;
         let text = text.strip_suffix('\n').unwrap_or(&text);
+        sources.push(ValueSource::File(resolved));
         return Ok(text.strip_suffix('\r').unwrap_or(text).to_owned());
     }
     let (name, default) = match inner.split_once(":-") {
@@ -95,21 +139,26 @@ fn fill(
         return Err(ExpandError::Malformed(format!("${{{inner}}}")));
     }
     match (lookup(name), default) {
-        (Some(value), _) => Ok(value),
+        (Some(value), _) => {
+            sources.push(ValueSource::Env(name.to_owned()));
+            Ok(value)
+        }
         (None, Some(default)) => {
-            defaulted.push(name.to_owned());
+            sources.push(ValueSource::Default(name.to_owned()));
             Ok(default.to_owned())
         }
         (None, None) => Err(ExpandError::MissingVariable(name.to_owned())),
     }
 }
 
-/// How placeholders are filled: the config's directory and environment, and where each
-/// `${VAR:-default}` default that was used is noted (key, variable).
+/// How placeholders are filled: the config's directory and environment, where each
+/// `${VAR:-default}` default that was used is noted (key, variable), and where each placeholder
+/// and each credential written out came from (key, source).
 pub(super) struct Expansion<'a> {
     pub(super) base_dir: &'a Path,
     pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
     pub(super) defaulted: Vec<(KeyPath, String)>,
+    pub(super) sources: Vec<(KeyPath, ValueSource)>,
 }
 
 impl Expansion<'_> {
@@ -134,11 +183,18 @@ impl Expansion<'_> {
     ) -> Result<(), ConfigError> {
         match value {
             toml::Value::String(s) => {
-                let mut defaulted = Vec::new();
-                *s = expand_noting_defaults(s, self.base_dir, self.lookup, &mut defaulted)
+                let mut sources = Vec::new();
+                *s = expand_noting_sources(s, self.base_dir, self.lookup, &mut sources)
                     .map_err(|e| locator.error(path, e.to_string()))?;
-                self.defaulted
-                    .extend(defaulted.into_iter().map(|var| (path.clone(), var)));
+                if sources.is_empty() && super::warnings::is_credential(path) {
+                    sources.push(ValueSource::Written);
+                }
+                for source in sources {
+                    if let ValueSource::Default(var) = &source {
+                        self.defaulted.push((path.clone(), var.clone()));
+                    }
+                    self.sources.push((path.clone(), source));
+                }
             }
             toml::Value::Array(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
@@ -184,6 +240,33 @@ mod tests {
         .unwrap();
         assert_eq!(out, "t0k/b/");
         assert_eq!(defaulted, ["NOPE", "ALSO_NOPE"]);
+    }
+
+    #[test]
+    fn sources_name_each_placeholder_in_order() {
+        let dir = std::env::temp_dir().join(format!("signet-sources-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("k.txt"), "key").unwrap();
+        let mut sources = Vec::new();
+        let out = expand_noting_sources(
+            "${TOKEN}:${NOPE:-d}:${file:k.txt}",
+            &dir,
+            &env,
+            &mut sources,
+        )
+        .unwrap();
+        assert_eq!(out, "t0k:d:key");
+        assert_eq!(
+            sources,
+            [
+                ValueSource::Env("TOKEN".into()),
+                ValueSource::Default("NOPE".into()),
+                ValueSource::File(dir.join("k.txt")),
+            ]
+        );
+        assert_eq!(sources[0].to_string(), "env TOKEN");
+        assert_eq!(sources[1].to_string(), "default used (env NOPE is not set)");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use auth::{AuthChoice, AuthSpec, ProfileRef};
 pub use checks::is_known_method;
 pub use error::{ConfigError, KeyPath, Locator, Segment};
 use expand::Expansion;
-pub use expand::{ExpandError, expand, expand_noting_defaults};
+pub use expand::{ExpandError, ValueSource, expand, expand_noting_defaults, expand_noting_sources};
 pub use gateway::{GatewayConfig, GatewayUpstream, parse_listen};
 pub use settings::AuthTables;
 pub use tls::HostTls;
@@ -64,6 +64,8 @@ pub struct Config {
     pub warnings: Vec<ConfigWarning>,
     /// Every auth table, expanded, for a reload to compare.
     pub auth_tables: AuthTables,
+    /// Where each placeholder's text and each credential written out came from, by key.
+    pub value_sources: Vec<(KeyPath, ValueSource)>,
     source: String,
 }
 
@@ -417,9 +419,11 @@ impl Config {
             base_dir: &base_dir,
             lookup,
             defaulted: Vec::new(),
+            sources: Vec::new(),
         };
         expansion.table(&mut tree, &KeyPath::default(), &locator)?;
         let warnings = warnings::credential_defaults(&expansion.defaulted, &locator);
+        let value_sources = expansion.sources;
         let mut auth_tables = AuthTables::new(base_dir.clone(), tree.get("proxy"));
 
         let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(tree))
@@ -482,6 +486,7 @@ impl Config {
             gateways,
             warnings,
             auth_tables,
+            value_sources,
             source,
         })
     }

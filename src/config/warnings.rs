@@ -69,7 +69,7 @@ pub(super) fn credential_defaults(
 /// Whether the value at `path` is a credential: a credential key of an auth table (a profile,
 /// a host's or a route's inline table), the value of an OAuth 2.0 extra parameter, the proxy's
 /// own password or a key passphrase.
-fn is_credential(path: &KeyPath) -> bool {
+pub(super) fn is_credential(path: &KeyPath) -> bool {
     use Segment::{Index, Key};
     let key = |s: &Segment, want: &str| matches!(s, Key(k) if k == want);
     let inside = match path.0.as_slice() {

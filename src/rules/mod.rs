@@ -8,6 +8,7 @@ pub mod host;
 mod index;
 pub mod path;
 pub mod table;
+pub mod trace;
 
 pub use egress::{EgressPolicy, IpNet};
 pub use host::{HostKind, HostPattern, PortSpec, UrlScheme, normalize_host};

@@ -4,6 +4,7 @@
 //! Every rustls configuration here is built with an explicit ring provider (see [`provider`]), so
 //! nothing depends on a process-wide default provider being installed.
 
+pub mod bundle;
 pub mod ca;
 pub mod identity;
 pub mod leaf;

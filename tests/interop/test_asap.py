@@ -131,7 +131,7 @@ def test_signet_sign_with_fixed_time_and_jti_is_pyjwts_token(verifier, keys, tmp
     config = tmp_path / "sign.toml"
     config.write_text(f'[auth.a]\n{asap_auth(tmp_path, "RS256", kid, key)}\n[[host]]\nmatch = ["127.0.0.1:*"]\nauth = "a"\n')
     out = subprocess.run(
-        [SIGNET, "sign", "--config", config, "--at", "2024-01-01T00:00:00Z", "--nonce", "jti-0001", f"http://127.0.0.1:{verifier}/"],
+        [SIGNET, "sign", "--show-secrets", "--config", config, "--at", "2024-01-01T00:00:00Z", "--nonce", "jti-0001", f"http://127.0.0.1:{verifier}/"],
         capture_output=True,
         timeout=60,
     )

@@ -239,7 +239,7 @@ def test_lighttpd_sess_algorithms_signed_before_any_challenge(procs, signet, tmp
         signet.start(digest_rule(port, preset(challenge, algorithm)))
         # What signet sends is the -sess answer itself, not a plain one the server might prefer.
         sign = subprocess.run(
-            [SIGNET, "sign", "--config", signet.config_path, f"http://127.0.0.1:{port}/private/index.html"],
+            [SIGNET, "sign", "--show-secrets", "--config", signet.config_path, f"http://127.0.0.1:{port}/private/index.html"],
             capture_output=True,
             timeout=60,
         )

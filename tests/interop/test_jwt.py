@@ -208,7 +208,7 @@ def signet_sign(tmp_path, auth_toml, url):
     """`signet sign` of a GET to `url` under a rule with `auth_toml`: (request target, Authorization)."""
     config = tmp_path / "sign.toml"
     config.write_text(f'[auth.j]\n{auth_toml}\n[[host]]\nmatch = ["127.0.0.1:*"]\nauth = "j"\n')
-    out = subprocess.run([SIGNET, "sign", "--config", config, url], capture_output=True, timeout=60)
+    out = subprocess.run([SIGNET, "sign", "--show-secrets", "--config", config, url], capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr.decode(errors="replace")
     lines = out.stdout.decode().splitlines()
     target = lines[0].split(" ")[1]
@@ -290,7 +290,7 @@ def test_signet_sign_with_fixed_time_and_jti_is_pyjwts_token(keys, tmp_path):
     )
     config = tmp_path / "sign.toml"
     config.write_text(f'[auth.j]\n{auth}\n[[host]]\nmatch = ["127.0.0.1:*"]\nauth = "j"\n')
-    args = ["sign", "--config", config, "--at", "2024-01-01T00:00:00Z", "--nonce", "n-42", "http://127.0.0.1:1/"]
+    args = ["sign", "--show-secrets", "--config", config, "--at", "2024-01-01T00:00:00Z", "--nonce", "n-42", "http://127.0.0.1:1/"]
     out = subprocess.run([SIGNET, *args], capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr.decode(errors="replace")
     authorization = next(l for l in out.stdout.decode().splitlines() if l.lower().startswith("authorization: "))

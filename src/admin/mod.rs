@@ -1,6 +1,12 @@
-//! The admin listener (`[admin] listen`): `/healthz`, `/ca.crt` (signet's CA for installing in a
-//! browser or OS trust store), `/proxy.pac` (routes exactly the rule hosts through signet) and
-//! `/metrics` (Prometheus text format).
+//! The admin listener (`[admin] listen`): `/` (a page for a person: rules, tokens, cookies,
+//! recent requests), `/healthz`, `/ca.crt` (signet's CA for installing in a browser or OS trust
+//! store), `/proxy.pac` (routes exactly the rule hosts through signet) and `/metrics`
+//! (Prometheus text format).
+
+mod page;
+mod recent;
+
+pub use recent::{RecentRequest, RecentRequests};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -39,6 +45,7 @@ pub struct Admin {
     /// What the config in force says: the CA certificate and the PAC hosts.
     served: Mutex<Served>,
     proxy: SocketAddr,
+    recent: Arc<RecentRequests>,
 }
 
 /// The parts of the admin endpoint's answers that come from the config.
@@ -63,7 +70,13 @@ impl Admin {
             signet,
             served: Mutex::new(Served::of(config)?),
             proxy,
+            recent: Arc::new(RecentRequests::default()),
         })
+    }
+
+    /// The last requests the page lists; whoever logs requests pushes them here.
+    pub fn recent(&self) -> &Arc<RecentRequests> {
+        &self.recent
     }
 
     /// Serves what a reloaded `config` says (its CA certificate and PAC hosts) from now on.
@@ -111,6 +124,19 @@ impl Admin {
             return text(StatusCode::METHOD_NOT_ALLOWED, "signet: GET only\n");
         }
         match req.uri().path() {
+            "/" => {
+                if let Some(refusal) = self.refusal(req, "/") {
+                    return refusal;
+                }
+                Response::builder()
+                    .header(CONTENT_TYPE, "text/html; charset=utf-8")
+                    .header(
+                        "content-security-policy",
+                        "default-src 'none'; style-src 'unsafe-inline'",
+                    )
+                    .body(Full::new(Bytes::from(self.page(req))))
+                    .unwrap_or_default()
+            }
             "/healthz" => text(StatusCode::OK, "ok\n"),
             "/ca.crt" => Response::builder()
                 .header(CONTENT_TYPE, "application/x-x509-ca-cert")
@@ -131,20 +157,8 @@ impl Admin {
                     .unwrap_or_default()
             }
             "/metrics" => {
-                // Rule names are no secret on loopback; elsewhere they need the proxy's password.
-                if self.signet.requires_client_auth()
-                    && !req
-                        .headers()
-                        .get(AUTHORIZATION)
-                        .is_some_and(|v| self.signet.client_credentials_match(v.as_bytes()))
-                {
-                    return Response::builder()
-                        .status(StatusCode::UNAUTHORIZED)
-                        .header("www-authenticate", "Basic realm=\"signet\"")
-                        .body(Full::new(Bytes::from_static(
-                            b"signet: /metrics needs the [proxy] client_auth credentials\n",
-                        )))
-                        .unwrap_or_default();
+                if let Some(refusal) = self.refusal(req, "/metrics") {
+                    return refusal;
                 }
                 Response::builder()
                     .header(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
@@ -153,9 +167,54 @@ impl Admin {
             }
             _ => text(
                 StatusCode::NOT_FOUND,
-                "signet: not found; try /healthz, /ca.crt, /proxy.pac or /metrics\n",
+                "signet: not found; try /, /healthz, /ca.crt, /proxy.pac or /metrics\n",
             ),
         }
+    }
+
+    /// A 401 when the request lacks the `[proxy] client_auth` credentials that `path` needs.
+    /// Rule names are no secret on loopback; elsewhere they need the proxy's password.
+    fn refusal(&self, req: &Request<Incoming>, path: &str) -> Option<Response<Full<Bytes>>> {
+        let allowed = !self.signet.requires_client_auth()
+            || req
+                .headers()
+                .get(AUTHORIZATION)
+                .is_some_and(|v| self.signet.client_credentials_match(v.as_bytes()));
+        if allowed {
+            return None;
+        }
+        let body = format!("signet: {path} needs the [proxy] client_auth credentials\n");
+        Some(
+            Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header("www-authenticate", "Basic realm=\"signet\"")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The page at `/`, as the generation in force and the ring see it now.
+    fn page(&self, req: &Request<Incoming>) -> String {
+        let generation = self.signet.current();
+        let cookie_hosts = self.signet.cookies().map(|cookies| {
+            let mut hosts = std::collections::BTreeMap::new();
+            for entry in cookies.jar().entries(time::OffsetDateTime::now_utc()) {
+                *hosts.entry(entry.domain).or_insert(0) += 1;
+            }
+            hosts
+        });
+        let fingerprint = generation.leaves().ca().fingerprint_sha256();
+        let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+        page::Page {
+            policy: generation.policy(),
+            ca_fingerprint: &fingerprint,
+            proxy: self.proxy_for(host),
+            tokens: generation.policy().token_states(),
+            cookie_hosts,
+            recent: self.recent.newest_first(),
+            now: std::time::SystemTime::now(),
+        }
+        .render()
     }
 
     /// The proxy address clients should use: the listen address, or, when that is a wildcard
