@@ -121,7 +121,7 @@ def test_signet_sign_prints_a_token_apache_accepts(tmp_path, procs, request, rea
     config = tmp_path / "signet.toml"
     config.write_text(negotiate_rule(port, f'principal = "{alice}"\npassword = "{ALICE_PASSWORD}"'))
     url = f"http://127.0.0.1:{port}/private/echo"
-    out = subprocess.run([str(SIGNET), "--config", str(config), "sign", url],
+    out = subprocess.run([str(SIGNET), "--config", str(config), "sign", "--show-secrets", url],
                          capture_output=True, text=True, timeout=60, env={**os.environ, **realm.env})
     assert out.returncode == 0, out.stderr
     [authorization] = [l for l in out.stdout.splitlines() if l.lower().startswith("authorization: negotiate ")]
