@@ -4,6 +4,7 @@
 //!
 //! This file holds the arguments and the dispatch; each command lives in its own file.
 
+mod banner;
 mod ca;
 mod cookies;
 mod import;
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{CaConfig, Config, GatewayConfig, parse_listen};
+use crate::config::{CaConfig, Config, GatewayConfig, LogFormat, parse_listen};
 use crate::proxy::StartError;
 
 /// signet: an auth-injecting HTTP(S) forward proxy.
@@ -45,6 +46,9 @@ enum Command {
         /// 127.0.0.1:PORT). Repeatable.
         #[arg(long = "gateway", value_name = "LISTEN=UPSTREAM", value_parser = GatewayConfig::parse_argument)]
         gateways: Vec<GatewayConfig>,
+        /// Log line format: text or json (overrides [log] format).
+        #[arg(long, value_name = "FORMAT")]
+        log_format: Option<LogFormat>,
     },
     /// Validate the config, resolve secrets and print the rule tree.
     Check,
@@ -217,7 +221,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let config_path = config_path(cli.config);
     let load = || Config::load(&config_path).map_err(|e| Failure::User(e.to_string()));
     match cli.command {
-        Command::Run { listen, gateways } => run::run_proxy(load()?, listen, gateways),
+        Command::Run {
+            listen,
+            gateways,
+            log_format,
+        } => run::run_proxy(load()?, listen, gateways, log_format),
         Command::Check => inspect::check(&load()?),
         Command::Explain { method, url } => inspect::explain(&load()?, &method, &url),
         Command::Sign(args) => sign::sign(&load()?, args),

@@ -9,7 +9,7 @@ mod index;
 pub mod path;
 pub mod table;
 
-pub use egress::{EgressPolicy, IpNet};
+pub use egress::{EgressPolicy, EgressRefusal, IpNet};
 pub use host::{HostKind, HostPattern, PortSpec, UrlScheme, normalize_host};
 pub use path::{PathGlob, normalize_path};
 pub use table::{Decision, Destination, HostRule, Route, RouteAuth, RuleLabel, RuleTable};
