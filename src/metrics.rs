@@ -304,12 +304,9 @@ impl Metrics {
     pub fn render(&self, scrape: &Scrape<'_>) -> String {
         let retired = lock(&self.retired).clone();
         let mut out = String::new();
-        let _ = write!(
-            out,
-            "# HELP signet_build_info signet's version.\n# TYPE signet_build_info gauge\n\
-             signet_build_info{{version=\"{}\"}} 1\n",
-            env!("CARGO_PKG_VERSION")
-        );
+        help(&mut out, "signet_build_info", "gauge", "signet's version.");
+        let version = env!("CARGO_PKG_VERSION");
+        let _ = writeln!(out, "signet_build_info{{version=\"{version}\"}} 1");
         let mut requests = retired.requests;
         scrape.requests.add_to(&mut requests);
         out.push_str(
@@ -383,39 +380,40 @@ impl Metrics {
 
     fn render_refusals(&self, out: &mut String, schemes: &[&str]) {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = write!(
-            out,
-            "# HELP signet_upstream_errors_total Upstream requests that failed (signet answered \
-             502 or 504).\n# TYPE signet_upstream_errors_total counter\n\
-             signet_upstream_errors_total {}\n\
-             # HELP signet_egress_refusals_total Requests and tunnels refused by [proxy] \
-             allow/deny.\n# TYPE signet_egress_refusals_total counter\n\
-             signet_egress_refusals_total {}\n\
-             # HELP signet_proxy_auth_required_total 407 answers for missing or wrong [proxy] \
-             client_auth credentials.\n# TYPE signet_proxy_auth_required_total counter\n\
-             signet_proxy_auth_required_total {}\n\
-             # HELP signet_tls_handshake_failures_total TLS handshakes that failed, by side.\n\
-             # TYPE signet_tls_handshake_failures_total counter\n\
-             signet_tls_handshake_failures_total{{side=\"client\"}} {}\n\
-             signet_tls_handshake_failures_total{{side=\"upstream\"}} {}\n",
-            load(&self.upstream_errors),
-            load(&self.egress_refused),
-            load(&self.proxy_auth_required),
-            load(&self.tls_failures[0]),
-            load(&self.tls_failures[1]),
-        );
-        out.push_str(
-            "# HELP signet_challenge_replays_total Requests signed again and replayed once after \
-             the upstream's answer (a challenge, a rejected token), by auth type.\n\
-             # TYPE signet_challenge_replays_total counter\n",
-        );
+        let plain = [
+            (
+                "signet_upstream_errors_total",
+                "Upstream requests that failed (signet answered 502 or 504).",
+                &self.upstream_errors,
+            ),
+            (
+                "signet_egress_refusals_total",
+                "Requests and tunnels refused by [proxy] allow/deny.",
+                &self.egress_refused,
+            ),
+            (
+                "signet_proxy_auth_required_total",
+                "407 answers for missing or wrong [proxy] client_auth credentials.",
+                &self.proxy_auth_required,
+            ),
+        ];
+        for (name, text, counter) in plain {
+            help(out, name, "counter", text);
+            let _ = writeln!(out, "{name} {}", load(counter));
+        }
+        let name = "signet_tls_handshake_failures_total";
+        help(out, name, "counter", "TLS handshakes that failed, by side.");
+        for (side, counter) in ["client", "upstream"].iter().zip(&self.tls_failures) {
+            let _ = writeln!(out, "{name}{{side=\"{side}\"}} {}", load(counter));
+        }
+        let name = "signet_challenge_replays_total";
+        let text = "Requests signed again and replayed once after the upstream's answer (a \
+                    challenge, a rejected token), by auth type.";
+        help(out, name, "counter", text);
         for (scheme, counter) in schemes.iter().zip(&self.challenge_replays) {
             let n = load(counter);
             if n > 0 {
-                let _ = writeln!(
-                    out,
-                    "signet_challenge_replays_total{{auth=\"{scheme}\"}} {n}"
-                );
+                let _ = writeln!(out, "{name}{{auth=\"{scheme}\"}} {n}");
             }
         }
     }
@@ -491,6 +489,12 @@ fn render_tokens(
             );
         }
     }
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric.
+fn help(out: &mut String, name: &str, kind: &str, text: &str) {
+    let _ = writeln!(out, "# HELP {name} {text}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

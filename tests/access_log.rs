@@ -302,7 +302,7 @@ async fn a_tunnel_is_logged_when_it_closes_with_the_bytes_each_way() {
 async fn a_client_rejecting_the_leaf_is_warned_about_once_per_host() {
     let origin = Origin::plain().await;
     let port = origin.port();
-    let (proxy, _) = start(&format!(
+    let (proxy, records) = start(&format!(
         "[[host]]\nmatch = [\"localhost:{port}\"]\nauth = {{ type = \"bearer\", token = \"t\" }}\n"
     ))
     .await;
@@ -325,14 +325,14 @@ async fn a_client_rejecting_the_leaf_is_warned_about_once_per_host() {
         let name = ServerName::try_from("localhost").unwrap();
         assert!(connector.connect(name, tunnel).await.is_err());
     }
-    let warning = format!("the client rejected signet's certificate for localhost");
+    let warning = "the client rejected signet's certificate for localhost";
     let mut found = 0;
     for _ in 0..200 {
         found = captured()
             .0
             .text()
             .lines()
-            .filter(|l| l.contains(&warning))
+            .filter(|l| l.contains(warning))
             .count();
         let failures = proxy.running.signet.metrics_text();
         if found >= 1
@@ -347,11 +347,23 @@ async fn a_client_rejecting_the_leaf_is_warned_about_once_per_host() {
         .0
         .text()
         .lines()
-        .find(|l| l.contains(&warning))
+        .find(|l| l.contains(warning))
         .unwrap()
         .to_owned();
     assert!(line.contains(" WARN "), "{line}");
     assert!(line.contains("signet ca export"), "{line}");
+    // Each tunnel has its line: intercepted, and why it ended.
+    for record in wait_for(&records, 2).await {
+        assert_eq!(record.action, Action::Intercepted);
+        assert_eq!(
+            record.rule.as_deref(),
+            Some(format!("localhost:{port}").as_str())
+        );
+        assert_eq!(
+            record.reason.as_deref(),
+            Some("client TLS handshake failed")
+        );
+    }
 }
 
 /// The credential values in what the origin saw: header values and their `key=value` parts, and

@@ -235,6 +235,11 @@ impl Entry {
         self.record.action = action;
     }
 
+    /// Why the exchange ended badly, without changing what signet did.
+    pub fn reason(&mut self, reason: &str) {
+        self.record.reason = Some(reason.to_owned());
+    }
+
     /// signet answered itself, because of `reason`.
     pub fn refused(&mut self, reason: &str) {
         self.record.action = Action::Refused;

@@ -74,7 +74,7 @@ pub(super) async fn handle(
                 Ok(upgraded) => {
                     if let Err(reason) = mitm::serve(signet, generation, cell, dest, upgraded).await
                     {
-                        tunnel.refused(reason);
+                        tunnel.reason(reason);
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),

@@ -85,8 +85,7 @@ pub(super) async fn forward(
         generation,
         conn,
         &dest,
-        parts,
-        incoming,
+        (parts, incoming),
         upgrade,
         entry,
         &mut counted,
@@ -124,8 +123,7 @@ async fn run(
     generation: &Generation,
     conn: &ClientConn,
     dest: &Destination,
-    mut parts: http::request::Parts,
-    incoming: ClientBody,
+    (mut parts, incoming): (http::request::Parts, ClientBody),
     upgrade: bool,
     entry: &mut Entry,
     counted: &mut Option<(Option<usize>, usize)>,
@@ -163,7 +161,13 @@ async fn run(
         Some(sent) => {
             let original = planned.original;
             Box::pin(after(
-                generation, conn, &peer, &job, &sent, original, response, entry,
+                generation,
+                conn,
+                &peer,
+                &job,
+                (&sent, original),
+                response,
+                entry,
             ))
             .await?
         }
@@ -428,8 +432,10 @@ async fn after(
     conn: &ClientConn,
     peer: &Peer<'_>,
     job: &Job<'_>,
-    sent: &http::request::Parts,
-    original: Option<(http::request::Parts, Option<Bytes>)>,
+    (sent, original): (
+        &http::request::Parts,
+        Option<(http::request::Parts, Option<Bytes>)>,
+    ),
     response: Response<Incoming>,
     entry: &mut Entry,
 ) -> Result<Response<Incoming>, Refusal> {
