@@ -153,20 +153,15 @@ async fn blind_tunnel(upgraded: Upgraded, mut upstream: TcpStream, idle: IdleTim
         }
     }
     drop(parts.read_buf);
-    match relay::relay(client, upstream, idle, &TUNNEL_BUFFERS).await {
-        Ok(carried) => {
-            tracing::debug!(up = carried.a_to_b, down = carried.b_to_a, "tunnel closed");
-            Carried {
-                a_to_b: carried.a_to_b + early,
-                b_to_a: carried.b_to_a,
-            }
-        }
+    let (carried, ended) = relay::relay_counting(client, upstream, idle, &TUNNEL_BUFFERS).await;
+    match ended {
+        Ok(()) => tracing::debug!(up = carried.a_to_b, down = carried.b_to_a, "tunnel closed"),
         Err(e) => {
-            tracing::debug!(error = %e, "tunnel ended");
-            Carried {
-                a_to_b: early,
-                b_to_a: 0,
-            }
+            tracing::debug!(error = %e, up = carried.a_to_b, down = carried.b_to_a, "tunnel ended")
         }
+    }
+    Carried {
+        a_to_b: carried.a_to_b + early,
+        b_to_a: carried.b_to_a,
     }
 }
