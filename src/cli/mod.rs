@@ -4,6 +4,7 @@
 //!
 //! This file holds the arguments and the dispatch; each command lives in its own file.
 
+mod access_line;
 mod banner;
 mod ca;
 mod cookies;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::access_line::{self, AccessLines};
 use super::banner;
 use super::reload::{Listening, Reloader, WATCH_INTERVAL};
 use super::{Failure, current_thread};
@@ -319,24 +320,40 @@ impl Hangup {
 }
 
 /// The log on stderr: `RUST_LOG` as the filter (default `signet=info`, which includes the
-/// access log), lines as text or JSON.
+/// access log), lines as text or JSON. In text, the access log has a writer of its own
+/// ([`AccessLines`]).
 pub(super) fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("signet=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
+    use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("signet=info"))
     };
+    match format {
+        LogFormat::Text => {
+            let general = tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                    !access_line::is_access(m)
+                }));
+            let _ = tracing_subscriber::registry()
+                .with(filter())
+                .with(general)
+                .with(AccessLines)
+                .try_init();
+        }
+        LogFormat::Json => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_writer(std::io::stderr)
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .try_init();
+        }
+    }
 }
 
 /// Panics go to the log at ERROR, with the client connection they hit (whose task ends; the

@@ -132,37 +132,115 @@ impl AccessLog {
     }
 }
 
-/// The log line: field names are stable (the JSON log carries them as they are).
+/// The log line: field names are stable (the JSON log carries them as they are). Every value is
+/// a string or an integer, so that a subscriber records each without formatting machinery.
 fn write_line(r: &AccessRecord) {
-    let micros = u64::try_from(r.duration.as_micros()).unwrap_or(u64::MAX);
+    let mut client = Small::default();
+    if let Some(addr) = r.client {
+        write_socket_addr(&mut client, addr);
+    }
+    let mut host = Small::default();
+    if r.host.contains(':') {
+        host.push(b"[");
+        host.push(r.host.as_bytes());
+        host.push(b"]");
+    } else {
+        host.push(r.host.as_bytes());
+    }
+    host.push(b":");
+    host.push_u64(u64::from(r.port));
     tracing::info!(
         target: TARGET,
-        client = r.client.map(tracing::field::display),
-        method = %r.method,
-        scheme = %r.scheme,
-        host = %HostPort(&r.host, r.port),
-        path = %r.path,
-        rule = r.rule.as_deref().map(tracing::field::display),
-        auth = %r.auth,
-        action = %r.action.as_str(),
+        client = r.client.map(|_| client.as_str()),
+        method = r.method.as_str(),
+        scheme = r.scheme,
+        host = host.as_str(),
+        path = r.path.as_str(),
+        rule = r.rule.as_deref(),
+        auth = r.auth,
+        action = r.action.as_str(),
         reason = r.reason.as_deref(),
         status = r.status,
         bytes_in = r.bytes_in,
         bytes_out = r.bytes_out,
-        duration_ms = micros as f64 / 1000.0,
+        duration_us = u64::try_from(r.duration.as_micros()).unwrap_or(u64::MAX),
         "access"
     );
 }
 
-/// `host:port`, an IPv6 host in brackets.
-struct HostPort<'a>(&'a str, u16);
+/// A short string built on the stack (an address, `host:port`); what does not fit is cut.
+struct Small {
+    bytes: [u8; 300],
+    len: usize,
+}
 
-impl std::fmt::Display for HostPort<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.contains(':') {
-            write!(f, "[{}]:{}", self.0, self.1)
-        } else {
-            write!(f, "{}:{}", self.0, self.1)
+impl Default for Small {
+    fn default() -> Self {
+        Small {
+            bytes: [0; 300],
+            len: 0,
+        }
+    }
+}
+
+impl Small {
+    fn push(&mut self, more: &[u8]) {
+        let room = self.bytes.len() - self.len;
+        let n = more.len().min(room);
+        if let (Some(to), Some(from)) = (self.bytes.get_mut(self.len..self.len + n), more.get(..n))
+        {
+            to.copy_from_slice(from);
+            self.len += n;
+        }
+    }
+
+    fn push_u64(&mut self, n: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = n;
+        loop {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(digits.get(at..).unwrap_or_default());
+    }
+
+    fn as_str(&self) -> &str {
+        let bytes = self.bytes.get(..self.len).unwrap_or_default();
+        // Only ASCII and whole UTF-8 strings are pushed; a cut one reads as empty.
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for Small {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// `ip:port` (`[ip]:port` for IPv6), IPv4 without the formatting machinery.
+fn write_socket_addr(out: &mut Small, addr: SocketAddr) {
+    match addr {
+        SocketAddr::V4(v4) => {
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b".");
+                }
+                out.push_u64(u64::from(octet));
+            }
+            out.push(b":");
+            out.push_u64(u64::from(v4.port()));
+        }
+        SocketAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{v6}");
         }
     }
 }
