@@ -16,7 +16,7 @@ fn free_port() -> u16 {
 }
 
 /// Runs signet with `args`, sends one request under a named rule, stops it; its stderr.
-async fn run_once(args: &[&str]) -> (String, u16, u16) {
+async fn run_once(args: &[&str], rust_log: Option<&str>) -> (String, u16, u16) {
     let origin = Origin::plain().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -30,12 +30,16 @@ async fn run_once(args: &[&str]) -> (String, u16, u16) {
     )
     .unwrap();
     let log = dir.path().join("stderr.log");
-    let mut child = Command::new(cli::SIGNET)
+    let mut command = Command::new(cli::SIGNET);
+    command.env_remove("RUST_LOG");
+    if let Some(filter) = rust_log {
+        command.env("RUST_LOG", filter);
+    }
+    let mut child = command
         .arg("--config")
         .arg(&config)
         .arg("run")
         .args(args)
-        .env_remove("RUST_LOG")
         .stderr(std::fs::File::create(&log).unwrap())
         .stdout(Stdio::null())
         .spawn()
@@ -50,7 +54,7 @@ async fn run_once(args: &[&str]) -> (String, u16, u16) {
     let proxy = format!("127.0.0.1:{port}").parse().unwrap();
     let url = format!("http://127.0.0.1:{}/hello?x=1", origin.port());
     assert_eq!(get(proxy, &url, &[]).await.status, http::StatusCode::OK);
-    for _ in 0..200 {
+    for _ in 0..40 {
         if read().contains("signet::access") {
             break;
         }
@@ -63,7 +67,7 @@ async fn run_once(args: &[&str]) -> (String, u16, u16) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_text_log_has_one_access_line_and_a_banner_to_act_on() {
-    let (text, port, origin) = run_once(&[]).await;
+    let (text, port, origin) = run_once(&[], None).await;
     assert!(
         text.contains(&format!(
             "proxy URL: http://127.0.0.1:{port} (export HTTPS_PROXY=http://127.0.0.1:{port}"
@@ -94,7 +98,7 @@ async fn the_text_log_has_one_access_line_and_a_banner_to_act_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_json_log_has_the_same_fields() {
-    let (text, _, origin) = run_once(&["--log-format", "json"]).await;
+    let (text, _, origin) = run_once(&["--log-format", "json"], None).await;
     let line = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -110,4 +114,11 @@ async fn the_json_log_has_the_same_fields() {
     for l in text.lines() {
         assert!(serde_json::from_str::<serde_json::Value>(l).is_ok(), "{l}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_log_turns_the_access_log_off() {
+    let (text, _, _) = run_once(&[], Some("signet=info,signet::access=off")).await;
+    assert!(text.contains("signet is running"), "{text}");
+    assert!(!text.contains("signet::access"), "{text}");
 }

@@ -1,53 +1,132 @@
-//! The text access log line, written by a layer of its own: one line per request is the one
-//! event on the request path, and the general text formatter (a formatting pass per field, with
-//! styling, and a calendar conversion per timestamp) costs several times what the request
-//! itself does. This layer writes the same layout as that formatter
-//! (`2026-12-02T02:35:06.973697Z  INFO signet::access: access client=… status=200 …`) from the
-//! event's string and integer fields, with the date of the current second kept per thread.
+//! The text access log line of `signet run`. One line per request is the one log write on
+//! the request path, and the general text formatter (an event dispatched through the
+//! subscriber, a formatting pass per field, with styling, and a calendar conversion per
+//! timestamp) costs several times what signet's own work on a request does. So the line is
+//! written here, straight from the record, in the general formatter's layout
+//! (`2026-12-02T02:35:06.973697Z  INFO signet::access: access client=… status=200 …`), with the
+//! date of the current second kept per thread; `RUST_LOG` still decides whether it is written.
 
 use std::cell::RefCell;
-use std::fmt::Debug;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
-
-use crate::proxy::access::TARGET;
-
-/// Writes `signet::access` events to stderr as text lines.
-pub(super) struct AccessLines;
-
-/// Whether the general formatter should leave an event to [`AccessLines`].
-pub(super) fn is_access(metadata: &tracing::Metadata<'_>) -> bool {
-    metadata.target() == TARGET
-}
+use crate::proxy::access::{AccessRecord, TARGET};
 
 thread_local! {
     /// The line being written, and the second whose `YYYY-MM-DDTHH:MM:SS.` it starts with.
     static LINE: RefCell<(Vec<u8>, u64, [u8; 20])> = const { RefCell::new((Vec::new(), u64::MAX, [0; 20])) };
 }
 
-impl<S: Subscriber> Layer<S> for AccessLines {
-    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        if !is_access(event.metadata()) {
+/// Writes `record` to stderr as one text line.
+pub(super) fn write(record: &AccessRecord) {
+    LINE.with(|cell| {
+        let Ok(mut cell) = cell.try_borrow_mut() else {
             return;
+        };
+        let (line, second, date) = &mut *cell;
+        line.clear();
+        timestamp(line, second, date);
+        line.extend_from_slice(b"  INFO ");
+        line.extend_from_slice(TARGET.as_bytes());
+        line.extend_from_slice(b": access");
+        fields(line, record);
+        line.push(b'\n');
+        let _ = std::io::stderr().lock().write_all(line);
+    });
+}
+
+/// ` name=value` for each field, in the order and with the names of the `tracing` event.
+fn fields(line: &mut Vec<u8>, r: &AccessRecord) {
+    if let Some(client) = r.client {
+        line.extend_from_slice(b" client=");
+        socket_addr(line, client);
+    }
+    text(line, "method", r.method.as_str());
+    text(line, "scheme", r.scheme);
+    line.extend_from_slice(b" host=");
+    if r.host.contains(':') {
+        line.push(b'[');
+        line.extend_from_slice(r.host.as_bytes());
+        line.push(b']');
+    } else {
+        line.extend_from_slice(r.host.as_bytes());
+    }
+    line.push(b':');
+    number(line, u64::from(r.port));
+    text(line, "path", &r.path);
+    if let Some(rule) = &r.rule {
+        text(line, "rule", rule);
+    }
+    text(line, "auth", r.auth);
+    text(line, "action", r.action.as_str());
+    if let Some(reason) = &r.reason {
+        text(line, "reason", reason);
+    }
+    for (name, n) in [
+        (&b" status="[..], u64::from(r.status)),
+        (b" bytes_in=", r.bytes_in),
+        (b" bytes_out=", r.bytes_out),
+        (
+            b" duration_us=",
+            u64::try_from(r.duration.as_micros()).unwrap_or(u64::MAX),
+        ),
+    ] {
+        line.extend_from_slice(name);
+        number(line, n);
+    }
+}
+
+/// ` name=value`, the value quoted as the general formatter quotes a string when it holds a
+/// space, a quote, a backslash or a control character (or is empty).
+fn text(line: &mut Vec<u8>, name: &str, value: &str) {
+    line.push(b' ');
+    line.extend_from_slice(name.as_bytes());
+    line.push(b'=');
+    if value.is_empty()
+        || value
+            .bytes()
+            .any(|b| b == b' ' || b == b'"' || b == b'\\' || b.is_ascii_control())
+    {
+        let _ = write!(line, "{value:?}");
+    } else {
+        line.extend_from_slice(value.as_bytes());
+    }
+}
+
+fn number(line: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
         }
-        LINE.with(|cell| {
-            let Ok(mut cell) = cell.try_borrow_mut() else {
-                return;
-            };
-            let (line, second, date) = &mut *cell;
-            line.clear();
-            timestamp(line, second, date);
-            line.extend_from_slice(b"  INFO ");
-            line.extend_from_slice(TARGET.as_bytes());
-            line.extend_from_slice(b": access");
-            event.record(&mut Fields(line));
-            line.push(b'\n');
-            let _ = std::io::stderr().lock().write_all(line);
-        });
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    line.extend_from_slice(digits.get(at..).unwrap_or_default());
+}
+
+/// `ip:port` (`[ip]:port` for IPv6), IPv4 without the formatting machinery.
+fn socket_addr(line: &mut Vec<u8>, addr: SocketAddr) {
+    match addr {
+        SocketAddr::V4(v4) => {
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    line.push(b'.');
+                }
+                number(line, u64::from(octet));
+            }
+            line.push(b':');
+            number(line, u64::from(v4.port()));
+        }
+        SocketAddr::V6(v6) => {
+            let _ = write!(line, "{v6}");
+        }
     }
 }
 
@@ -88,59 +167,6 @@ fn timestamp(line: &mut Vec<u8>, second: &mut u64, date: &mut [u8; 20]) {
     line.push(b'Z');
 }
 
-/// ` name=value` for every field but the message; a value with a space, a quote or a control
-/// character is quoted as the general formatter quotes it.
-struct Fields<'a>(&'a mut Vec<u8>);
-
-impl Fields<'_> {
-    fn name(&mut self, field: &Field) {
-        self.0.push(b' ');
-        self.0.extend_from_slice(field.name().as_bytes());
-        self.0.push(b'=');
-    }
-}
-
-impl Visit for Fields<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.name(field);
-        if value
-            .bytes()
-            .any(|b| b == b' ' || b == b'"' || b == b'\\' || b.is_ascii_control())
-        {
-            let _ = write!(self.0, "{value:?}");
-        } else {
-            self.0.extend_from_slice(value.as_bytes());
-        }
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.name(field);
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = value;
-        loop {
-            at -= 1;
-            if let Some(d) = digits.get_mut(at) {
-                *d = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.0
-            .extend_from_slice(digits.get(at..).unwrap_or_default());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        if field.name() == "message" {
-            return;
-        }
-        self.name(field);
-        let _ = write!(self.0, "{value:?}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +182,20 @@ mod tests {
         let now = time::OffsetDateTime::now_utc();
         assert!((now - parsed).whole_seconds().abs() <= 2, "{text}");
         assert_eq!(text.len(), "2026-12-02T02:35:06.973697Z".len(), "{text}");
+    }
+
+    #[test]
+    fn a_value_is_quoted_only_when_it_must_be() {
+        let mut line = Vec::new();
+        text(&mut line, "path", "/a?b=1");
+        text(&mut line, "reason", "denied by \"x\"");
+        text(&mut line, "path", "");
+        number(&mut line, 0);
+        socket_addr(&mut line, "10.0.255.1:8080".parse().unwrap());
+        socket_addr(&mut line, "[::1]:9".parse().unwrap());
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            " path=/a?b=1 reason=\"denied by \\\"x\\\"\" path=\"\"010.0.255.1:8080[::1]:9"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::access_line::{self, AccessLines};
+use super::access_line;
 use super::banner;
 use super::reload::{Listening, Reloader, WATCH_INTERVAL};
 use super::{Failure, current_thread};
@@ -21,7 +21,8 @@ pub(super) fn run_proxy(
     gateways: Vec<GatewayConfig>,
     log_format: Option<LogFormat>,
 ) -> Result<(), Failure> {
-    init_logging(log_format.unwrap_or(config.log.format));
+    let log_format = log_format.unwrap_or(config.log.format);
+    init_logging(log_format);
     log_panics();
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -57,6 +58,9 @@ pub(super) fn run_proxy(
         let gateways = bind_gateways(&signet, &config.gateways).await?;
         tracing::info!(listen = %local, config = %config.file.display(), rules = config.hosts.len(), "signet is running");
         banner::proxy(&signet, &config, local);
+        if log_format == LogFormat::Text {
+            signet.access_log().write_with(access_line::write);
+        }
         let signet = Arc::new(signet);
         let admin = match &config.admin {
             None => None,
@@ -320,40 +324,25 @@ impl Hangup {
 }
 
 /// The log on stderr: `RUST_LOG` as the filter (default `signet=info`, which includes the
-/// access log), lines as text or JSON. In text, the access log has a writer of its own
-/// ([`AccessLines`]).
+/// access log), lines as text or JSON. In text, the access log writes its own lines
+/// ([`access_line`]).
 pub(super) fn init_logging(format: LogFormat) {
-    use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = || {
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("signet=info"))
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("signet=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
     };
-    match format {
-        LogFormat::Text => {
-            let general = tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_filter(tracing_subscriber::filter::filter_fn(|m| {
-                    !access_line::is_access(m)
-                }));
-            let _ = tracing_subscriber::registry()
-                .with(filter())
-                .with(general)
-                .with(AccessLines)
-                .try_init();
-        }
-        LogFormat::Json => {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter())
-                .with_writer(std::io::stderr)
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .with_span_list(false)
-                .try_init();
-        }
-    }
 }
 
 /// Panics go to the log at ERROR, with the client connection they hit (whose task ends; the

@@ -115,6 +115,7 @@ type Listener = Box<dyn Fn(&AccessRecord) + Send + Sync>;
 #[derive(Default)]
 pub struct AccessLog {
     listener: OnceLock<Listener>,
+    writer: OnceLock<Listener>,
 }
 
 impl AccessLog {
@@ -123,9 +124,23 @@ impl AccessLog {
         self.listener.set(Box::new(listener)).is_ok()
     }
 
+    /// Writes the log's lines with `writer` instead of as `tracing` events (which stay the
+    /// filter: a record is written only when `signet::access` is enabled at INFO); `false` when
+    /// one is already set. `signet run` writes its text lines so, as cheaply as a line can be.
+    pub fn write_with(&self, writer: impl Fn(&AccessRecord) + Send + Sync + 'static) -> bool {
+        self.writer.set(Box::new(writer)).is_ok()
+    }
+
     /// The one place every finished record passes.
     pub fn finish(&self, record: AccessRecord) {
-        write_line(&record);
+        match self.writer.get() {
+            Some(writer) => {
+                if tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+                    writer(&record);
+                }
+            }
+            None => write_line(&record),
+        }
         if let Some(listener) = self.listener.get() {
             listener(&record);
         }
@@ -248,12 +263,19 @@ fn write_socket_addr(out: &mut Small, addr: SocketAddr) {
 /// A record in the making, from the request's arrival on.
 pub struct Entry {
     record: AccessRecord,
+    /// The request target, read for the record's path (and host, when no destination was
+    /// settled) only when it is finished.
+    uri: Uri,
+    /// Whether [`Entry::destination`] set the host and port.
+    settled: bool,
     started: Instant,
     /// Body bytes read from the client, counted as they are read.
     read: Option<Arc<AtomicU64>>,
     redact_query: bool,
     /// A tunnel took the record over.
     deferred: bool,
+    /// This is a tunnel's record: no path.
+    deferred_copy: bool,
 }
 
 impl Entry {
@@ -268,9 +290,9 @@ impl Entry {
                 client,
                 method: req.method().clone(),
                 scheme: if https { "https" } else { "http" },
-                host: uri.host().unwrap_or_default().to_owned(),
-                port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
-                path: path_of(uri),
+                host: String::new(),
+                port: 0,
+                path: String::new(),
                 rule: None,
                 auth: "none",
                 action: Action::Forwarded,
@@ -280,10 +302,13 @@ impl Entry {
                 bytes_out: 0,
                 duration: Duration::ZERO,
             },
+            uri: uri.clone(),
+            settled: false,
             started: Instant::now(),
             read: None,
             redact_query: false,
             deferred: false,
+            deferred_copy: false,
         }
     }
 
@@ -294,6 +319,7 @@ impl Entry {
             self.record.host.clone_from(&dest.host);
         }
         self.record.port = dest.port;
+        self.settled = true;
     }
 
     /// The rule that applies and its scheme.
@@ -337,11 +363,13 @@ impl Entry {
             .unwrap_or(0);
         self.record.bytes_out = bytes_out;
         self.record.duration = self.started.elapsed();
-        if self.redact_query
-            && let Some(at) = self.record.path.find('?')
-        {
-            self.record.path.truncate(at);
-            self.record.path.push_str("?[redacted]");
+        if !self.settled {
+            let https = self.record.scheme == "https";
+            self.record.host = self.uri.host().unwrap_or_default().to_owned();
+            self.record.port = self.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        }
+        if !self.deferred_copy {
+            self.record.path = path_of(&self.uri, self.redact_query);
         }
         self.record
     }
@@ -352,13 +380,15 @@ impl Entry {
         self.deferred = true;
         let mut record = self.record.clone();
         record.action = action;
-        record.path.clear();
         Entry {
             record,
+            uri: self.uri.clone(),
+            settled: self.settled,
             started: self.started,
             read: None,
             redact_query: false,
             deferred: false,
+            deferred_copy: true,
         }
     }
 
@@ -393,10 +423,11 @@ impl Entry {
     }
 }
 
-/// The path and query of `uri`; `/` when it has none (an authority-form CONNECT has none
-/// either: empty).
-fn path_of(uri: &Uri) -> String {
+/// The path and query of `uri` (the query as `?[redacted]` when `redact_query`); `/` when it
+/// has none (an authority-form CONNECT has none either: empty).
+fn path_of(uri: &Uri, redact_query: bool) -> String {
     match uri.path_and_query() {
+        Some(pq) if redact_query && pq.query().is_some() => format!("{}?[redacted]", pq.path()),
         Some(pq) => pq.as_str().to_owned(),
         None if uri.authority().is_some() && uri.scheme().is_none() => String::new(),
         None => "/".to_owned(),
