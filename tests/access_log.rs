@@ -486,7 +486,7 @@ auth = "none"
     // The digest scheme's answer to a challenge, from an origin that checks it.
     let digest =
         digest_origin::DigestOrigin::start(digest_origin::Spec::new(&["MD5"], "auth")).await;
-    let (digest_proxy, _) = start(&format!(
+    let (digest_proxy, digest_records) = start(&format!(
         "[[host]]\nmatch = [\"127.0.0.1:{}\"]\nauth = {{ type = \"digest\", username = \"Mufasa\", password = \"Circle of Life\" }}\n",
         digest.port()
     ))
@@ -497,6 +497,14 @@ auth = "none"
         StatusCode::OK
     );
     leaked_if_logged.push("Circle of Life".into());
+    // The challenge was answered: so says the record, and the replay is counted by scheme.
+    let answered = wait_for(&digest_records, 1).await;
+    assert_eq!(answered[0].action, Action::ChallengeAnswered);
+    let metrics = digest_proxy.running.signet.metrics_text();
+    assert!(
+        metrics.contains("signet_challenge_replays_total{auth=\"digest\"} 1\n"),
+        "{metrics}"
+    );
     for hit in digest.hits() {
         if let Some(value) = hit.headers.get("authorization") {
             let response = digest_origin::params(value.to_str().unwrap())["response"].clone();
