@@ -143,6 +143,7 @@ impl Policy {
             });
             rules.push(HostRule {
                 index,
+                name: host.name.as_str().into(),
                 patterns,
                 auth,
                 routes,
@@ -256,6 +257,24 @@ impl Policy {
             }
         }
         seen
+    }
+
+    /// Each OAuth 2.0 token source's name, requests by outcome (`[fetch ok, fetch error,
+    /// refresh ok, refresh error]`) and token expiry (Unix seconds), for `/metrics`.
+    pub fn token_metrics(&self) -> Vec<TokenMetrics> {
+        self.sources
+            .iter()
+            .map(|(name, source)| profile_tokens(name, source))
+            .collect()
+    }
+
+    /// As [`Policy::token_metrics`], for the sources that `next` does not share.
+    pub fn token_metrics_not_in(&self, next: &Policy) -> Vec<TokenMetrics> {
+        self.sources
+            .iter()
+            .filter(|(_, source)| !next.sources.iter().any(|(_, s)| Arc::ptr_eq(s, source)))
+            .map(|(name, source)| profile_tokens(name, source))
+            .collect()
     }
 
     /// Token requests sent by every OAuth 2.0 scheme so far.
@@ -480,4 +499,15 @@ fn resolve(
         AuthChoice::Profile(name) => Some(profiles.get(name).cloned().flatten()),
         AuthChoice::Inline(spec) => Some(build_scheme(config, spec, path, building)?),
     })
+}
+
+/// A token source's name, requests by outcome and token expiry (see [`Policy::token_metrics`]).
+pub type TokenMetrics = (String, [u64; 4], Option<u64>);
+
+fn profile_tokens(name: &str, source: &TokenSource) -> TokenMetrics {
+    let expires_at = source
+        .expires_at()
+        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    (name.to_owned(), source.outcomes(), expires_at)
 }

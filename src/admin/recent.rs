@@ -4,6 +4,8 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
+use crate::proxy::access::AccessRecord;
+
 /// One handled request, as the access log writes it (the query left out: it may carry a
 /// credential).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +61,31 @@ impl RecentRequests {
     pub fn newest_first(&self) -> Vec<RecentRequest> {
         let rows = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
         rows.iter().rev().cloned().collect()
+    }
+}
+
+impl From<&AccessRecord> for RecentRequest {
+    fn from(record: &AccessRecord) -> Self {
+        let host = if record.host.contains(':') {
+            format!("[{}]:{}", record.host, record.port)
+        } else {
+            format!("{}:{}", record.host, record.port)
+        };
+        let path = record.path.split('?').next().unwrap_or_default();
+        let action = match &record.reason {
+            Some(reason) => format!("{}: {reason}", record.action.as_str()),
+            None => record.action.as_str().to_owned(),
+        };
+        RecentRequest {
+            time: record.time,
+            client: record.client.map(|c| c.to_string()).unwrap_or_default(),
+            method: record.method.to_string(),
+            host,
+            path: path.to_owned(),
+            rule: record.rule.as_deref().unwrap_or("no rule").to_owned(),
+            status: record.status,
+            action,
+        }
     }
 }
 

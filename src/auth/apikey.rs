@@ -95,6 +95,10 @@ impl SyncSigner for ApiKey {
             Placement::Query(key, _) => format!("apikey query parameter {key}"),
         }
     }
+
+    fn credential_in_query(&self) -> bool {
+        matches!(self.placement, Placement::Query(..))
+    }
 }
 
 #[cfg(test)]

@@ -259,4 +259,8 @@ impl Signer for AwsV4 {
     fn describe(&self) -> String {
         AwsV4::describe(self)
     }
+
+    fn credential_in_query(&self) -> bool {
+        self.cfg.add_to == super::AddTo::Query
+    }
 }

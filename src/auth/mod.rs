@@ -228,6 +228,12 @@ pub trait Signer: Sized + Send + Sync + fmt::Debug {
 
     /// One line for `explain` and `check`, without secrets.
     fn describe(&self) -> String;
+
+    /// Whether the scheme puts its credential in the query string (the access log then leaves
+    /// the query out).
+    fn credential_in_query(&self) -> bool {
+        false
+    }
 }
 
 /// A signer that never waits (every scheme but `oauth2`, whose token may need fetching, and
@@ -254,6 +260,11 @@ pub trait SyncSigner: Sized + Send + Sync + fmt::Debug {
 
     /// See [`Signer::describe`].
     fn describe(&self) -> String;
+
+    /// See [`Signer::credential_in_query`].
+    fn credential_in_query(&self) -> bool {
+        false
+    }
 }
 
 impl<T: SyncSigner> Signer for T {
@@ -278,6 +289,10 @@ impl<T: SyncSigner> Signer for T {
 
     fn describe(&self) -> String {
         SyncSigner::describe(self)
+    }
+
+    fn credential_in_query(&self) -> bool {
+        SyncSigner::credential_in_query(self)
     }
 }
 
@@ -412,6 +427,11 @@ macro_rules! schemes {
             /// See [`Signer::describe`].
             pub fn describe(&self) -> String {
                 match self { $(Scheme::$variant(s) => <$signer as Signer>::describe(s),)+ }
+            }
+
+            /// See [`Signer::credential_in_query`].
+            pub fn credential_in_query(&self) -> bool {
+                match self { $(Scheme::$variant(s) => <$signer as Signer>::credential_in_query(s),)+ }
             }
         }
     };

@@ -267,6 +267,10 @@ impl Signer for OAuth2 {
         }
         out
     }
+
+    fn credential_in_query(&self) -> bool {
+        self.add_to == AddTo::Query
+    }
 }
 
 impl OAuth2 {

@@ -4,6 +4,8 @@
 //!
 //! This file holds the arguments and the dispatch; each command lives in its own file.
 
+mod access_line;
+mod banner;
 mod ca;
 mod cookies;
 mod explain;
@@ -22,7 +24,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{CaConfig, Config, GatewayConfig, parse_listen};
+use crate::config::{CaConfig, Config, GatewayConfig, LogFormat, parse_listen};
 use crate::proxy::StartError;
 
 /// signet: an auth-injecting HTTP(S) forward proxy.
@@ -48,6 +50,9 @@ enum Command {
         /// 127.0.0.1:PORT). Repeatable.
         #[arg(long = "gateway", value_name = "LISTEN=UPSTREAM", value_parser = GatewayConfig::parse_argument)]
         gateways: Vec<GatewayConfig>,
+        /// Log line format: text or json (overrides [log] format).
+        #[arg(long, value_name = "FORMAT")]
+        log_format: Option<LogFormat>,
     },
     /// Write a commented starter config (never over an existing file) and create the CA.
     Init,
@@ -259,7 +264,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     };
     let load = || Config::load(&config_path).map_err(|e| Failure::User(e.to_string()));
     match cli.command {
-        Command::Run { listen, gateways } => run::run_proxy(load()?, listen, gateways),
+        Command::Run {
+            listen,
+            gateways,
+            log_format,
+        } => run::run_proxy(load()?, listen, gateways, log_format),
         Command::Init => init::init(&config_path),
         Command::Check => inspect::check(&load()?),
         Command::Explain { method, url } => explain::explain(&load()?, &method, &url),

@@ -184,6 +184,7 @@ impl Reloader {
                 old.admin.as_ref().map(|a| &a.listen) != new.admin.as_ref().map(|a| &a.listen),
             ),
             ("[[gateway]]", old.gateways != new.gateways),
+            ("[log] format", old.log != new.log),
             ("[cookies] jar", old.cookies.jar != new.cookies.jar),
             (
                 "[proxy] max_connections",

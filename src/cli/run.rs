@@ -4,10 +4,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::access_line;
+use super::banner;
 use super::reload::{Listening, Reloader, WATCH_INTERVAL};
 use super::{Failure, current_thread};
 use crate::admin::Admin;
-use crate::config::{Config, GatewayConfig};
+use crate::config::{Config, GatewayConfig, LogFormat};
 use crate::proxy::Signet;
 
 /// A gateway and its listening socket.
@@ -17,8 +19,10 @@ pub(super) fn run_proxy(
     mut config: Config,
     listen: Option<SocketAddr>,
     gateways: Vec<GatewayConfig>,
+    log_format: Option<LogFormat>,
 ) -> Result<(), Failure> {
-    init_logging();
+    let log_format = log_format.unwrap_or(config.log.format);
+    init_logging(log_format);
     log_panics();
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -53,6 +57,10 @@ pub(super) fn run_proxy(
         let local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
         let gateways = bind_gateways(&signet, &config.gateways).await?;
         tracing::info!(listen = %local, config = %config.file.display(), rules = config.hosts.len(), "signet is running");
+        banner::proxy(&signet, &config, local);
+        if log_format == LogFormat::Text {
+            signet.access_log().write_with(access_line::write);
+        }
         let signet = Arc::new(signet);
         let admin = match &config.admin {
             None => None,
@@ -65,7 +73,12 @@ pub(super) fn run_proxy(
                 let listener = state.bind(addr).await?;
                 let admin_local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
                 tracing::info!(listen = %admin_local, "admin endpoint: / /healthz /ca.crt /proxy.pac /metrics");
+                banner::admin(admin_local);
                 let state = Arc::new(state);
+                let recent = state.recent().clone();
+                signet
+                    .access_log()
+                    .listen(move |record| recent.push(record.into()));
                 let task = AbortOnDrop(tokio::spawn(state.clone().serve(listener)));
                 Some((state, task, admin_local))
             }
@@ -113,7 +126,7 @@ async fn bind_gateways(
         let local = listener
             .local_addr()
             .map_err(|e| Failure::Runtime(e.to_string()))?;
-        tracing::info!(listen = %local, upstream = %gateway.upstream, "gateway is running");
+        tracing::info!(listen = %local, upstream = %gateway.upstream, "gateway is running: send requests to http://{local}/");
         let listener = listener
             .into_std()
             .map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -314,14 +327,26 @@ impl Hangup {
     }
 }
 
-pub(super) fn init_logging() {
+/// The log on stderr: `RUST_LOG` as the filter (default `signet=info`, which includes the
+/// access log), lines as text or JSON. In text, the access log writes its own lines
+/// ([`access_line`]).
+pub(super) fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("signet=info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Panics go to the log at ERROR, with the client connection they hit (whose task ends; the

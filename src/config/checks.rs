@@ -159,3 +159,64 @@ pub(super) fn parent_auth(
         )),
     }
 }
+
+/// The longest `[[host]] name`: it goes in every log line and metric label of its requests.
+const MAX_NAME_LEN: usize = 64;
+
+/// `[[host]] name`, or the first `match` pattern when the rule has none. A name is what logs,
+/// metrics and error bodies print, so it is short and printable.
+pub(super) fn host_name(
+    name: Option<String>,
+    patterns: &[String],
+    path: &KeyPath,
+    locator: &Locator<'_>,
+) -> Result<String, ConfigError> {
+    let Some(name) = name else {
+        return Ok(patterns.first().cloned().unwrap_or_default());
+    };
+    let bad = if name.trim().is_empty() {
+        Some("must not be empty".to_owned())
+    } else if name.chars().count() > MAX_NAME_LEN {
+        Some(format!("is longer than {MAX_NAME_LEN} characters"))
+    } else if name.chars().any(|c| c.is_control() || c == '"') {
+        Some("must not hold control characters or quotes".to_owned())
+    } else {
+        None
+    };
+    match bad {
+        Some(reason) => Err(locator.error(&path.key("name"), format!("{name:?} {reason}"))),
+        None => Ok(name),
+    }
+}
+
+/// No two rules share a name that one of them sets with `name` (two rules defaulting to the same
+/// first pattern are allowed: the first one wins every request either names).
+pub(super) fn distinct_names(
+    hosts: &[super::HostConfig],
+    locator: &Locator<'_>,
+) -> Result<(), ConfigError> {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let explicit = |at: &super::HostConfig| at.patterns.first() != Some(&at.name);
+        if let Some(&first) = seen.get(host.name.as_str())
+            && let Some(earlier) = hosts.get(first)
+            && (explicit(host) || explicit(earlier))
+        {
+            // Point at the `name` that was written (the other may be a default).
+            let (at, other) = if explicit(host) {
+                (&host.path, format!("host[{first}]"))
+            } else {
+                (&earlier.path, format!("host[{i}]"))
+            };
+            return Err(locator.error(
+                &at.key("name"),
+                format!(
+                    "the name \"{}\" is also {other}'s; rule names must differ",
+                    host.name
+                ),
+            ));
+        }
+        seen.entry(host.name.as_str()).or_insert(i);
+    }
+    Ok(())
+}

@@ -10,6 +10,7 @@ mod checks;
 mod error;
 mod expand;
 mod gateway;
+mod log;
 mod settings;
 mod tls;
 mod warnings;
@@ -26,6 +27,7 @@ pub use error::{ConfigError, KeyPath, Locator, Segment};
 use expand::Expansion;
 pub use expand::{ExpandError, ValueSource, expand, expand_noting_defaults, expand_noting_sources};
 pub use gateway::{GatewayConfig, GatewayUpstream, parse_listen};
+pub use log::{LogConfig, LogFormat};
 pub use settings::AuthTables;
 pub use tls::HostTls;
 pub use warnings::ConfigWarning;
@@ -52,6 +54,8 @@ pub struct Config {
     pub ca: CaConfig,
     /// `[admin]`, when present.
     pub admin: Option<AdminConfig>,
+    /// `[log]`.
+    pub log: LogConfig,
     /// `[cookies]`, with the jar path resolved.
     pub cookies: CookiesConfig,
     /// `[auth.NAME]` profiles by name.
@@ -326,6 +330,8 @@ struct RawCookies {
 /// One `[[host]]` rule.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
+    /// `name`, or the first `match` pattern as written: what logs, metrics and errors call it.
+    pub name: String,
     /// The `match` patterns as written.
     pub patterns: Vec<String>,
     /// The host's auth; `None` when the rule sets none.
@@ -364,6 +370,8 @@ struct RawConfig {
     ca: RawCa,
     admin: Option<AdminConfig>,
     #[serde(default)]
+    log: LogConfig,
+    #[serde(default)]
     cookies: RawCookies,
     #[serde(default)]
     auth: BTreeMap<String, toml::Table>,
@@ -376,6 +384,7 @@ struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHost {
+    name: Option<String>,
     #[serde(rename = "match")]
     patterns: Vec<String>,
     auth: Option<toml::Value>,
@@ -456,6 +465,7 @@ impl Config {
             }
             hosts.push(host_rule(i, host, &base_dir, &locator, &profiles)?);
         }
+        checks::distinct_names(&hosts, &locator)?;
         checks::parent_auth(&raw.proxy, &profiles, &locator)?;
         if let Err((key, reason)) = raw.proxy.check_limits() {
             return Err(locator.error(&KeyPath::default().key("proxy").key(key), reason));
@@ -480,6 +490,7 @@ impl Config {
             proxy: raw.proxy,
             ca,
             admin: raw.admin,
+            log: raw.log,
             cookies,
             profiles,
             hosts,
@@ -524,6 +535,7 @@ fn host_rule(
     if host.patterns.is_empty() {
         return Err(locator.error(&path.key("match"), "needs at least one host pattern"));
     }
+    let name = checks::host_name(host.name, &host.patterns, &path, locator)?;
     let auth = AuthChoice::from_value(host.auth, &path.key("auth"), locator, profiles)?;
     let auth = match auth {
         AuthChoice::Inherit => AuthChoice::None,
@@ -554,6 +566,7 @@ fn host_rule(
     let (cookies, cookies_from) =
         checks::host_cookies(host.cookies, host.cookies_from, &path, locator)?;
     Ok(HostConfig {
+        name,
         patterns: host.patterns,
         auth,
         routes,

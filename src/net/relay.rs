@@ -117,27 +117,40 @@ pub enum RelayError {
 /// Relays bytes between `a` and `b` until both directions have ended, borrowing buffers from
 /// `pool` only while bytes move; closed after `idle` without a byte either way.
 pub async fn relay(
+    a: TcpStream,
+    b: TcpStream,
+    idle: IdleTimeout,
+    pool: &BufferPool,
+) -> Result<Carried, RelayError> {
+    let (carried, ended) = relay_counting(a, b, idle, pool).await;
+    ended.map(|()| carried)
+}
+
+/// As [`relay`], with what was carried each way however the tunnel ended.
+pub async fn relay_counting(
     mut a: TcpStream,
     mut b: TcpStream,
     idle: IdleTimeout,
     pool: &BufferPool,
-) -> Result<Carried, RelayError> {
+) -> (Carried, Result<(), RelayError>) {
     let mut clock = IdleClock::new(idle);
     let mut a_to_b = Flow::default();
     let mut b_to_a = Flow::default();
-    poll_fn(|cx| {
+    let ended = poll_fn(|cx| {
         let forth = a_to_b.poll(cx, &a, &mut b, pool, &mut clock)?;
         let back = b_to_a.poll(cx, &b, &mut a, pool, &mut clock)?;
         if forth.is_ready() && back.is_ready() {
-            return Poll::Ready(Ok(Carried {
-                a_to_b: a_to_b.carried,
-                b_to_a: b_to_a.carried,
-            }));
+            return Poll::Ready(Ok(()));
         }
         clock.poll_expired(cx).map_err(RelayError::Idle)?;
         Poll::Pending
     })
-    .await
+    .await;
+    let carried = Carried {
+        a_to_b: a_to_b.carried,
+        b_to_a: b_to_a.carried,
+    };
+    (carried, ended)
 }
 
 /// One direction of a tunnel.

@@ -89,6 +89,8 @@ pub struct TokenSource {
     fetch: tokio::sync::Mutex<()>,
     /// Token requests sent (for `/metrics`).
     requests_sent: std::sync::atomic::AtomicU64,
+    /// Token requests by outcome: fetch ok, fetch error, refresh ok, refresh error.
+    outcomes: [std::sync::atomic::AtomicU64; 4],
 }
 
 /// What `signet token` shows.
@@ -111,7 +113,20 @@ impl TokenSource {
             state: Mutex::new(State::default()),
             fetch: tokio::sync::Mutex::new(()),
             requests_sent: std::sync::atomic::AtomicU64::new(0),
+            outcomes: Default::default(),
         }
+    }
+
+    /// Token requests by outcome: `[fetch ok, fetch error, refresh ok, refresh error]`.
+    pub fn outcomes(&self) -> [u64; 4] {
+        self.outcomes
+            .each_ref()
+            .map(|n| n.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// When the token in memory expires, if there is one and it says.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.lock().token.as_ref().and_then(|t| t.expires_at)
     }
 
     /// Starts without the token in the store now: a reload changed the profile, and what the
@@ -517,6 +532,7 @@ impl TokenSource {
 
     /// Sends one token request and parses the answer.
     pub async fn request(&self, ask: Ask<'_>, now: SystemTime) -> Result<Token, TokenError> {
+        let refresh = matches!(ask, Ask::Refresh(_));
         let kind = match ask {
             Ask::Refresh(_) => "refresh",
             Ask::Code { .. } => "code exchange",
@@ -527,13 +543,20 @@ impl TokenSource {
         tracing::debug!(profile = %self.settings.name, kind, "token request");
         self.requests_sent
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let answer = self.client.post(&req).await?;
-        parse_token_response(
-            answer.status,
-            answer.content_type.as_deref(),
-            &answer.body,
-            now,
-            self.settings.scope.as_deref(),
-        )
+        let result = match self.client.post(&req).await {
+            Ok(answer) => parse_token_response(
+                answer.status,
+                answer.content_type.as_deref(),
+                &answer.body,
+                now,
+                self.settings.scope.as_deref(),
+            ),
+            Err(e) => Err(e),
+        };
+        let outcome = usize::from(refresh) * 2 + usize::from(result.is_err());
+        if let Some(counter) = self.outcomes.get(outcome) {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
     }
 }

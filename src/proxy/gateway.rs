@@ -6,6 +6,7 @@
 //! the peer address alone, before a byte is read.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
@@ -15,10 +16,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 
+use super::access::{Entry, refuse, refuse_egress};
 use super::admission::Admitted;
 use super::generation::{ConnCell, RuntimeUpstreams};
-use super::{CLIENT, Signet, StartError, pipeline, respond};
+use super::respond::ProxyError;
+use super::{CLIENT, Signet, StartError, pipeline};
 use crate::config::GatewayConfig;
+use crate::metrics::Gauge;
 use crate::net::body::ProxyBody;
 use crate::net::{Idle, IdleTimeout};
 
@@ -72,10 +76,16 @@ impl Signet {
                 tracing::warn!(gateway = %gateway.listen, %peer, "refused a connection: the address holds max_connections_per_ip");
                 continue;
             };
-            let active = self.drain.enter();
-            let served =
-                self.clone()
-                    .serve_gateway_client(gateway.clone(), tcp, runtime.clone(), admitted);
+            let active = (
+                self.drain.enter(),
+                self.metrics.open(Gauge::ClientConnections),
+            );
+            let served = self.clone().serve_gateway_client(
+                gateway.clone(),
+                (tcp, peer),
+                runtime.clone(),
+                admitted,
+            );
             tokio::spawn(CLIENT.scope(peer, async move {
                 served.await;
                 drop(active);
@@ -88,7 +98,7 @@ impl Signet {
     async fn serve_gateway_client(
         self: Arc<Self>,
         gateway: Arc<GatewayConfig>,
-        tcp: TcpStream,
+        (tcp, peer): (TcpStream, SocketAddr),
         runtime: Arc<RuntimeUpstreams>,
         admitted: Admitted,
     ) {
@@ -101,6 +111,7 @@ impl Signet {
             &generation,
             idle.clone(),
             Arc::new(admitted),
+            Some(peer),
         ));
         drop(generation);
         let signet = self.clone();
@@ -135,14 +146,29 @@ impl Signet {
         self: Arc<Self>,
         gateway: &GatewayConfig,
         cell: &ConnCell,
+        req: Request<Incoming>,
+    ) -> Response<ProxyBody> {
+        let mut entry = Entry::begin(cell.client(), &req);
+        entry.destination(&gateway.upstream.dest);
+        let response = self.gateway_request(gateway, cell, req, &mut entry).await;
+        entry.respond(&self.access, response)
+    }
+
+    async fn gateway_request(
+        &self,
+        gateway: &GatewayConfig,
+        cell: &ConnCell,
         mut req: Request<Incoming>,
+        entry: &mut Entry,
     ) -> Response<ProxyBody> {
         let generation = self.current();
         let conn = cell.conn(&generation);
         let upstream = &gateway.upstream;
         if req.method() == Method::CONNECT {
-            return respond::error(
+            return refuse(
+                entry,
                 StatusCode::METHOD_NOT_ALLOWED,
+                ProxyError::HttpRequestError,
                 format!(
                     "this port is a gateway to {upstream}: send requests, not CONNECT (the \
                      proxy port tunnels)"
@@ -151,8 +177,10 @@ impl Signet {
         }
         let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         if !path.starts_with('/') {
-            return respond::error(
+            return refuse(
+                entry,
                 StatusCode::BAD_REQUEST,
+                ProxyError::HttpRequestError,
                 format!("this port is a gateway to {upstream}: send origin-form requests (/path)"),
             );
         }
@@ -160,16 +188,18 @@ impl Signet {
         match target.parse() {
             Ok(uri) => *req.uri_mut() = uri,
             Err(e) => {
-                return respond::error(StatusCode::BAD_REQUEST, format!("bad request target: {e}"));
+                return refuse(
+                    entry,
+                    StatusCode::BAD_REQUEST,
+                    ProxyError::HttpRequestError,
+                    format!("bad request target: {e}"),
+                );
             }
         }
         let dest = upstream.dest.clone();
-        if !generation.policy.egress.permits(&dest.host, dest.port) {
-            return respond::error(
-                StatusCode::FORBIDDEN,
-                format!("{dest}: destination not allowed by [proxy] allow/deny"),
-            );
+        if let Err(why) = generation.policy.egress.check(&dest.host, dest.port) {
+            return refuse_egress(entry, &generation.metrics, &dest, why);
         }
-        pipeline::forward(&generation, &conn, cell.place(), dest, req).await
+        pipeline::forward(&generation, &conn, cell.place(), dest, req, entry).await
     }
 }

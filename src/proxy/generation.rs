@@ -3,6 +3,7 @@
 //! force and swaps it whole on a reload: a request takes the generation in force when it
 //! starts and keeps it to its end, so nothing is ever half old and half new.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::admission::Admitted;
@@ -10,10 +11,9 @@ use super::{Parts, UpstreamTlsPair};
 use crate::auth::{SCHEME_NAMES, SignContext};
 use crate::context::{Clock, Entropy};
 use crate::cookies::Cookies;
-use crate::metrics::{Metrics, Pulled, RequestCounters};
+use crate::metrics::{Metrics, ProfileTokens, Pulled, RequestCounters};
 use crate::net::{IdleTimeout, Limits};
 use crate::policy::Policy;
-use crate::rules::RuleLabel;
 use crate::tls::LeafCache;
 use crate::upstream::pool::IdleConnections;
 use crate::upstream::{ClientConn, Upstream, UpstreamClients};
@@ -42,7 +42,7 @@ pub struct Generation {
 impl Generation {
     pub(super) fn new(id: u64, parts: Parts, metrics: Arc<Metrics>) -> Self {
         let labels = parts.policy.table.rules().iter();
-        let labels = labels.map(|r| RuleLabel::of(Some(r)).to_string()).collect();
+        let labels = labels.map(|r| r.name.to_string()).collect();
         Generation {
             id,
             requests: RequestCounters::new(labels, SCHEME_NAMES),
@@ -106,9 +106,19 @@ impl Generation {
 }
 
 impl Generation {
+    /// The token sources' requests and expiries.
+    pub(super) fn tokens(&self) -> Vec<ProfileTokens> {
+        to_profiles(self.policy.token_metrics())
+    }
+
     /// What this generation's parts counted that `next` does not take over: the leaf cache
     /// when the CA changed, the token sources of profiles that did not carry over.
-    pub(super) fn replaced_by(&self, next: &Generation) -> Pulled {
+    pub(super) fn replaced_by(&self, next: &Generation) -> (Pulled, Vec<ProfileTokens>) {
+        let tokens = to_profiles(self.policy.token_metrics_not_in(&next.policy));
+        (self.pulled_not_in(next), tokens)
+    }
+
+    fn pulled_not_in(&self, next: &Generation) -> Pulled {
         let leaves_replaced = !Arc::ptr_eq(&self.leaves, &next.leaves);
         Pulled {
             minted: if leaves_replaced {
@@ -125,6 +135,17 @@ impl Generation {
             idle_connections: 0,
         }
     }
+}
+
+fn to_profiles(tokens: Vec<crate::policy::TokenMetrics>) -> Vec<ProfileTokens> {
+    tokens
+        .into_iter()
+        .map(|(profile, requests, expires_at)| ProfileTokens {
+            profile,
+            requests,
+            expires_at,
+        })
+        .collect()
 }
 
 impl Drop for Generation {
@@ -188,6 +209,8 @@ pub(super) struct ConnCell {
     /// The connection's place under the connection caps, held by whatever outlives the
     /// connection's HTTP exchange: its tunnels and upgrades.
     place: Arc<Admitted>,
+    /// The client's address, for the access log.
+    client: Option<SocketAddr>,
 }
 
 impl ConnCell {
@@ -196,13 +219,20 @@ impl ConnCell {
         generation: &Generation,
         idle: IdleTimeout,
         place: Arc<Admitted>,
+        client: Option<SocketAddr>,
     ) -> Self {
         let conn = ClientConn::new(runtime.of(generation), idle);
         ConnCell {
             runtime,
             conn: Mutex::new((generation.id, Arc::new(conn))),
             place,
+            client,
         }
+    }
+
+    /// The client's address.
+    pub(super) fn client(&self) -> Option<SocketAddr> {
+        self.client
     }
 
     /// The connection's place under the caps, for a tunnel or upgrade to hold while it lasts.
@@ -224,7 +254,13 @@ impl ConnCell {
     /// timeout, nothing bound or pinned.
     pub(super) fn for_tunnel(&self, generation: &Generation) -> ConnCell {
         let idle = lock(&self.conn).1.idle().clone();
-        ConnCell::new(self.runtime.clone(), generation, idle, self.place())
+        ConnCell::new(
+            self.runtime.clone(),
+            generation,
+            idle,
+            self.place(),
+            self.client,
+        )
     }
 }
 

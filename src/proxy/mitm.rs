@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::header::HOST;
-use http::{Request, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::upgrade::Upgraded;
@@ -13,8 +13,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::server::Acceptor;
 use tokio_rustls::LazyConfigAcceptor;
 
+use super::access::{Entry, refuse};
 use super::generation::{ConnCell, Generation};
-use super::{Signet, pipeline, respond};
+use super::respond::ProxyError;
+use super::{Signet, pipeline};
+use crate::metrics::Side;
+use crate::net::body::ProxyBody;
 use crate::rules::{Destination, normalize_host};
 
 /// The client's TLS inside the tunnel, terminated with a leaf for the CONNECT host.
@@ -29,10 +33,8 @@ pub(super) async fn serve(
     cell: ConnCell,
     dest: Destination,
     upgraded: Upgraded,
-) {
-    let Some((tls, sni_matches)) = terminate_tls(&generation, &dest, upgraded).await else {
-        return;
-    };
+) -> Result<(), &'static str> {
+    let (tls, sni_matches) = terminate_tls(&signet, &generation, &dest, upgraded).await?;
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let header_read = generation.limits.header_read;
     drop(generation);
@@ -41,27 +43,15 @@ pub(super) async fn serve(
 
     let service = service_fn(move |req: Request<Incoming>| {
         let generation = signet.current();
+        let signet = signet.clone();
         let dest = dest.clone();
         let cell = cell.clone();
         async move {
-            // Two Host headers make the target ambiguous (RFC 9112 section 3.2).
-            if req.headers().get_all(HOST).iter().nth(1).is_some() {
-                return Ok::<_, Infallible>(respond::error(
-                    StatusCode::BAD_REQUEST,
-                    "the request has two Host headers",
-                ));
-            }
-            if !sni_matches || !names_destination(&req, &dest) {
-                return Ok::<_, Infallible>(respond::error(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    format!(
-                        "the request names another host than the tunnel's {}:{}",
-                        dest.host, dest.port
-                    ),
-                ));
-            }
-            let conn = cell.conn(&generation);
-            Ok(pipeline::forward(&generation, &conn, cell.place(), dest, req).await)
+            let mut entry = Entry::begin(cell.client(), &req);
+            entry.destination(&dest);
+            let response =
+                intercepted(&generation, &cell, &dest, sni_matches, req, &mut entry).await;
+            Ok::<_, Infallible>(entry.respond(signet.access_log(), response))
         }
     });
     let io = TokioIo::new(tls);
@@ -95,27 +85,62 @@ pub(super) async fn serve(
     if let Err(e) = result {
         tracing::debug!(error = %e, "intercepted connection ended with an error");
     }
+    Ok(())
+}
+
+/// One request inside an intercepted tunnel to `dest`.
+async fn intercepted(
+    generation: &Generation,
+    cell: &ConnCell,
+    dest: &Destination,
+    sni_matches: bool,
+    req: Request<Incoming>,
+    entry: &mut Entry,
+) -> Response<ProxyBody> {
+    // Two Host headers make the target ambiguous (RFC 9112 section 3.2).
+    if req.headers().get_all(HOST).iter().nth(1).is_some() {
+        return refuse(
+            entry,
+            StatusCode::BAD_REQUEST,
+            ProxyError::HttpRequestError,
+            "the request has two Host headers",
+        );
+    }
+    if !sni_matches || !names_destination(&req, dest) {
+        return refuse(
+            entry,
+            StatusCode::MISDIRECTED_REQUEST,
+            ProxyError::HttpRequestError,
+            format!(
+                "the request names another host than the tunnel's {}:{}",
+                dest.host, dest.port
+            ),
+        );
+    }
+    let conn = cell.conn(generation);
+    pipeline::forward(generation, &conn, cell.place(), dest.clone(), req, entry).await
 }
 
 /// Reads the ClientHello, mints (or finds) the leaf for the CONNECT host and completes the
-/// handshake; with whether the ClientHello named that host. `None` when the client gave up or
-/// failed, logged.
+/// handshake; with whether the ClientHello named that host. The error says, for the access log,
+/// why there is no TLS session (the details are logged here).
 async fn terminate_tls(
+    signet: &Signet,
     generation: &Generation,
     dest: &Destination,
     upgraded: Upgraded,
-) -> Option<(ClientTls, bool)> {
+) -> Result<(ClientTls, bool), &'static str> {
     let handshake = generation.limits.tls_handshake;
     let hello = LazyConfigAcceptor::new(Acceptor::default(), TokioIo::new(upgraded));
     let start = match tokio::time::timeout(handshake, hello).await {
         Ok(Ok(start)) => start,
         Ok(Err(e)) => {
             tracing::debug!(%dest, error = %e, "no TLS ClientHello in the tunnel");
-            return None;
+            return Err("no TLS ClientHello in the tunnel");
         }
         Err(_) => {
             tracing::debug!(%dest, "no TLS ClientHello in the tunnel within the handshake timeout");
-            return None;
+            return Err("no TLS ClientHello within the handshake timeout");
         }
     };
     // A ClientHello naming another host than the CONNECT target is refused request by request
@@ -131,21 +156,54 @@ async fn terminate_tls(
         Ok(Ok(config)) => config,
         Ok(Err(e)) => {
             tracing::warn!(%dest, error = %e, "cannot mint a leaf certificate");
-            return None;
+            return Err("cannot mint a leaf certificate");
         }
-        Err(_) => return None,
+        Err(_) => return Err("cannot mint a leaf certificate"),
     };
     match tokio::time::timeout(handshake, start.into_stream(config)).await {
-        Ok(Ok(tls)) => Some((tls, sni_matches)),
+        Ok(Ok(tls)) => Ok((tls, sni_matches)),
         Ok(Err(e)) => {
-            tracing::debug!(%dest, error = %e, "client TLS handshake failed (does the client trust signet's CA?)");
-            None
+            signet.metrics().tls_handshake_failed(Side::Client);
+            if rejects_certificate(&e) && signet.first_leaf_rejection(&dest.host) {
+                tracing::warn!(
+                    host = %dest.host,
+                    error = %e,
+                    "the client rejected signet's certificate for {}: it does not trust signet's \
+                     CA; add the CA (`signet ca export`) to the client's trust store, or set \
+                     [proxy] intercept so that this host is tunnelled untouched",
+                    dest.host
+                );
+            } else {
+                tracing::debug!(%dest, error = %e, "client TLS handshake failed (does the client trust signet's CA?)");
+            }
+            Err("client TLS handshake failed")
         }
         Err(_) => {
+            signet.metrics().tls_handshake_failed(Side::Client);
             tracing::debug!(%dest, "client TLS handshake did not finish within the handshake timeout");
-            None
+            Err("client TLS handshake timed out")
         }
     }
+}
+
+/// Whether a failed handshake is the client refusing the leaf certificate (an alert about it).
+fn rejects_certificate(error: &std::io::Error) -> bool {
+    use rustls::AlertDescription as A;
+    let Some(rustls::Error::AlertReceived(alert)) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    else {
+        return false;
+    };
+    matches!(
+        alert,
+        A::BadCertificate
+            | A::UnknownCA
+            | A::CertificateUnknown
+            | A::UnsupportedCertificate
+            | A::CertificateExpired
+            | A::AccessDenied
+    )
 }
 
 /// Whether the request's authority (`:authority`, absolute URI or Host header) is the tunnel's

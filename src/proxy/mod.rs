@@ -6,6 +6,7 @@
 //! - [`respond`]: the answers signet writes itself.
 //! - `gateway.rs`: `[[gateway]]` listeners, whose requests all go to one upstream.
 
+pub mod access;
 mod admission;
 mod connect;
 mod drain;
@@ -33,7 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::config::ConfigError;
 use crate::context::{Clock, Entropy};
 use crate::cookies::Cookies;
-use crate::metrics::{Metrics, Pulled};
+use crate::metrics::{Gauge, Metrics, Pulled, Scrape};
 use crate::net::body::ProxyBody;
 use crate::net::{Idle, IdleTimeout, Limits};
 use crate::policy::Policy;
@@ -41,11 +42,13 @@ use crate::rules::Destination;
 use crate::tls::{LeafCache, TlsError};
 use crate::upstream::pool::IdleConnections;
 use crate::upstream::{IDLE_TIMEOUT, Upstream};
+use access::{AccessLog, Entry};
 use admission::{Admission, Admitted};
 pub use connect::tunnel_buffers;
 pub use drain::Drain;
 pub use generation::Generation;
 use generation::{ConnCell, RuntimeUpstreams};
+use respond::ProxyError;
 
 tokio::task_local! {
     /// The client of the connection a task serves, for the panic log.
@@ -108,6 +111,9 @@ pub struct Signet {
     /// Client connections held at once, over all serving runtimes.
     admission: Arc<Admission>,
     drain: Arc<Drain>,
+    access: Arc<AccessLog>,
+    /// Hosts whose clients were told, once, that they reject signet's certificate.
+    leaf_warned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Signet {
@@ -125,7 +131,21 @@ impl Signet {
             metrics,
             admission,
             drain: Drain::new(),
+            access: Arc::default(),
+            leaf_warned: Mutex::default(),
         }
+    }
+
+    /// Whether this is the first time a client rejected the leaf for `host` (so that the
+    /// warning is logged once per host, for at most a few thousand hosts).
+    fn first_leaf_rejection(&self, host: &str) -> bool {
+        let mut warned = self.leaf_warned.lock().unwrap_or_else(|e| e.into_inner());
+        warned.len() < 4096 && warned.insert(host.to_owned())
+    }
+
+    /// Where every finished request, tunnel and refusal goes (see [`AccessLog::listen`]).
+    pub fn access_log(&self) -> &Arc<AccessLog> {
+        &self.access
     }
 
     /// The generation in force.
@@ -139,7 +159,8 @@ impl Signet {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let next = Arc::new(Generation::new(id, parts, self.metrics.clone()));
         let previous = self.current.swap(next.clone());
-        self.metrics.retire_pulled(previous.replaced_by(&next));
+        let (pulled, tokens) = previous.replaced_by(&next);
+        self.metrics.retire_pulled(pulled, &tokens);
     }
 
     /// The counters (reloads are counted here too).
@@ -193,7 +214,13 @@ impl Signet {
             idle_connections: self.idle_upstream_connections() as u64,
             ..current.pulled()
         };
-        self.metrics.render(&current.requests, pulled)
+        let tokens = current.tokens();
+        self.metrics.render(&Scrape {
+            requests: &current.requests,
+            pulled,
+            tokens: &tokens,
+            schemes: crate::auth::SCHEME_NAMES,
+        })
     }
 
     /// Binds `addr`, refusing a non-loopback address unless clients must authenticate.
@@ -234,8 +261,13 @@ impl Signet {
             match accepted {
                 Ok((tcp, peer)) => match self.admission.admit(place, peer.ip(), per_ip) {
                     Some(admitted) => {
-                        let active = self.drain.enter();
-                        let served = self.clone().serve_client(tcp, runtime.clone(), admitted);
+                        let active = (
+                            self.drain.enter(),
+                            self.metrics.open(Gauge::ClientConnections),
+                        );
+                        let served =
+                            self.clone()
+                                .serve_client((tcp, peer), runtime.clone(), admitted);
                         tokio::spawn(CLIENT.scope(peer, async move {
                             served.await;
                             drop(active);
@@ -273,7 +305,7 @@ impl Signet {
 
     async fn serve_client(
         self: Arc<Self>,
-        tcp: TcpStream,
+        (tcp, peer): (TcpStream, SocketAddr),
         runtime: Arc<RuntimeUpstreams>,
         admitted: Admitted,
     ) {
@@ -291,6 +323,7 @@ impl Signet {
             &generation,
             idle.clone(),
             Arc::new(admitted),
+            Some(peer),
         ));
         drop(generation);
         let signet = self.clone();
@@ -323,32 +356,49 @@ impl Signet {
         cell: &ConnCell,
         req: Request<Incoming>,
     ) -> Response<ProxyBody> {
+        let mut entry = Entry::begin(cell.client(), &req);
+        let access = self.access.clone();
+        let response = self.route(cell, req, &mut entry).await;
+        match entry.deferred() {
+            // A tunnel's record is written when it closes.
+            true => response,
+            false => entry.respond(&access, response),
+        }
+    }
+
+    async fn route(
+        self: Arc<Self>,
+        cell: &ConnCell,
+        req: Request<Incoming>,
+        entry: &mut Entry,
+    ) -> Response<ProxyBody> {
         let generation = self.current();
         let conn = cell.conn(&generation);
         if !client_authorized(&generation, &req) {
+            entry.refused(respond::PROXY_AUTH_MESSAGE);
+            generation.metrics.proxy_auth_required();
             return respond::proxy_auth_required();
         }
         if req.method() == Method::CONNECT {
-            return connect::handle(self, generation, cell, &conn, req).await;
+            return connect::handle(self, generation, cell, &conn, req, entry).await;
         }
         let dest = match Destination::from_uri(req.uri()) {
             Ok(dest) => dest,
             Err(reason) => {
-                return respond::error(
+                return access::refuse(
+                    entry,
                     StatusCode::BAD_REQUEST,
+                    ProxyError::HttpRequestError,
                     format!(
                         "{reason}; signet is a forward proxy: send absolute-form requests (use it as HTTP_PROXY)"
                     ),
                 );
             }
         };
-        if !generation.policy.egress.permits(&dest.host, dest.port) {
-            return respond::error(
-                StatusCode::FORBIDDEN,
-                format!("{dest}: destination not allowed by [proxy] allow/deny"),
-            );
+        if let Err(why) = generation.policy.egress.check(&dest.host, dest.port) {
+            return access::refuse_egress(entry, &generation.metrics, &dest, why);
         }
-        pipeline::forward(&generation, &conn, cell.place(), dest, req).await
+        pipeline::forward(&generation, &conn, cell.place(), dest, req, entry).await
     }
 }
 
@@ -394,6 +444,7 @@ async fn refuse_h2_prior_knowledge(mut tcp: TcpStream) {
                 still use HTTP/2.\n";
     let answer = format!(
         "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         proxy-status: signet; error=http_protocol_error\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -410,6 +461,7 @@ fn refuse_busy_address(tcp: TcpStream, peer: SocketAddr, cap: usize) {
     );
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         proxy-status: signet; error=connection_limit_reached\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );

@@ -8,12 +8,16 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
 
+use super::Generation;
+use super::access::{Action, Counted, Entry};
 use super::admission::Admitted;
-use super::{Generation, respond};
+use super::respond::{self, ProxyError};
 use crate::auth::{AuthError, BodyNeed, BodyRewrite, BodyRewriteError, Scheme};
+use crate::metrics::Side;
+use crate::net::ConnectError;
 use crate::net::body::{self, BodyKeeper, Buffered, Kept, Outgoing, ProxyBody};
 use crate::net::headers::{is_upgrade, strip_hop_by_hop};
 use crate::rules::{Destination, RuleLabel};
@@ -23,13 +27,15 @@ use crate::upstream::{ClientConn, Peer, UpstreamError, Wire, copy_head};
 /// signet's own answer instead of the upstream's: a status and the reason, for the client.
 pub struct Refusal {
     status: StatusCode,
+    kind: ProxyError,
     reason: String,
 }
 
 impl Refusal {
-    fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+    fn new(status: StatusCode, kind: ProxyError, reason: impl Into<String>) -> Self {
         Refusal {
             status,
+            kind,
             reason: reason.into(),
         }
     }
@@ -38,6 +44,7 @@ impl Refusal {
 /// What the decide phase settles for one request.
 struct Job<'a> {
     label: RuleLabel<'a>,
+    name: Option<&'a Arc<str>>,
     rule: Option<usize>,
     scheme: &'a Scheme,
     tls: TlsProfileId,
@@ -61,15 +68,36 @@ pub(super) async fn forward(
     place: Arc<Admitted>,
     dest: Destination,
     mut req: Request<Incoming>,
+    entry: &mut Entry,
 ) -> Response<ProxyBody> {
+    entry.destination(&dest);
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (parts, incoming) = req.into_parts();
     // An HTTP/2 client may still be sending when the answer goes out: what is left of its body
     // is kept until then (see `BodyKeeper`).
     let keeper = (parts.version == Version::HTTP_2).then(BodyKeeper::default);
-    let incoming = Kept::new(incoming, keeper.clone());
-    let response = match run(generation, conn, &dest, parts, incoming, upgrade).await {
+    // A body-less request (a GET's) needs no counter.
+    let read = (!incoming.is_end_stream()).then(|| entry.read_counter());
+    let incoming = Kept::new(Counted::new(incoming, read), keeper.clone());
+    let mut counted = None;
+    let outcome = run(
+        generation,
+        conn,
+        &dest,
+        (parts, incoming),
+        upgrade,
+        entry,
+        &mut counted,
+    )
+    .await;
+    let status = match &outcome {
+        Ok(response) => response.status(),
+        Err(refusal) => refusal.status,
+    };
+    let (rule, auth) = counted.unwrap_or((None, 0));
+    generation.requests.request(rule, auth, status.as_u16());
+    let response = match outcome {
         Ok(response) => {
             if client_upgrade.is_some() && response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 // The client connection now carries a tunnel (a WebSocket, say).
@@ -77,7 +105,10 @@ pub(super) async fn forward(
             }
             respond(response, client_upgrade, place)
         }
-        Err(refusal) => respond::error(refusal.status, refusal.reason),
+        Err(refusal) => {
+            entry.refused(&refusal.reason);
+            respond::error(refusal.status, refusal.kind, refusal.reason)
+        }
     };
     match keeper {
         Some(keeper) => response.map(|body| body::holding(body, keeper)),
@@ -86,21 +117,25 @@ pub(super) async fn forward(
 }
 
 /// The client's request body as the phases read it.
-type ClientBody = Kept<Incoming>;
+type ClientBody = Kept<Counted<Incoming>>;
 
 async fn run(
     generation: &Generation,
     conn: &ClientConn,
     dest: &Destination,
-    mut parts: http::request::Parts,
-    incoming: ClientBody,
+    (mut parts, incoming): (http::request::Parts, ClientBody),
     upgrade: bool,
+    entry: &mut Entry,
+    counted: &mut Option<(Option<usize>, usize)>,
 ) -> Result<Response<Incoming>, Refusal> {
     let job = decide(generation, dest, &parts)?;
+    entry.rule(job.name, job.scheme);
+    *counted = Some((job.rule, job.scheme.index()));
     let wire = wire(&parts, job.scheme, upgrade);
-    prepare(&mut parts, dest, upgrade)
-        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("{dest}: {e}")))?;
-    generation.requests.request(job.rule, job.scheme.index());
+    prepare(&mut parts, dest, upgrade).map_err(|e| {
+        let kind = ProxyError::HttpRequestError;
+        Refusal::new(StatusCode::BAD_REQUEST, kind, format!("{dest}: {e}"))
+    })?;
     let capture = generation
         .cookies
         .as_ref()
@@ -126,7 +161,13 @@ async fn run(
         Some(sent) => {
             let original = planned.original;
             Box::pin(after(
-                generation, conn, &peer, &job, &sent, original, response,
+                generation,
+                conn,
+                &peer,
+                &job,
+                (&sent, original),
+                response,
+                entry,
             ))
             .await?
         }
@@ -147,10 +188,14 @@ fn decide<'a>(
     let policy = &generation.policy;
     let decision = policy
         .decide(dest, &parts.method, parts.uri.path())
-        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("{dest}: {e}")))?;
+        .map_err(|e| {
+            let kind = ProxyError::HttpRequestError;
+            Refusal::new(StatusCode::BAD_REQUEST, kind, format!("{dest}: {e}"))
+        })?;
     let rule = decision.as_ref().map(|d| d.rule);
     Ok(Job {
         label: RuleLabel::of(rule),
+        name: rule.map(|r| &r.name),
         rule: rule.map(|r| r.index),
         scheme: policy.scheme(decision.as_ref()),
         tls: policy.tls_profile(rule),
@@ -228,6 +273,7 @@ async fn plan_body(
         Err(e) => {
             return Err(Refusal::new(
                 StatusCode::BAD_REQUEST,
+                ProxyError::HttpRequestError,
                 format!("{}: cannot read the request body: {e}", job.label),
             ));
         }
@@ -240,6 +286,7 @@ async fn plan_body(
         }
         Longer::Refuse => Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::HttpRequestError,
             format!(
                 "{}: the request body is larger than the {limit}-byte buffer limit and {} must \
                  hash it (raise [proxy] buffer_limit)",
@@ -275,15 +322,23 @@ async fn sign(
         .sign(parts, seen, &generation.sign_context())
         .await
     {
-        let status = match e {
-            AuthError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            AuthError::Unsignable(_) => StatusCode::BAD_REQUEST,
-            AuthError::BadCredential(_) => StatusCode::BAD_GATEWAY,
-            AuthError::TokenEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
+        let (status, kind) = match e {
+            AuthError::BodyTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, ProxyError::HttpRequestError)
+            }
+            AuthError::Unsignable(_) => (StatusCode::BAD_REQUEST, ProxyError::HttpRequestError),
+            AuthError::BadCredential(_) => {
+                (StatusCode::BAD_GATEWAY, ProxyError::ProxyConfigurationError)
+            }
+            AuthError::TokenEndpoint(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ProxyError::ProxyInternalError,
+            ),
         };
         let scheme = job.scheme.type_name();
         return Err(Refusal::new(
             status,
+            kind,
             format!("{}: {scheme}: {e}", job.label),
         ));
     }
@@ -317,7 +372,8 @@ fn rewrite_body(
     match buffered {
         Some(bytes) => {
             let rewritten = rewrite.apply(&bytes).map_err(|e| {
-                Refusal::new(StatusCode::BAD_REQUEST, format!("{}: {e}", job.label))
+                let kind = ProxyError::HttpRequestError;
+                Refusal::new(StatusCode::BAD_REQUEST, kind, format!("{}: {e}", job.label))
             })?;
             Ok((Some(rewritten), None))
         }
@@ -347,21 +403,26 @@ async fn send(
     parts: http::request::Parts,
     body: Outgoing,
 ) -> Result<Response<Incoming>, Refusal> {
-    generation
-        .upstream
-        .send(conn, peer, parts, body)
-        .await
-        .map_err(|reason| {
-            generation.metrics.upstream_error();
-            let (dest, label) = (peer.dest, job.label);
-            tracing::info!(rule = %label, %dest, %reason, "upstream request failed");
-            let status = match reason {
-                UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-                UpstreamError::ClientBody(_) => StatusCode::BAD_REQUEST,
-                _ => StatusCode::BAD_GATEWAY,
-            };
-            Refusal::new(status, format!("{dest} ({label}): {reason}"))
-        })
+    let started = std::time::Instant::now();
+    let sent = generation.upstream.send(conn, peer, parts, body).await;
+    if sent.is_ok() {
+        generation.metrics.upstream_latency(started.elapsed());
+    }
+    sent.map_err(|reason| {
+        generation.metrics.upstream_error();
+        if let UpstreamError::Connect(ConnectError::Tls { .. }) = reason {
+            generation.metrics.tls_handshake_failed(Side::Upstream);
+        }
+        let (dest, label) = (peer.dest, job.label);
+        tracing::info!(rule = %label, %dest, %reason, "upstream request failed");
+        let status = match reason {
+            UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        let kind = ProxyError::of_upstream(&reason);
+        Refusal::new(status, kind, format!("{dest} ({label}): {reason}"))
+    })
 }
 
 /// After: when the scheme asks (a challenge, a refused token), the original request is
@@ -371,9 +432,12 @@ async fn after(
     conn: &ClientConn,
     peer: &Peer<'_>,
     job: &Job<'_>,
-    sent: &http::request::Parts,
-    original: Option<(http::request::Parts, Option<Bytes>)>,
+    (sent, original): (
+        &http::request::Parts,
+        Option<(http::request::Parts, Option<Bytes>)>,
+    ),
     response: Response<Incoming>,
+    entry: &mut Entry,
 ) -> Result<Response<Incoming>, Refusal> {
     let (answer, answer_body) = response.into_parts();
     if !job.scheme.wants_replay(sent, &answer) {
@@ -388,6 +452,7 @@ async fn after(
     let Some((mut head, body)) = original else {
         return Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::HttpRequestError,
             format!(
                 "{}: the upstream answered {} with a challenge, and the request body \
                  was larger than the {}-byte buffer limit so it cannot be replayed \
@@ -399,7 +464,8 @@ async fn after(
     };
     crate::cookies::carry_over(&mut head, &answer.headers);
     tracing::debug!(rule = %job.label, auth = job.scheme.type_name(), dest = %peer.dest, "replaying with fresh credentials");
-    generation.metrics.challenge_replay();
+    generation.metrics.challenge_replay(job.scheme.index());
+    entry.action(Action::replay_by(job.scheme));
     let outgoing = sign(generation, job, &mut head, (body, None, None)).await?;
     send(generation, conn, peer, job, head, outgoing).await
 }

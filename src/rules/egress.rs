@@ -150,8 +150,26 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 /// entry covers both; without a port it covers every port) or an IP address or CIDR (v4 and v6).
 #[derive(Debug, Clone, Default)]
 pub struct EgressPolicy {
-    allow: Vec<Entry>,
-    deny: Vec<Entry>,
+    allow: Vec<(Entry, String)>,
+    deny: Vec<(Entry, String)>,
+}
+
+/// Why `[proxy] allow`/`deny` keeps a destination in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EgressRefusal<'a> {
+    /// This `deny` entry, as written, covers it.
+    Denied(&'a str),
+    /// `allow` is not empty and no entry of it covers it.
+    NotAllowed,
+}
+
+impl std::fmt::Display for EgressRefusal<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EgressRefusal::Denied(entry) => write!(f, "denied by [proxy] deny entry {entry:?}"),
+            EgressRefusal::NotAllowed => f.write_str("not in [proxy] allow"),
+        }
+    }
 }
 
 impl EgressPolicy {
@@ -159,8 +177,8 @@ impl EgressPolicy {
     pub fn new(allow: &[String], deny: &[String]) -> Result<Self, RuleError> {
         let parse = |list: &[String]| {
             list.iter()
-                .map(|e| Entry::parse(e))
-                .collect::<Result<Vec<_>, _>>()
+                .map(|e| Ok((Entry::parse(e)?, e.clone())))
+                .collect::<Result<Vec<_>, RuleError>>()
         };
         Ok(EgressPolicy {
             allow: parse(allow)?,
@@ -172,11 +190,20 @@ impl EgressPolicy {
     /// non-empty, only what it lists is allowed. `host` is normalised (name or IP literal).
     /// Decided on the name as given, before any DNS lookup.
     pub fn permits(&self, host: &str, port: u16) -> bool {
+        self.check(host, port).is_ok()
+    }
+
+    /// As [`EgressPolicy::permits`], saying which entry (or the lack of one) refused.
+    pub fn check(&self, host: &str, port: u16) -> Result<(), EgressRefusal<'_>> {
         let ip = parse_ip_literal(host).map(|ip| ip.to_canonical());
-        if self.deny.iter().any(|e| e.covers(host, ip, port)) {
-            return false;
+        if let Some((_, text)) = self.deny.iter().find(|(e, _)| e.covers(host, ip, port)) {
+            return Err(EgressRefusal::Denied(text));
         }
-        self.allow.is_empty() || self.allow.iter().any(|e| e.covers(host, ip, port))
+        if self.allow.is_empty() || self.allow.iter().any(|(e, _)| e.covers(host, ip, port)) {
+            Ok(())
+        } else {
+            Err(EgressRefusal::NotAllowed)
+        }
     }
 
     /// Whether an IP or CIDR `deny` entry covers an address a name resolved to. Optional second
@@ -185,7 +212,7 @@ impl EgressPolicy {
         let ip = ip.to_canonical();
         self.deny
             .iter()
-            .any(|e| matches!(e, Entry::Net { .. }) && e.covers("", Some(ip), port))
+            .any(|(e, _)| matches!(e, Entry::Net { .. }) && e.covers("", Some(ip), port))
     }
 }
 
@@ -202,6 +229,28 @@ mod tests {
         EgressPolicy::new(&[entry.to_string()], &[])
             .expect_err(entry)
             .to_string()
+    }
+
+    #[test]
+    fn a_refusal_names_the_deny_entry_as_written_or_the_allow_list() {
+        let p = policy(
+            &["*.example.com", "10.0.0.0/8"],
+            &["10.1.0.0/16", "secret.example.com"],
+        );
+        assert_eq!(
+            p.check("10.1.2.3", 80),
+            Err(EgressRefusal::Denied("10.1.0.0/16"))
+        );
+        assert_eq!(
+            p.check("secret.example.com", 443),
+            Err(EgressRefusal::Denied("secret.example.com"))
+        );
+        assert_eq!(p.check("evil.net", 443), Err(EgressRefusal::NotAllowed));
+        assert_eq!(p.check("a.example.com", 443), Ok(()));
+        assert_eq!(
+            EgressRefusal::Denied("10.1.0.0/16").to_string(),
+            "denied by [proxy] deny entry \"10.1.0.0/16\""
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ fn table(rules: &[&[&str]]) -> RuleTable<()> {
             .enumerate()
             .map(|(index, patterns)| HostRule {
                 index,
+                name: patterns.first().copied().unwrap_or_default().into(),
                 patterns: patterns
                     .iter()
                     .map(|p| HostPattern::parse(p).unwrap_or_else(|e| panic!("{p}: {e}")))

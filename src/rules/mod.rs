@@ -10,7 +10,7 @@ pub mod path;
 pub mod table;
 pub mod trace;
 
-pub use egress::{EgressPolicy, IpNet};
+pub use egress::{EgressPolicy, EgressRefusal, IpNet};
 pub use host::{HostKind, HostPattern, PortSpec, UrlScheme, normalize_host};
 pub use path::{PathGlob, normalize_path};
 pub use table::{Decision, Destination, HostRule, Route, RouteAuth, RuleLabel, RuleTable};

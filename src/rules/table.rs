@@ -112,6 +112,8 @@ impl<A> Route<A> {
 pub struct HostRule<A> {
     /// Its position in the config (`host[N]`).
     pub index: usize,
+    /// `name`, or its first pattern: what logs, metrics and errors call it.
+    pub name: std::sync::Arc<str>,
     /// The `match` patterns.
     pub patterns: Vec<HostPattern>,
     /// The host's auth (`None`: untouched).
@@ -130,25 +132,27 @@ impl<A> HostRule<A> {
     }
 }
 
-/// A short name for a request's rule in logs and error bodies: `host[0] (api.example.com)`, or
-/// `no rule`. Formatted only when printed, so the request path does not allocate for it.
+/// A request's rule in logs and error bodies: `host[0] (billing-api)` (the rule's index and name),
+/// or `no rule`. Formatted only when printed, so the request path does not allocate for it.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleLabel<'a>(Option<(usize, &'a str)>);
 
 impl<'a> RuleLabel<'a> {
     /// The label of `rule` (`None`: no rule).
     pub fn of<A>(rule: Option<&'a HostRule<A>>) -> Self {
-        RuleLabel(rule.map(|rule| {
-            let first = rule.patterns.first().map_or("", |p| p.as_str());
-            (rule.index, first)
-        }))
+        RuleLabel(rule.map(|rule| (rule.index, &*rule.name)))
+    }
+
+    /// The rule's name alone (`None`: no rule), as metrics and the access log carry it.
+    pub fn name(&self) -> Option<&'a str> {
+        self.0.map(|(_, name)| name)
     }
 }
 
 impl fmt::Display for RuleLabel<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some((index, first)) => write!(f, "host[{index}] ({first})"),
+            Some((index, name)) => write!(f, "host[{index}] ({name})"),
             None => f.write_str("no rule"),
         }
     }

@@ -175,6 +175,7 @@ mod tests {
     fn rule(index: usize, patterns: &[&str], routes: Vec<Route<()>>) -> HostRule<()> {
         HostRule {
             index,
+            name: patterns.first().copied().unwrap_or_default().into(),
             patterns: patterns
                 .iter()
                 .map(|p| HostPattern::parse(p).unwrap())

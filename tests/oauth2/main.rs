@@ -5,6 +5,7 @@ mod bad_tokens;
 mod expiry;
 mod extras;
 mod hanging;
+mod metrics;
 mod parent;
 #[path = "../support/parent_proxy.rs"]
 mod parent_proxy;

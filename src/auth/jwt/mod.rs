@@ -468,6 +468,10 @@ impl Signer for Jwt {
     fn describe(&self) -> String {
         Jwt::describe(self)
     }
+
+    fn credential_in_query(&self) -> bool {
+        matches!(self.add_to, Placement::Query { .. })
+    }
 }
 
 /// The JOSE header as Postman writes it: `{...header, alg: algorithm}`, so a configured `alg`
