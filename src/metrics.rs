@@ -82,6 +82,9 @@ pub struct Pulled {
     pub token_fetches: u64,
     /// Upstream HTTP/1.1 connections waiting for a client connection.
     pub idle_connections: u64,
+    /// With `[shared]`: the store's failed calls, and whether its last call answered (`None`
+    /// before the first).
+    pub shared: Option<(u64, Option<bool>)>,
 }
 
 /// The counts of configs no longer in use, kept so that counters never go back.
@@ -155,6 +158,7 @@ impl Metrics {
             cache_hits: pulled.cache_hits + retired.pulled.cache_hits,
             token_fetches: pulled.token_fetches + retired.pulled.token_fetches,
             idle_connections: pulled.idle_connections,
+            shared: pulled.shared,
         };
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = write!(
@@ -194,6 +198,9 @@ impl Metrics {
              signet_upstream_idle_connections {}\n",
             pulled.idle_connections
         );
+        if let Some((errors, up)) = pulled.shared {
+            render_shared(&mut out, errors, up);
+        }
         out
     }
 
@@ -237,6 +244,24 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// `[shared]`'s health: failed calls, and 1 while the store answers (absent before the first call).
+fn render_shared(out: &mut String, errors: u64, up: Option<bool>) {
+    let _ = write!(
+        out,
+        "# HELP signet_shared_store_errors_total Calls to the shared store that failed or timed \
+         out.\n# TYPE signet_shared_store_errors_total counter\nsignet_shared_store_errors_total \
+         {errors}\n"
+    );
+    if let Some(up) = up {
+        let _ = write!(
+            out,
+            "# HELP signet_shared_store_up Whether the shared store answered its last call.\n\
+             # TYPE signet_shared_store_up gauge\nsignet_shared_store_up {}\n",
+            u8::from(up)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,8 +284,13 @@ mod tests {
                 cache_hits: 5,
                 token_fetches: 3,
                 idle_connections: 4,
+                shared: Some((7, Some(false))),
             },
         );
+        assert!(text.contains(
+            "# TYPE signet_shared_store_errors_total counter\nsignet_shared_store_errors_total 7\n"
+        ));
+        assert!(text.contains("# TYPE signet_shared_store_up gauge\nsignet_shared_store_up 0\n"));
         assert!(text.contains(
             "signet_requests_total{rule=\"host[0] (api.example.com)\",auth=\"bearer\"} 2\n"
         ));
@@ -285,6 +315,7 @@ mod tests {
             cache_hits: 2,
             token_fetches: 3,
             idle_connections: 9,
+            shared: None,
         };
         m.retire_requests(&old);
         m.retire_pulled(retired);
@@ -305,8 +336,10 @@ mod tests {
             cache_hits: 20,
             token_fetches: 30,
             idle_connections: 4,
+            shared: None,
         };
         let text = m.render(&new, now);
+        assert!(!text.contains("signet_shared_store"));
         assert!(
             text.contains("signet_requests_total{rule=\"host[0] (a.test)\",auth=\"bearer\"} 2\n")
         );

@@ -20,6 +20,7 @@ use crate::rules::{
     Decision, Destination, EgressPolicy, HostPattern, HostRule, PathGlob, Route, RouteAuth,
     RuleError, RuleTable,
 };
+use crate::shared::SharedStore;
 use crate::tls::{
     ClientIdentity, TlsError, TlsProfile, TlsProfileId, read_certs, read_client_key,
     read_trust_anchors,
@@ -47,6 +48,8 @@ pub struct Policy {
     built: BTreeMap<String, Arc<Scheme>>,
     settings: AuthTables,
     none: Scheme,
+    /// `[shared]`: where tokens and cookies are shared with other instances.
+    shared: Option<Arc<SharedStore>>,
 }
 
 /// Token sources by profile name or key path.
@@ -79,7 +82,9 @@ impl Policy {
         dialer: &Dialer,
         previous: Option<&Policy>,
     ) -> Result<Policy, ConfigError> {
-        let sources = Sources::new(dialer.clone(), config.proxy.limits().token_request);
+        let shared = shared_store(config, previous)?;
+        let sources = Sources::new(dialer.clone(), config.proxy.limits().token_request)
+            .sharing(shared.clone());
         let aws = AwsSources::new(
             dialer.clone(),
             config.proxy.limits().token_request,
@@ -138,7 +143,13 @@ impl Policy {
             built,
             settings: config.auth_tables.clone(),
             none: Scheme::none(),
+            shared,
         })
+    }
+
+    /// The shared store of `[shared]`, if any.
+    pub fn shared(&self) -> Option<&Arc<SharedStore>> {
+        self.shared.as_ref()
     }
 
     /// The profiles (by name or key path) whose scheme is the same object in `previous`: those
@@ -429,4 +440,24 @@ fn resolve(
         AuthChoice::Profile(name) => Some(profiles.get(name).cloned().flatten()),
         AuthChoice::Inline(spec) => Some(build_scheme(config, spec, path, building)?),
     })
+}
+
+/// The store of `[shared]`: the previous one while its settings are the same (its connection
+/// and counters go on), else a new one.
+fn shared_store(
+    config: &Config,
+    previous: Option<&Policy>,
+) -> Result<Option<Arc<SharedStore>>, ConfigError> {
+    let Some(settings) = &config.shared else {
+        return Ok(None);
+    };
+    if let Some(kept) = previous.and_then(|p| p.shared.as_ref())
+        && kept.settings() == settings
+    {
+        return Ok(Some(kept.clone()));
+    }
+    let path = KeyPath::default().key("shared").key("redis");
+    let store =
+        SharedStore::new(settings.clone()).map_err(|e| config.error(&path, e.to_string()))?;
+    Ok(Some(Arc::new(store)))
 }

@@ -14,15 +14,21 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("fsutil", &[]),
     ("metrics", &[]),
     ("rules", &[]),
+    ("shared", &[]),
     ("auth", &["context", "secret"]),
     ("tls", &["fsutil"]),
     ("net", &["auth", "context", "secret", "tls"]),
-    ("cookies", &["fsutil", "rules"]),
-    ("config", &["auth", "cookies", "net", "rules", "secret"]),
+    ("cookies", &["fsutil", "rules", "shared"]),
+    (
+        "config",
+        &["auth", "cookies", "net", "rules", "secret", "shared"],
+    ),
     ("import", &["config", "secret"]),
     (
         "oauth2",
-        &["auth", "context", "fsutil", "net", "secret", "tls"],
+        &[
+            "auth", "context", "fsutil", "net", "secret", "shared", "tls",
+        ],
     ),
     (
         "aws",
@@ -31,7 +37,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     (
         "policy",
         &[
-            "auth", "aws", "config", "context", "net", "oauth2", "rules", "secret", "tls",
+            "auth", "aws", "config", "context", "net", "oauth2", "rules", "secret", "shared", "tls",
         ],
     ),
     (
@@ -58,14 +64,15 @@ const FLOORS: &[(&str, &[&str])] = &[
         "app",
         &[
             "admin", "auth", "aws", "config", "context", "cookies", "fsutil", "metrics", "net",
-            "oauth2", "policy", "proxy", "rules", "secret", "tls", "upstream",
+            "oauth2", "policy", "proxy", "rules", "secret", "shared", "tls", "upstream",
         ],
     ),
     (
         "cli",
         &[
             "admin", "app", "auth", "aws", "config", "context", "cookies", "fsutil", "import",
-            "metrics", "net", "oauth2", "policy", "proxy", "rules", "secret", "tls", "upstream",
+            "metrics", "net", "oauth2", "policy", "proxy", "rules", "secret", "shared", "tls",
+            "upstream",
         ],
     ),
 ];

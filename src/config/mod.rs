@@ -11,6 +11,7 @@ mod error;
 mod expand;
 mod gateway;
 mod settings;
+mod shared;
 mod tls;
 mod warnings;
 
@@ -60,6 +61,8 @@ pub struct Config {
     pub hosts: Vec<HostConfig>,
     /// `[[gateway]]` listeners in order.
     pub gateways: Vec<GatewayConfig>,
+    /// `[shared]`, when present.
+    pub shared: Option<crate::shared::Settings>,
     /// What is allowed but probably not meant (a credential taken from a placeholder's default).
     pub warnings: Vec<ConfigWarning>,
     /// Every auth table, expanded, for a reload to compare.
@@ -369,6 +372,7 @@ struct RawConfig {
     host: Vec<RawHost>,
     #[serde(default)]
     gateway: Vec<gateway::RawGateway>,
+    shared: Option<shared::RawShared>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -459,6 +463,10 @@ impl Config {
         checks::listeners(&raw.proxy, raw.admin.as_ref(), &locator)?;
         let gateways = gateway::gateways(raw.gateway, &raw.proxy.listen, &locator)?;
 
+        let shared = raw
+            .shared
+            .map(|s| shared::shared(s, &locator))
+            .transpose()?;
         let ca = CaConfig {
             cert: base_dir.join(raw.ca.cert),
             key: base_dir.join(raw.ca.key),
@@ -480,6 +488,7 @@ impl Config {
             profiles,
             hosts,
             gateways,
+            shared,
             warnings,
             auth_tables,
             source,

@@ -59,6 +59,11 @@ impl TokenClient {
         }
     }
 
+    /// How long one token request may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn client(&self) -> Result<&Client<Connector, ProxyBody>, TokenError> {
         self.client
             .get_or_init(|| {
