@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from conftest import Signet, free_port, require
+from test_cookies import ENV as COOKIE_ENV, origin_cert, start_app  # noqa: F401 (a fixture)
 from test_oauth2 import cc_config, drive_consent, login_config, rs_log, start_login, start_oidc, start_rs
 
 TTL = 2
@@ -61,7 +62,7 @@ def new_key():
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def fleet(procs, tmp_path, config, n=3, admin=False):
+def fleet(procs, tmp_path, config, n=3, admin=False, env=None):
     """n instances, each with its own directory (so its own token store and CA)."""
     instances = []
     for i in range(n):
@@ -71,7 +72,7 @@ def fleet(procs, tmp_path, config, n=3, admin=False):
         if admin:
             port = free_port()
             text = f'[admin]\nlisten = "127.0.0.1:{port}"\n' + config
-        s = Signet(procs, d).start(text)
+        s = Signet(procs, d).start(text, env=env)
         s.admin_port = port if admin else None
         instances.append(s)
     return instances
@@ -224,3 +225,42 @@ def test_redis_stopped_mid_run_then_restarted(procs, tmp_path):
     assert any(k.startswith("fleet:oauth2-token:") for k in redis.keys())
     for instance in instances:
         assert "signet_shared_store_up 1\n" in metrics(instance)
+
+
+def test_a_cookie_captured_through_one_instance_is_sent_by_another(procs, tmp_path, origin_cert):
+    redis = Redis(procs, tmp_path)
+    redis.start()
+    app_port = start_app(procs, origin_cert)
+    config = f"""
+[auth.app]
+type = "bearer"
+token = "${{APP_TOKEN}}"
+
+[[host]]
+match = ["localhost:{app_port}"]
+auth = "app"
+cookies = "sync"
+  [host.tls]
+  ca = "{origin_cert[0]}"
+""" + shared_block(redis, new_key())
+    instances = fleet(procs, tmp_path, config, env={"APP_TOKEN": COOKIE_ENV["APP_TOKEN"]})
+    app = f"https://localhost:{app_port}"
+    status, body = instances[2].curl(f"{app}/app")
+    assert status == 401 and "no session" in body, body
+    status, _ = instances[0].curl(f"{app}/login")
+    assert status == 302
+    deadline = time.monotonic() + 5
+    while True:
+        status, body = instances[2].curl(f"{app}/app")
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert status == 200 and "signed in" in body, body
+    jar = json.loads((tmp_path / "signet2" / "cookies.json").read_text())
+    assert [c["name"] for c in jar["cookies"]] == ["session"]
+    sid = jar["cookies"][0]["value"].encode()
+    keys = redis.keys()
+    assert any(k.startswith("fleet:cookie-jar:") for k in keys), keys
+    dump = " ".join(keys).encode() + b"".join(redis.cli("GET", k) for k in keys)
+    for clear in [sid, b"session", b"localhost"]:
+        assert clear not in dump, clear
