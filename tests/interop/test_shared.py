@@ -266,3 +266,27 @@ cookies = "sync"
     dump = " ".join(keys).encode() + b"".join(redis.cli("GET", k) for k in keys)
     for clear in [sid, b"session", b"localhost"]:
         assert clear not in dump, clear
+
+
+def test_a_stale_401_on_another_instance_does_not_renew_the_fleet_token_again(procs, tmp_path):
+    redis = Redis(procs, tmp_path)
+    redis.start()
+    instances, rs, rs_log_path, as_log = start_cc_fleet(procs, tmp_path, redis, n=2, ttl=30)
+    for instance in instances:
+        instance.curl(f"{rs}/api", check_status=200)
+    first = rs_log(rs_log_path)[0]["token"]
+    assert grants(as_log) == ["client_credentials"]
+    # The authorization server revokes the token: the API now answers 401 to it.
+    as_port = [p for p in procs.procs if "oidc_server" in " ".join(map(str, p.args))][0].args[2]
+    r = requests.post(f"http://127.0.0.1:{as_port}/token/revocation", data={"token": first},
+                      auth=("cc-basic", "basic-secret-with:colon"), timeout=10)
+    assert r.status_code == 200, r.text
+    # Instance 1 meets the 401, drops the shared token and renews it once (replaying the request).
+    instances[0].curl(f"{rs}/api", check_status=200)
+    assert len(grants(as_log)) == 2
+    # Instance 2 still holds the revoked token: its 401 finds the shared token already renewed
+    # and takes it, with no grant of its own.
+    instances[1].curl(f"{rs}/api", check_status=200)
+    assert len(grants(as_log)) == 2
+    tokens = [e["token"] for e in rs_log(rs_log_path)]
+    assert tokens.count(first) == 4 and len(set(tokens)) == 2, tokens
