@@ -60,6 +60,7 @@ pub struct SharedStore {
     client: redis::Client,
     connection: tokio::sync::OnceCell<ConnectionManager>,
     health: AtomicU8,
+    calls: AtomicU64,
     errors: AtomicU64,
     retry_at: Mutex<Option<Instant>>,
 }
@@ -85,6 +86,7 @@ impl SharedStore {
             client,
             connection: tokio::sync::OnceCell::new(),
             health: AtomicU8::new(UNKNOWN),
+            calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             retry_at: Mutex::new(None),
         })
@@ -103,6 +105,11 @@ impl SharedStore {
     /// The sealer of every value.
     pub fn sealer(&self) -> &Sealer {
         &self.sealer
+    }
+
+    /// Calls sent to Redis so far (not those skipped while it is unreachable).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// Calls that failed so far.
@@ -153,6 +160,7 @@ impl SharedStore {
         if self.waiting_out_failure() {
             return Err(SharedError::Down);
         }
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let answer = tokio::time::timeout(CALL_TIMEOUT, async {
             let mut connection = self.connection().await?.clone();
             match cmd.query_async::<T>(&mut connection).await {
