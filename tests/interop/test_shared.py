@@ -290,3 +290,41 @@ def test_a_stale_401_on_another_instance_does_not_renew_the_fleet_token_again(pr
     assert len(grants(as_log)) == 2
     tokens = [e["token"] for e in rs_log(rs_log_path)]
     assert tokens.count(first) == 4 and len(set(tokens)) == 2, tokens
+
+
+def test_a_fleet_over_a_unix_socket_shares_its_token(procs, tmp_path):
+    server = require("redis-server")
+    sock = tmp_path / "redis.sock"
+    port = free_port()
+    procs.start([server, "--port", port, "--bind", "127.0.0.1", "--unixsocket", sock, "--save", "",
+                 "--appendonly", "no", "--dir", tmp_path], port, "redis-server")
+    log = tmp_path / "as.jsonl"
+    log.write_text("")
+    issuer = start_oidc(procs, ttl=30, params_log=log)
+    rs, _ = start_rs(procs, issuer, tmp_path)
+    config = cc_config(issuer, rs, "cc-basic", "basic-secret-with:colon", "header", "refresh_skew = 1")
+    config += f'\n[shared]\nredis = "unix://{sock}"\nkey = "{new_key()}"\n'
+    instances = fleet(procs, tmp_path, config, n=2)
+    for i in range(4):
+        instances[i % 2].curl(f"{rs}/api", check_status=200)
+    assert grants(log) == ["client_credentials"]
+
+
+def test_a_fleet_over_rediss_shares_its_token(procs, tmp_path, origin_cert):
+    server = require("redis-server")
+    ca, cert, key = origin_cert
+    port = free_port()
+    procs.start([server, "--port", "0", "--tls-port", port, "--bind", "127.0.0.1", "--tls-cert-file", cert,
+                 "--tls-key-file", key, "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
+                 "--dir", tmp_path], port, "redis-server (TLS)")
+    log = tmp_path / "as.jsonl"
+    log.write_text("")
+    issuer = start_oidc(procs, ttl=30, params_log=log)
+    rs, _ = start_rs(procs, issuer, tmp_path)
+    config = cc_config(issuer, rs, "cc-basic", "basic-secret-with:colon", "header", "refresh_skew = 1")
+    config += f'\n[shared]\nredis = "rediss://localhost:{port}/0"\nkey = "{new_key()}"\n'
+    # The test CA is trusted through the variable that the system's root store loader reads.
+    instances = fleet(procs, tmp_path, config, n=2, env={"SSL_CERT_FILE": str(ca)})
+    for i in range(4):
+        instances[i % 2].curl(f"{rs}/api", check_status=200)
+    assert grants(log) == ["client_credentials"]
