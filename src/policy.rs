@@ -90,7 +90,11 @@ impl Policy {
             config.proxy.limits().token_request,
             Env::process(),
         );
-        let building = Building::new(sources, aws, previous);
+        // A token source keeps the shared store it was built with: when `[shared]` changed, no
+        // scheme carries over.
+        let same_shared =
+            |p: &&Policy| p.shared.as_ref().map(|s| s.settings()) == config.shared.as_ref();
+        let building = Building::new(sources, aws, previous.filter(same_shared));
         let mut profiles = BTreeMap::new();
         for (name, spec) in &config.profiles {
             let path = KeyPath::default().key("auth").key(name);
