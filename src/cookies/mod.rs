@@ -186,9 +186,13 @@ impl Cookies {
         }))
     }
 
-    /// Shares the jar through `store` with the other instances (from the first request on).
+    /// Shares the jar through `store` with the other instances: from now on when built on the
+    /// runtime, else from the first request.
     pub fn sharing(mut self, store: Option<Arc<SharedStore>>) -> Cookies {
         self.fleet = store.map(|s| Arc::new(fleet::CookieFleet::new(s)));
+        if let Some(fleet) = &self.fleet {
+            fleet.start(&self.jar, &self.saver);
+        }
         self
     }
 

@@ -267,6 +267,14 @@ cookies = "sync"
     for clear in [sid, b"session", b"localhost"]:
         assert clear not in dump, clear
 
+    # An instance started later takes the fleet's jar before its first request needs it.
+    late_dir = tmp_path / "late"
+    late_dir.mkdir()
+    late = Signet(procs, late_dir).start(config, env={"APP_TOKEN": COOKIE_ENV["APP_TOKEN"]})
+    time.sleep(1)
+    status, body = late.curl(f"{app}/app")
+    assert status == 200 and "signed in" in body, body
+
 
 def test_a_stale_401_on_another_instance_does_not_renew_the_fleet_token_again(procs, tmp_path):
     redis = Redis(procs, tmp_path)
