@@ -72,7 +72,8 @@ fn parts(
     let limits = config.proxy.limits();
     let cookies = match previous.and_then(Generation::cookies) {
         Some(jar) => Some(jar.with_rules(rule_cookies(config))),
-        None => Cookies::open(&config.cookies.jar, rule_cookies(config))?,
+        None => Cookies::open(&config.cookies.jar, rule_cookies(config))?
+            .map(|jar| jar.sharing(policy.shared().cloned())),
     };
     Ok(Parts {
         policy,

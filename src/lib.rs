@@ -29,5 +29,6 @@ pub mod policy;
 pub mod proxy;
 pub mod rules;
 pub mod secret;
+pub mod shared;
 pub mod tls;
 pub mod upstream;

@@ -180,6 +180,9 @@ pub struct Pulled {
     pub token_fetches: u64,
     /// Upstream HTTP/1.1 connections waiting for a client connection.
     pub idle_connections: u64,
+    /// With `[shared]`: the store's failed calls, and whether its last call answered (`None`
+    /// before the first).
+    pub shared: Option<(u64, Option<bool>)>,
 }
 
 /// One OAuth 2.0 profile's token requests and token, read when rendering.
@@ -334,6 +337,7 @@ impl Metrics {
             cache_hits: scrape.pulled.cache_hits + retired.pulled.cache_hits,
             token_fetches: scrape.pulled.token_fetches + retired.pulled.token_fetches,
             idle_connections: scrape.pulled.idle_connections,
+            shared: scrape.pulled.shared,
         };
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = write!(
@@ -363,6 +367,9 @@ impl Metrics {
              signet_upstream_idle_connections {}\n",
             pulled.idle_connections
         );
+        if let Some((errors, up)) = pulled.shared {
+            render_shared(&mut out, errors, up);
+        }
         out
     }
 
@@ -509,6 +516,24 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// `[shared]`'s health: failed calls, and 1 while the store answers (absent before the first call).
+fn render_shared(out: &mut String, errors: u64, up: Option<bool>) {
+    let _ = write!(
+        out,
+        "# HELP signet_shared_store_errors_total Calls to the shared store that failed or timed \
+         out.\n# TYPE signet_shared_store_errors_total counter\nsignet_shared_store_errors_total \
+         {errors}\n"
+    );
+    if let Some(up) = up {
+        let _ = write!(
+            out,
+            "# HELP signet_shared_store_up Whether the shared store answered its last call.\n\
+             # TYPE signet_shared_store_up gauge\nsignet_shared_store_up {}\n",
+            u8::from(up)
+        );
+    }
 }
 
 #[cfg(test)]

@@ -29,8 +29,13 @@ fn renders_requests_by_rule_auth_and_status_class() {
         cache_hits: 5,
         token_fetches: 3,
         idle_connections: 4,
+        shared: Some((7, Some(false))),
     };
     let text = m.render(&scrape(&requests, pulled, &[]));
+    assert!(text.contains(
+        "# TYPE signet_shared_store_errors_total counter\nsignet_shared_store_errors_total 7\n"
+    ));
+    assert!(text.contains("# TYPE signet_shared_store_up gauge\nsignet_shared_store_up 0\n"));
     assert!(text.contains(
         "signet_requests_total{rule=\"billing-api\",auth=\"bearer\",status=\"2xx\"} 2\n"
     ));
@@ -106,6 +111,7 @@ fn counts_of_a_retired_config_are_kept_by_rule_name() {
         cache_hits: 2,
         token_fetches: 3,
         idle_connections: 9,
+        shared: None,
     };
     let gone = ProfileTokens {
         profile: "idp".into(),
@@ -129,6 +135,7 @@ fn counts_of_a_retired_config_are_kept_by_rule_name() {
         cache_hits: 20,
         token_fetches: 30,
         idle_connections: 4,
+        shared: None,
     };
     let tokens = [ProfileTokens {
         profile: "idp".into(),

@@ -20,6 +20,7 @@ use crate::rules::{
     Decision, Destination, EgressPolicy, HostPattern, HostRule, PathGlob, Route, RouteAuth,
     RuleError, RuleTable,
 };
+use crate::shared::SharedStore;
 use crate::tls::{
     ClientIdentity, TlsError, TlsProfile, TlsProfileId, read_certs, read_client_key,
     read_trust_anchors,
@@ -47,6 +48,8 @@ pub struct Policy {
     built: BTreeMap<String, Arc<Scheme>>,
     settings: AuthTables,
     none: Scheme,
+    /// `[shared]`: where tokens and cookies are shared with other instances.
+    shared: Option<Arc<SharedStore>>,
 }
 
 /// One OAuth 2.0 profile's token as a person may see it: when it expires, what it grants and
@@ -103,13 +106,19 @@ impl Policy {
         dialer: &Dialer,
         previous: Option<&Policy>,
     ) -> Result<Policy, ConfigError> {
-        let sources = Sources::new(dialer.clone(), config.proxy.limits().token_request);
+        let shared = shared_store(config, previous)?;
+        let sources = Sources::new(dialer.clone(), config.proxy.limits().token_request)
+            .sharing(shared.clone());
         let aws = AwsSources::new(
             dialer.clone(),
             config.proxy.limits().token_request,
             Env::process(),
         );
-        let building = Building::new(sources, aws, previous);
+        // A token source keeps the shared store it was built with: when `[shared]` changed, no
+        // scheme carries over.
+        let same_shared =
+            |p: &&Policy| p.shared.as_ref().map(|s| s.settings()) == config.shared.as_ref();
+        let building = Building::new(sources, aws, previous.filter(same_shared));
         let mut profiles = BTreeMap::new();
         for (name, spec) in &config.profiles {
             let path = KeyPath::default().key("auth").key(name);
@@ -163,7 +172,13 @@ impl Policy {
             built,
             settings: config.auth_tables.clone(),
             none: Scheme::none(),
+            shared,
         })
+    }
+
+    /// The shared store of `[shared]`, if any.
+    pub fn shared(&self) -> Option<&Arc<SharedStore>> {
+        self.shared.as_ref()
     }
 
     /// The profiles (by name or key path) whose scheme is the same object in `previous`: those
@@ -510,4 +525,24 @@ fn profile_tokens(name: &str, source: &TokenSource) -> TokenMetrics {
         .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs());
     (name.to_owned(), source.outcomes(), expires_at)
+}
+
+/// The store of `[shared]`: the previous one while its settings are the same (its connection
+/// and counters go on), else a new one.
+fn shared_store(
+    config: &Config,
+    previous: Option<&Policy>,
+) -> Result<Option<Arc<SharedStore>>, ConfigError> {
+    let Some(settings) = &config.shared else {
+        return Ok(None);
+    };
+    if let Some(kept) = previous.and_then(|p| p.shared.as_ref())
+        && kept.settings() == settings
+    {
+        return Ok(Some(kept.clone()));
+    }
+    let path = KeyPath::default().key("shared").key("redis");
+    let store =
+        SharedStore::new(settings.clone()).map_err(|e| config.error(&path, e.to_string()))?;
+    Ok(Some(Arc::new(store)))
 }

@@ -15,15 +15,21 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("metrics", &[]),
     ("rules", &[]),
     ("gss", &[]),
+    ("shared", &[]),
     ("auth", &["context", "gss", "secret"]),
     ("tls", &["fsutil"]),
     ("net", &["auth", "context", "secret", "tls"]),
-    ("cookies", &["fsutil", "rules"]),
-    ("config", &["auth", "cookies", "net", "rules", "secret"]),
+    ("cookies", &["fsutil", "rules", "shared"]),
+    (
+        "config",
+        &["auth", "cookies", "net", "rules", "secret", "shared"],
+    ),
     ("import", &["config", "secret"]),
     (
         "oauth2",
-        &["auth", "context", "fsutil", "net", "secret", "tls"],
+        &[
+            "auth", "context", "fsutil", "net", "secret", "shared", "tls",
+        ],
     ),
     (
         "aws",
@@ -32,7 +38,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     (
         "policy",
         &[
-            "auth", "aws", "config", "context", "net", "oauth2", "rules", "secret", "tls",
+            "auth", "aws", "config", "context", "net", "oauth2", "rules", "secret", "shared", "tls",
         ],
     ),
     (
@@ -59,14 +65,15 @@ const FLOORS: &[(&str, &[&str])] = &[
         "app",
         &[
             "admin", "auth", "aws", "config", "context", "cookies", "fsutil", "metrics", "net",
-            "oauth2", "policy", "proxy", "rules", "secret", "tls", "upstream",
+            "oauth2", "policy", "proxy", "rules", "secret", "shared", "tls", "upstream",
         ],
     ),
     (
         "cli",
         &[
             "admin", "app", "auth", "aws", "config", "context", "cookies", "fsutil", "import",
-            "metrics", "net", "oauth2", "policy", "proxy", "rules", "secret", "tls", "upstream",
+            "metrics", "net", "oauth2", "policy", "proxy", "rules", "secret", "shared", "tls",
+            "upstream",
         ],
     ),
 ];

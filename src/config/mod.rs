@@ -12,6 +12,7 @@ mod expand;
 mod gateway;
 mod log;
 mod settings;
+mod shared;
 mod tls;
 mod warnings;
 
@@ -64,6 +65,8 @@ pub struct Config {
     pub hosts: Vec<HostConfig>,
     /// `[[gateway]]` listeners in order.
     pub gateways: Vec<GatewayConfig>,
+    /// `[shared]`, when present.
+    pub shared: Option<crate::shared::Settings>,
     /// What is allowed but probably not meant (a credential taken from a placeholder's default).
     pub warnings: Vec<ConfigWarning>,
     /// Every auth table, expanded, for a reload to compare.
@@ -379,6 +382,7 @@ struct RawConfig {
     host: Vec<RawHost>,
     #[serde(default)]
     gateway: Vec<gateway::RawGateway>,
+    shared: Option<shared::RawShared>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -473,6 +477,10 @@ impl Config {
         checks::listeners(&raw.proxy, raw.admin.as_ref(), &locator)?;
         let gateways = gateway::gateways(raw.gateway, &raw.proxy.listen, &locator)?;
 
+        let shared = raw
+            .shared
+            .map(|s| shared::shared(s, &locator))
+            .transpose()?;
         let ca = CaConfig {
             cert: base_dir.join(raw.ca.cert),
             key: base_dir.join(raw.ca.key),
@@ -495,6 +503,7 @@ impl Config {
             profiles,
             hosts,
             gateways,
+            shared,
             warnings,
             auth_tables,
             value_sources,

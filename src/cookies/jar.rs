@@ -239,6 +239,20 @@ impl Jar {
             .collect()
     }
 
+    /// Makes the jar hold `entries` and nothing else, in one step (a request never sees it
+    /// half replaced).
+    pub fn replace_all(&self, entries: &[Entry]) {
+        let fresh = Jar::new();
+        for entry in entries {
+            fresh.insert(entry, Some(entry.created));
+        }
+        let inner = fresh
+            .inner
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        *self.lock() = inner;
+    }
+
     /// Every unexpired cookie at `now`, oldest first.
     pub fn entries(&self, now: OffsetDateTime) -> Vec<Entry> {
         let inner = self.lock();

@@ -3,6 +3,7 @@
 //! calls per request: add jar cookies before signing, capture `Set-Cookie` from the answers, and
 //! carry an answer's cookies over to the next request of a challenge exchange.
 
+mod fleet;
 pub mod jar;
 pub mod netscape;
 mod saver;
@@ -18,6 +19,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::rules::Destination;
+use crate::shared::SharedStore;
 pub use jar::{Entry, Jar, Outcome, Site};
 
 /// Why the jar file could not be read or written.
@@ -160,6 +162,7 @@ pub struct Cookies {
     jar: Arc<Jar>,
     rules: Vec<Option<RuleCookies>>,
     saver: Arc<saver::Saver>,
+    fleet: Option<Arc<fleet::CookieFleet>>,
 }
 
 impl Cookies {
@@ -179,7 +182,18 @@ impl Cookies {
             jar,
             rules,
             saver: Arc::new(saver),
+            fleet: None,
         }))
+    }
+
+    /// Shares the jar through `store` with the other instances: from now on when built on the
+    /// runtime, else from the first request.
+    pub fn sharing(mut self, store: Option<Arc<SharedStore>>) -> Cookies {
+        self.fleet = store.map(|s| Arc::new(fleet::CookieFleet::new(s)));
+        if let Some(fleet) = &self.fleet {
+            fleet.start(&self.jar, &self.saver);
+        }
+        self
     }
 
     /// The same jar and file under a reloaded config's per-rule modes.
@@ -188,6 +202,7 @@ impl Cookies {
             jar: self.jar.clone(),
             rules,
             saver: self.saver.clone(),
+            fleet: self.fleet.clone(),
         }
     }
 
@@ -207,6 +222,9 @@ impl Cookies {
         now: SystemTime,
     ) -> Option<Url> {
         let settings = self.rules.get(rule?)?.as_ref()?;
+        if let Some(fleet) = &self.fleet {
+            fleet.start(&self.jar, &self.saver);
+        }
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let url = request_url(dest, &dest.host, path)?;
         if settings.mode != CookieMode::Capture {
@@ -238,6 +256,9 @@ impl Cookies {
         }
         if changed {
             self.saver.schedule();
+            if let Some(fleet) = &self.fleet {
+                fleet.changed();
+            }
         }
     }
 

@@ -556,6 +556,7 @@ fn a_stalled_disk_never_blocks_capture_and_saves_coalesce() {
             from: None,
         })],
         saver: Arc::new(saver::Saver::start_with(jar, path.clone(), write).unwrap()),
+        fleet: None,
     });
     let from = url("http://app.test/");
     let set = |i: usize| {

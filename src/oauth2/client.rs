@@ -42,6 +42,11 @@ impl TokenClient {
         }
     }
 
+    /// How long one token request may take.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout()
+    }
+
     /// Sends `req` and reads the whole answer.
     pub async fn post(&self, req: &TokenRequest) -> Result<Answer, TokenError> {
         let mut builder = Request::post(&req.url)

@@ -11,6 +11,7 @@ use super::source::{SourceError, TokenSource};
 use crate::auth::oauth2::{OAuth2Config, TokenFailure, TokenFuture};
 use crate::auth::{BuildError, TokenProvider, TokenProviders};
 use crate::net::Dialer;
+use crate::shared::SharedStore;
 
 impl TokenProvider for TokenSource {
     fn token(&self, now: SystemTime) -> TokenFuture<'_> {
@@ -59,6 +60,7 @@ impl TokenProvider for TokenSource {
 pub struct Sources {
     dialer: Dialer,
     token_timeout: Duration,
+    shared: Option<Arc<SharedStore>>,
     built: Mutex<Vec<(String, Arc<TokenSource>)>>,
 }
 
@@ -69,8 +71,15 @@ impl Sources {
         Sources {
             dialer,
             token_timeout,
+            shared: None,
             built: Mutex::default(),
         }
+    }
+
+    /// Sources whose tokens are shared through `store` with other instances.
+    pub fn sharing(mut self, store: Option<Arc<SharedStore>>) -> Self {
+        self.shared = store;
+        self
     }
 
     /// Every source built, with the name of its table.
@@ -87,10 +96,14 @@ impl TokenProviders for Sources {
         base_dir: &Path,
     ) -> Result<Arc<dyn TokenProvider>, BuildError> {
         let settings = Settings::new(cfg, name, base_dir)?;
-        let source = Arc::new(TokenSource::new(
+        let mut source = TokenSource::new(
             settings,
             TokenClient::new(self.dialer.clone(), self.token_timeout),
-        ));
+        );
+        if let Some(store) = &self.shared {
+            source = source.sharing(store.clone());
+        }
+        let source = Arc::new(source);
         self.built
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -2,7 +2,7 @@
 //! while the others wait, refreshed ahead of expiry, dropped when the API rejects it, and backed
 //! off when the token endpoint fails.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::client::TokenClient;
@@ -11,6 +11,10 @@ use super::settings::{Grant, Settings};
 use super::store::{Stamp, StoreError, TokenFile};
 use super::token::{Token, TokenError, check_sendable, parse_token_response};
 use crate::secret::Secret;
+use crate::shared::SharedStore;
+
+mod fleet;
+use fleet::Fleet;
 
 /// The longest pause between attempts at a failing token endpoint.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -52,6 +56,8 @@ struct State {
     /// The store as it was when a reload changed the profile: what it held then was got under
     /// other settings, and is not used.
     disowned: Option<Stamp>,
+    /// The current token as sealed in the shared store, when it came from there or went there.
+    shared_sealed: Option<Vec<u8>>,
 }
 
 /// A request's time as it waits for its token: the time it was signed at, moved on by the
@@ -91,6 +97,8 @@ pub struct TokenSource {
     requests_sent: std::sync::atomic::AtomicU64,
     /// Token requests by outcome: fetch ok, fetch error, refresh ok, refresh error.
     outcomes: [std::sync::atomic::AtomicU64; 4],
+    /// Where the token is shared with other instances, with `[shared]`.
+    fleet: Option<Fleet>,
 }
 
 /// What `signet token` shows.
@@ -114,7 +122,16 @@ impl TokenSource {
             fetch: tokio::sync::Mutex::new(()),
             requests_sent: std::sync::atomic::AtomicU64::new(0),
             outcomes: Default::default(),
+            fleet: None,
         }
+    }
+
+    /// Shares the token through `store` with every instance of the same settings.
+    pub fn sharing(mut self, store: Arc<SharedStore>) -> Self {
+        if !matches!(self.settings.grant, Grant::Fixed(_)) {
+            self.fleet = Some(Fleet::new(store, &self.settings, self.client.timeout()));
+        }
+        self
     }
 
     /// Token requests by outcome: `[fetch ok, fetch error, refresh ok, refresh error]`.
@@ -201,6 +218,11 @@ impl TokenSource {
         // Whoever held the lock before may have fetched what this request needs.
         if let Some(c) = self.fresh(clock.now())? {
             return Ok(c);
+        }
+        if let Some(fleet) = &self.fleet
+            && let Some(answer) = self.through_fleet(fleet, clock, failed_before).await
+        {
+            return answer;
         }
         // `signet login` or `signet token --refresh` in another process may have stored a newer
         // token (and, with rotation, consumed the refresh token held here).
@@ -298,6 +320,9 @@ impl TokenSource {
         if current.is_some_and(|c| c.expose() == sent) {
             tracing::info!(profile = %self.settings.name, "the API rejected the token; renewing it");
             st.rejected = true;
+            if let (Some(fleet), Some(sealed)) = (&self.fleet, st.shared_sealed.take()) {
+                self.drop_shared(fleet, sealed);
+            }
         }
     }
 
@@ -310,8 +335,15 @@ impl TokenSource {
         }
         let _turn = self.fetch.lock().await;
         self.reload(false).await?;
+        if let Some(fleet) = &self.fleet {
+            // The fleet's refresh token is the one still valid under rotation.
+            let _ = self.adopt_shared(fleet).await;
+        }
         let token = self.obtain(now).await?;
         self.accept(token).await;
+        if let Some(fleet) = &self.fleet {
+            self.publish(fleet).await;
+        }
         Ok(())
     }
 
@@ -320,7 +352,11 @@ impl TokenSource {
         let _turn = self.fetch.lock().await;
         self.install(token)
             .await
-            .map_err(|e| SourceError::Store(e.to_string()))
+            .map_err(|e| SourceError::Store(e.to_string()))?;
+        if let Some(fleet) = &self.fleet {
+            self.publish(fleet).await;
+        }
+        Ok(())
     }
 
     /// The current token state, read from the store when nothing is in memory.

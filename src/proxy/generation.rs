@@ -93,6 +93,7 @@ impl Generation {
             cache_hits: self.leaves.hits(),
             token_fetches: self.policy.token_requests_sent(),
             idle_connections: 0,
+            shared: self.policy.shared().map(|s| (s.errors(), s.up())),
         }
     }
 
@@ -133,6 +134,7 @@ impl Generation {
             },
             token_fetches: self.policy.token_requests_not_in(&next.policy),
             idle_connections: 0,
+            shared: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 // Usage: node oidc_server.mjs PORT CALLBACK_URL [ACCESS_TOKEN_TTL_SECONDS [PARAMS_LOG]]
 // Clients: cc-basic (client_secret_basic), cc-post (client_secret_post), both client_credentials;
 // app (public, authorization_code + PKCE S256, rotating refresh tokens); rs (introspection).
+// Revocation (RFC 7009) is on, for the cases that make an API refuse a token.
 // Resource indicators (RFC 8707): every absolute URI names a resource server whose access tokens
 // are JWTs (RFC 9068) with `aud` = the indicator. Auth0's `audience` parameter is taken the way
 // Auth0 takes it: when no `resource` is sent, it names the resource server, and a token request
@@ -63,6 +64,7 @@ const provider = new Provider(issuer, {
   features: {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
+    revocation: { enabled: true },
     devInteractions: { enabled: true },
     resourceIndicators: {
       enabled: true,
