@@ -1,5 +1,5 @@
-"""signet's benchmark: signet next to a direct connection, squid and mitmproxy, in one run on
-127.0.0.1. Started by bench/run, which installs the tools and builds the binaries first.
+"""signet's benchmark: signet next to a direct connection, HAProxy, squid and mitmproxy, in one
+run on 127.0.0.1. Started by bench/run, which installs the tools and builds the binaries first.
 
 Prints one table and writes it as JSON. Results are ratios against the direct connection measured
 in the same run, because absolute numbers depend on the machine and its load.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import procs
 import table
-from scenarios import Scenario, scenarios
+from scenarios import COMPARISONS, Scenario, scenarios
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -30,7 +30,7 @@ ROOT = BENCH.parent
 def parse_args():
     p = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
     p.add_argument("-c", "--concurrency", type=int, default=32, help="oha connections (32)")
-    p.add_argument("-d", "--duration", type=float, default=10, help="seconds per load run (10)")
+    p.add_argument("-d", "--duration", type=float, default=5, help="seconds per load run (5)")
     p.add_argument("-r", "--rounds", type=int, default=2,
                    help="rounds over all scenarios, every other one in reverse order (2)")
     p.add_argument("--rate", type=float, default=None,
@@ -50,6 +50,7 @@ def parse_args():
     p.add_argument("--oha", default=shutil.which("oha") or "oha")
     p.add_argument("--mitmdump", default=str(ROOT / ".venv-bench/bin/mitmdump"))
     p.add_argument("--squid", default=shutil.which("squid") or "/usr/sbin/squid")
+    p.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy")
     return p.parse_args()
 
 
@@ -65,12 +66,17 @@ def raise_fd_limit():
 
 
 def oha(args, scenario: Scenario, env, duration):
+    """One load run; `cpu_user_s` and `cpu_sys_s` are the CPU time the serving process spent in
+    it."""
+    pid = env.pids.get(scenario.cpu_of)
+    cpu_before = procs.cpu_seconds(pid) if pid else None
     cmd = [args.oha, "--no-tui", "--output-format", "json", "-c", str(args.concurrency),
            "-z", f"{duration}s", "--wait-ongoing-requests-after-deadline"]
     if getattr(args, "rate", None):
         cmd += ["-q", str(args.rate)]
     cmd += scenario.oha_args(env)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
+    cpu_after = procs.cpu_seconds(pid) if pid else None
     if out.returncode != 0:
         raise RuntimeError(f"oha failed for {scenario.key}: {out.stderr.strip()[-500:]}")
     data = json.loads(out.stdout)
@@ -85,7 +91,13 @@ def oha(args, scenario: Scenario, env, duration):
         "not_ok": sum(v for k, v in codes.items() if k != "200"),
         "codes": codes,
         "errors": errors,
+        "cpu_user_s": cpu_after[0] - cpu_before[0] if pid else None,
+        "cpu_sys_s": cpu_after[1] - cpu_before[1] if pid else None,
     }
+
+
+def per_request(seconds, requests):
+    return seconds / requests * 1e6 if requests else None
 
 
 def load_runs(args, env, chosen, report):
@@ -108,6 +120,9 @@ def load_runs(args, env, chosen, report):
         if failures or not sum(x["ok"] for x in rs):
             report["failures"].append(f"{s.key}: status codes {[x['codes'] for x in rs]}, "
                                       f"errors {[x['errors'] for x in rs]}")
+        answered = sum(x["ok"] + x["not_ok"] for x in rs)
+        user_s = sum(x["cpu_user_s"] for x in rs) if s.cpu_of else None
+        sys_s = sum(x["cpu_sys_s"] for x in rs) if s.cpu_of else None
         rows[s.key] = {
             "label": s.label,
             "baseline": s.baseline,
@@ -116,7 +131,13 @@ def load_runs(args, env, chosen, report):
             "p99_ms": statistics.fmean(x["p99_ms"] for x in rs),
             "requests": sum(x["ok"] for x in rs),
             "failures": failures,
-            "rounds": [{k: x[k] for k in ("rps", "p50_ms", "p99_ms", "ok", "not_ok")} for x in rs],
+            "cpu_of": s.cpu_of,
+            # CPU time of the serving process per answered request, over all rounds.
+            "cpu_us_per_req": per_request(user_s + sys_s, answered) if s.cpu_of else None,
+            "cpu_user_us_per_req": per_request(user_s, answered) if s.cpu_of else None,
+            "cpu_sys_us_per_req": per_request(sys_s, answered) if s.cpu_of else None,
+            "rounds": [{k: x[k] for k in ("rps", "p50_ms", "p99_ms", "ok", "not_ok", "cpu_user_s",
+                                          "cpu_sys_s")} for x in rs],
         }
     for key, row in rows.items():
         base = rows.get(row["baseline"]) if row["baseline"] else None
@@ -126,6 +147,24 @@ def load_runs(args, env, chosen, report):
             row["p99_vs_direct"] = row["p99_ms"] / base["p99_ms"] if base["p99_ms"] else None
             row["p99_added_ms"] = row["p99_ms"] - base["p99_ms"]
     return rows
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def comparisons(rows):
+    """Each pair of COMPARISONS that ran: req/s, p50, p99 and CPU per request, one over the
+    other."""
+    out = {}
+    for key, mine, theirs, label in COMPARISONS:
+        if mine in rows and theirs in rows:
+            a, b = rows[mine], rows[theirs]
+            out[key] = {"label": label, "rps": ratio(a["rps"], b["rps"]),
+                        "p50": ratio(a["p50_ms"], b["p50_ms"]),
+                        "p99": ratio(a["p99_ms"], b["p99_ms"]),
+                        "cpu": ratio(a["cpu_us_per_req"], b["cpu_us_per_req"])}
+    return out
 
 
 def upload(args, env, report):
@@ -240,10 +279,24 @@ TARGETS = [
     # (name, where the value is in the report, comparison, bound, setting it needs at full size)
     ("plain forwarding req/s vs direct", ("rows", "signet-plain", "rps_vs_direct"), ">=", 0.90,
      None),
-    ("plain forwarding req/s vs squid", ("peers", "plain_vs_squid"), ">=", 2.0, None),
+    ("plain forwarding req/s vs squid", ("peers", "plain_vs_squid", "rps"), ">=", 2.0, None),
+    ("plain forwarding req/s vs HAProxy TCP", ("peers", "plain_vs_haproxy_tcp", "rps"), ">=",
+     0.95, None),
     ("MITM+bearer req/s vs direct HTTPS", ("rows", "signet-bearer", "rps_vs_direct"), ">=", 0.60,
      None),
-    ("MITM+bearer req/s vs mitmproxy", ("peers", "bearer_vs_mitmproxy"), ">=", 20.0, None),
+    ("MITM+bearer req/s vs mitmproxy", ("peers", "bearer_vs_mitmproxy", "rps"), ">=", 20.0,
+     None),
+    ("MITM+bearer req/s vs HAProxy TLS HTTP", ("peers", "bearer_vs_haproxy_tls", "rps"), ">=",
+     0.95, None),
+    ("gateway req/s vs HAProxy HTTP", ("peers", "gateway_vs_haproxy_http", "rps"), ">=", 1.0,
+     None),
+    # CPU per request, signet over HAProxy HTTP mode doing the same kind of work.
+    ("gateway CPU/req vs HAProxy HTTP", ("peers", "gateway_vs_haproxy_http", "cpu"), "<=", 1.0,
+     None),
+    ("plain CPU/req vs HAProxy HTTP", ("peers", "plain_vs_haproxy_http", "cpu"), "<=", 1.0,
+     None),
+    ("MITM+bearer CPU/req vs HAProxy TLS HTTP", ("peers", "bearer_vs_haproxy_tls", "cpu"), "<=",
+     1.0, None),
     ("plain p99 added ms", ("rows", "signet-plain", "p99_added_ms"), "<=", 1.0, None),
     ("MITM+bearer p99 added ms", ("rows", "signet-bearer", "p99_added_ms"), "<=", 1.0, None),
     ("1 GiB upload peak RSS MiB", ("upload", "signet_peak_rss_mib"), "<=", 64,
@@ -292,32 +345,22 @@ def main():
         started.append(procs.start_origin(args, env))
         chosen = [s for s in scenarios() if not only or s.key in only]
         needs = {s.needs for s in chosen}
-        signet = procs.start_signet(args, env, "main")
+        signet = procs.start_signet(args, env, "main", gateway=True)
         started.append(signet)
         env.proxies["signet"] = signet.port
-        if "relay" in needs:
-            started.append(procs.start_relay(args, env))
-        if "relay-tls" in needs:
-            started.append(procs.start_relay_tls(args, env))
-        if "squid" in needs:
-            started.append(procs.start_squid(args, env))
-        if "mitmproxy" in needs:
-            started.append(procs.start_mitmproxy(args, env))
+        env.pids["signet"] = signet.proc.pid
+        starters = {"relay": procs.start_relay, "relay-tls": procs.start_relay_tls,
+                    "haproxy": procs.start_haproxy, "squid": procs.start_squid,
+                    "mitmproxy": procs.start_mitmproxy}
+        for name, start in starters.items():
+            if name in needs:
+                started.append(start(args, env))
+                env.pids[name] = started[-1].proc.pid
         print(f"load: {len(chosen)} scenarios x {args.rounds} rounds x {args.duration:g} s "
               f"at concurrency {args.concurrency}", file=sys.stderr, flush=True)
         report["rows"] = load_runs(args, env, chosen, report)
         report["signet_peak_rss_mib"] = procs.status_kib(signet.proc.pid, "VmHWM") / 1024
-        rows = report["rows"]
-        peers = {}
-        if "signet-plain" in rows and "squid-plain" in rows:
-            peers["plain_vs_squid"] = rows["signet-plain"]["rps"] / rows["squid-plain"]["rps"]
-        if "signet-plain" in rows and "relay-plain" in rows:
-            peers["plain_vs_relay"] = rows["signet-plain"]["rps"] / rows["relay-plain"]["rps"]
-        if "signet-bearer" in rows and "relay-tls" in rows:
-            peers["bearer_vs_tls_relay"] = rows["signet-bearer"]["rps"] / rows["relay-tls"]["rps"]
-        if "signet-bearer" in rows and "mitmproxy" in rows:
-            peers["bearer_vs_mitmproxy"] = rows["signet-bearer"]["rps"] / rows["mitmproxy"]["rps"]
-        report["peers"] = peers
+        report["peers"] = comparisons(report["rows"])
         if args.mint > 0:
             print("leaf minting", file=sys.stderr, flush=True)
             report["mint"] = leaf_minting(args, env, signet)

@@ -1,5 +1,5 @@
-"""The processes bench/run starts: the origin, signet, squid and mitmproxy, each on 127.0.0.1
-with its own generated config in the work directory."""
+"""The processes bench/run starts: the origin, signet, the relays, HAProxy, squid and mitmproxy,
+each on 127.0.0.1 with its own generated config in the work directory."""
 
 import os
 import signal
@@ -23,6 +23,18 @@ def status_kib(pid, field):
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field} for pid {pid}")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """(user, system) CPU seconds of process `pid`, all its threads, from `/proc/PID/stat`."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may hold spaces; the fields after its closing parenthesis are
+    # fixed: utime and stime are fields 14 and 15, the 12th and 13th after it.
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def run(cmd, **kw):
@@ -78,12 +90,26 @@ class Env:
         self.tunnel_port = free_port()  # no rule: CONNECT is tunnelled
         self.relay_port = free_port()  # bench_relay, in front of the HTTP port
         self.relay_tls_port = free_port()  # bench_relay --tls, in front of the HTTPS port
+        self.gateway_port = free_port()  # the main signet's [[gateway]] to the HTTP port
+        self.haproxy_tcp_port = free_port()  # HAProxy TCP mode to the HTTP port
+        self.haproxy_tcp_tls_port = free_port()  # HAProxy TCP mode to the tunnel port
+        self.haproxy_tls_port = free_port()  # HAProxy HTTP mode, TLS both sides, adds bearer
+        self.haproxy_http_port = free_port()  # HAProxy HTTP mode to the HTTP port
         self.origin_ca = work / "origin-ca.pem"
         self.signet_ca = work / "signet-ca.crt"
         self.mitm_ca = work / "mitmproxy" / "mitmproxy-ca-cert.pem"
         self.body_1k = work / "body-1k.bin"
         self.body_1k.write_bytes(b"x" * 1024)
         self.proxies = {}
+        self.pids = {}  # the process whose CPU a scenario counts, by name
+
+    def ports(self):
+        """The ports a scenario's URL may name, by the name it uses."""
+        return {"http": self.http_port, "https": self.https_port, "tunnel": self.tunnel_port,
+                "relay": self.relay_port, "relay_tls": self.relay_tls_port,
+                "gateway": self.gateway_port, "haproxy_tcp": self.haproxy_tcp_port,
+                "haproxy_tcp_tls": self.haproxy_tcp_tls_port,
+                "haproxy_tls": self.haproxy_tls_port, "haproxy_http": self.haproxy_http_port}
 
     def make_certs(self):
         """An origin CA and a leaf for 127.0.0.1 and localhost, with openssl."""
@@ -102,12 +128,15 @@ class Env:
              "-CAkey", w / "origin-ca.key", "-CAcreateserial", "-days", "2",
              "-extfile", w / "origin.ext", "-out", w / "origin.pem"])
 
-    def signet_config(self, name, port):
+    def signet_config(self, name, port, gateway=False):
         """Bearer on the origin's HTTPS port, awsv4 under /aws there, bearer on *.mint.test;
-        nothing else has a rule, so plain HTTP and the other HTTPS port pass untouched."""
+        nothing else has a rule, so plain HTTP and the other HTTPS port pass untouched. With
+        `gateway`, a gateway to the origin's HTTP port (no rule: a reverse proxy's work)."""
         path = self.work / f"signet-{name}.toml"
+        gateway_table = (f'[[gateway]]\nlisten = "127.0.0.1:{self.gateway_port}"\n'
+                         f'upstream = "http://127.0.0.1:{self.http_port}"\n\n') if gateway else ""
         path.write_text(f"""\
-[proxy]
+{gateway_table}[proxy]
 listen = "127.0.0.1:{port}"
 
 [ca]
@@ -166,9 +195,9 @@ def start_relay_tls(args, env):
                 env.relay_tls_port, w / "relay-tls.log")
 
 
-def start_signet(args, env, name):
+def start_signet(args, env, name, gateway=False):
     port = free_port()
-    config = env.signet_config(name, port)
+    config = env.signet_config(name, port, gateway)
     if not env.signet_ca.exists():
         run([args.signet, "--config", config, "ca", "init"])
     return Proc(f"signet ({name})", [args.signet, "--config", str(config), "run"], port,
@@ -217,3 +246,68 @@ def start_mitmproxy(args, env):
                 port, env.work / "mitmproxy.log")
     env.proxies["mitmproxy"] = port
     return proc
+
+
+def start_haproxy(args, env):
+    """One HAProxy with four frontends: TCP mode in front of the origin's HTTP port and in front
+    of its tunnel port (TLS passed through), HTTP mode with TLS on both sides adding the bearer
+    header (the origin's own leaf, as the TLS relay uses), and HTTP mode in front of the HTTP
+    port as a reverse proxy. As many threads as CPUs, as signet runs a runtime per CPU; no logs;
+    keep-alive on both sides (HTTP mode's default)."""
+    d = env.work / "haproxy"
+    d.mkdir()
+    w = env.work
+    crt = d / "origin-combined.pem"  # HAProxy takes the leaf and its key in one file
+    crt.write_text((w / "origin.pem").read_text() + (w / "origin.key").read_text())
+    conf = d / "haproxy.cfg"
+    conf.write_text(f"""\
+global
+    nbthread {os.cpu_count()}
+    maxconn 4096
+    ssl-server-verify required
+
+defaults
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+
+frontend tcp_plain
+    mode tcp
+    bind 127.0.0.1:{env.haproxy_tcp_port}
+    default_backend origin_http_tcp
+
+backend origin_http_tcp
+    mode tcp
+    server origin 127.0.0.1:{env.http_port}
+
+frontend tcp_tls
+    mode tcp
+    bind 127.0.0.1:{env.haproxy_tcp_tls_port}
+    default_backend origin_tunnel_tcp
+
+backend origin_tunnel_tcp
+    mode tcp
+    server origin 127.0.0.1:{env.tunnel_port}
+
+frontend http_tls
+    mode http
+    bind 127.0.0.1:{env.haproxy_tls_port} ssl crt {crt} alpn http/1.1
+    http-request set-header Authorization "Bearer bench-token"
+    default_backend origin_https
+
+backend origin_https
+    mode http
+    server origin 127.0.0.1:{env.https_port} ssl ca-file {env.origin_ca} alpn http/1.1
+
+frontend http_plain
+    mode http
+    bind 127.0.0.1:{env.haproxy_http_port}
+    default_backend origin_http
+
+backend origin_http
+    mode http
+    server origin 127.0.0.1:{env.http_port}
+""")
+    run([args.haproxy, "-c", "-q", "-f", str(conf)])
+    return Proc("haproxy", [args.haproxy, "-db", "-f", str(conf)], env.haproxy_http_port,
+                d / "stdout.log")

@@ -24,25 +24,23 @@ def render(report):
         f"{m['loadavg_start'][0]:.2f} -> {m['loadavg_end'][0]:.2f}",
         "",
         f"{'scenario':<32} {'req/s':>9} {'x direct':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'p99 x':>7} {'p99 +ms':>8} {'fail':>5}",
+        f"{'p99 x':>7} {'p99 +ms':>8} {'CPU us/req':>10} {'sys':>6} {'fail':>5}",
     ]
     for row in report.get("rows", {}).values():
         lines.append(
             f"{row['label']:<32} {row['rps']:>9.0f} {fmt(row.get('rps_vs_direct'), '9.2f')} "
             f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
             f"{fmt(row.get('p99_vs_direct'), '7.2f')} {fmt(row.get('p99_added_ms'), '+8.2f')} "
+            f"{fmt(row.get('cpu_us_per_req'), '10.1f')} {fmt(row.get('cpu_sys_us_per_req'), '6.1f')} "
             f"{row['failures']:>5}")
     peers = report.get("peers", {})
     if peers:
-        lines.append("")
-        if "plain_vs_squid" in peers:
-            lines.append(f"signet plain / squid req/s:        {peers['plain_vs_squid']:.2f}x")
-        if "plain_vs_relay" in peers:
-            lines.append(f"signet plain / TCP relay req/s:    {peers['plain_vs_relay']:.2f}x")
-        if "bearer_vs_tls_relay" in peers:
-            lines.append(f"signet MITM+bearer / TLS relay:    {peers['bearer_vs_tls_relay']:.2f}x")
-        if "bearer_vs_mitmproxy" in peers:
-            lines.append(f"signet MITM+bearer / mitmproxy:    {peers['bearer_vs_mitmproxy']:.2f}x")
+        lines += ["", f"{'proxy / proxy (same run)':<34} {'req/s x':>8} {'p50 x':>7} "
+                      f"{'p99 x':>7} {'CPU/req x':>10}"]
+        for peer in peers.values():
+            lines.append(f"{peer['label']:<34} {fmt(peer['rps'], '8.2f')} "
+                         f"{fmt(peer['p50'], '7.2f')} {fmt(peer['p99'], '7.2f')} "
+                         f"{fmt(peer['cpu'], '10.2f')}")
     if report.get("signet_peak_rss_mib") is not None:
         lines.append(f"signet peak RSS over the load runs: {report['signet_peak_rss_mib']:.1f} MiB")
     up = report.get("upload")
@@ -75,8 +73,8 @@ def render(report):
                 met = "not judged: measured below the target's size"
             if t["target"].startswith("10,000") and (report.get("tunnels") or {}).get("extrapolated"):
                 met += " (extrapolated)"
-            lines.append(f"  {t['target']:<36} {t['bound']:>8}  measured "
-                         f"{fmt(t['measured'], '.2f'):>8}  {met}")
+            lines.append(f"  {t['target']:<40} {t['bound']:>8}  measured "
+                         f"{fmt(t['measured'], '.3f'):>8}  {met}")
     return "\n".join(lines)
 
 

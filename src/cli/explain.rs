@@ -235,6 +235,6 @@ fn through_gateway(config: &Config, uri: &http::Uri) -> Option<(String, String)>
         .find(|g| g.listen.port() == port && g.listen.ip() == ip)?;
     let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
     let upstream = &gateway.upstream;
-    let target = format!("{}{}", upstream.dest, upstream.join(path));
+    let target = upstream.url(path);
     Some((format!("gateway {} -> {target}\n", gateway.listen), target))
 }

@@ -30,6 +30,9 @@ pub struct GatewayUpstream {
     pub dest: Destination,
     /// The path every request path is appended to, without a trailing `/` (`""` for none).
     pub base_path: String,
+    /// `dest` and `base_path` written out once, so that a request's upstream URL is one
+    /// concatenation instead of formatting both again for every request.
+    prefix: String,
 }
 
 impl GatewayConfig {
@@ -78,18 +81,32 @@ impl GatewayUpstream {
         }
         let dest = Destination::from_uri(&uri).map_err(|e| e.to_string())?;
         let base_path = uri.path().trim_end_matches('/').to_owned();
-        Ok(GatewayUpstream { dest, base_path })
+        let prefix = format!("{dest}{base_path}");
+        Ok(GatewayUpstream {
+            dest,
+            base_path,
+            prefix,
+        })
     }
 
     /// The upstream path for a request's `path_and_query`: the base path, then the request's.
     pub fn join(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base_path)
     }
+
+    /// The upstream URL for a request's `path_and_query`: scheme, authority, base path, then
+    /// the request's path and query.
+    pub fn url(&self, path_and_query: &str) -> String {
+        let mut url = String::with_capacity(self.prefix.len() + path_and_query.len());
+        url.push_str(&self.prefix);
+        url.push_str(path_and_query);
+        url
+    }
 }
 
 impl fmt::Display for GatewayUpstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.dest, self.base_path)
+        f.write_str(&self.prefix)
     }
 }
 
@@ -183,8 +200,14 @@ mod tests {
         assert_eq!(up.dest.port, 8443);
         assert!(up.dest.https);
         assert_eq!(up.join("/users?id=7"), "/v1/users?id=7");
+        assert_eq!(
+            up.url("/users?id=7"),
+            "https://api.example.com:8443/v1/users?id=7"
+        );
         let bare = GatewayUpstream::parse("http://127.0.0.1").unwrap();
         assert_eq!((bare.dest.port, bare.base_path.as_str()), (80, ""));
+        assert_eq!(bare.url("/"), "http://127.0.0.1/");
+        assert_eq!(bare.to_string(), "http://127.0.0.1");
     }
 
     #[test]

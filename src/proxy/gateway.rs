@@ -184,7 +184,7 @@ impl Signet {
                 format!("this port is a gateway to {upstream}: send origin-form requests (/path)"),
             );
         }
-        let target = format!("{}{}", upstream.dest, upstream.join(path));
+        let target = upstream.url(path);
         match target.parse() {
             Ok(uri) => *req.uri_mut() = uri,
             Err(e) => {
