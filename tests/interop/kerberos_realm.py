@@ -15,7 +15,11 @@ REALM = "SIGNET.TEST"
 
 
 class Realm:
-    def __init__(self, procs, request, ticket_lifetime="10h"):
+    def __init__(self, procs, request, ticket_lifetime="10h", kdc_clock_offset=None):
+        """`kdc_clock_offset` (libfaketime's syntax, e.g. "+15m") shifts the KDC's clock only,
+        for the clock-skew case; everything else keeps the machine's time. Clients then do not
+        follow the KDC's clock (`kdc_timesync = 0`, as a client without MIT's time sync):
+        otherwise MIT takes the KDC's time from its first error and the KDC never refuses."""
         self.dir = Path(tempfile.mkdtemp(prefix="signet-krb5-"))
         request.addfinalizer(lambda: shutil.rmtree(self.dir, ignore_errors=True))
         # Apache (www-data) reads the config and its keytab from here.
@@ -32,6 +36,7 @@ class Realm:
  rdns = false
  udp_preference_limit = 1
  ticket_lifetime = {ticket_lifetime}
+ kdc_timesync = {0 if kdc_clock_offset else 1}
 [realms]
  {REALM} = {{
   kdc = 127.0.0.1:{self.port}
@@ -68,7 +73,10 @@ class Realm:
             "KRB5RCACHETYPE": "none",
         }
         self.run(require("kdb5_util"), "-r", REALM, "-P", "master-password", "create", "-s")
-        procs.start([require("krb5kdc"), "-n", "-r", REALM], self.port, "krb5kdc", env=self.env)
+        kdc = [require("krb5kdc"), "-n", "-r", REALM]
+        if kdc_clock_offset:
+            kdc = [require("faketime"), "-f", kdc_clock_offset, *kdc]
+        procs.start(kdc, self.port, "krb5kdc", env=self.env)
 
     def run(self, *args, input=None, env=None):
         out = subprocess.run(

@@ -251,6 +251,33 @@ def test_a_kdc_refusal_is_a_502_naming_it_and_is_not_retried(
     assert password not in signet_log(procs)
 
 
+def test_a_kdc_clock_off_by_more_than_the_skew_is_a_502_naming_it_and_not_retried(
+    procs, signet, tmp_path, request
+):
+    # The KDC's clock alone runs 15 minutes ahead (MIT allows 5), and alice needs
+    # pre-authentication (as in Active Directory): the KDC checks signet's timestamp and refuses.
+    realm = Realm(procs, request, kdc_clock_offset="+15m")
+    port, access_log = apache(procs, tmp_path, request, realm)
+    alice = realm.user("alice", ALICE_PASSWORD)
+    realm.kadmin(f"modprinc +requires_preauth {alice}")
+    signet.start(
+        negotiate_rule(port, f'principal = "{alice}"\npassword = "{ALICE_PASSWORD}"'),
+        env=realm.env,
+    )
+    for _ in range(5):
+        status, body = signet.curl(f"http://127.0.0.1:{port}/private/echo")
+        assert status == 502, body
+        assert "Clock skew too great" in body, body
+        assert ALICE_PASSWORD not in body
+    time.sleep(0.5)
+    # Five requests, one AS exchange (MIT's first request draws the KDC's demand for
+    # pre-authentication), refused for the skew; and nothing reached the origin.
+    outcomes = [l.split(" 127.0.0.1: ", 1)[1].split(":", 1)[0] for l in as_requests(realm, alice)]
+    assert outcomes == ["NEEDED_PREAUTH", "PREAUTH_FAILED"], (realm.dir / "kdc.log").read_text()
+    assert as_requests(realm, alice)[1].endswith("Clock skew too great")
+    assert accesses(access_log, 0, timeout=0) == []
+
+
 def test_https_origin_enforcing_channel_bindings(procs, signet, tmp_path, request, realm, origin_cert):
     # MIT's acceptor (python-gssapi) with tls-server-end-point bindings of its certificate: it
     # answers 200 only for a context MIT reports channel-bound.
