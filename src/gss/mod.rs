@@ -395,7 +395,9 @@ fn check(
         if major & ffi::GSS_ERROR_MASK == ffi::GSS_S_FAILURE && !reason.is_empty() {
             parts.clear();
         }
-        parts.extend(reason);
+        // The mechanism's reason ("Clock skew too great") first: GSSAPI's own words
+        // ("No credentials were supplied, …") only say which call gave up.
+        parts.splice(0..0, reason);
     }
     // The mechanism glue renumbers minor codes, so Kerberos' "Ticket expired"
     // (KRB5KRB_AP_ERR_TKT_EXPIRED) is known by its text.
