@@ -70,6 +70,7 @@ def oha(args, scenario: Scenario, env, duration):
     it."""
     pid = env.pids.get(scenario.cpu_of)
     cpu_before = procs.cpu_seconds(pid) if pid else None
+    threads_before = procs.thread_cpu_seconds(pid) if pid else None
     cmd = [args.oha, "--no-tui", "--output-format", "json", "-c", str(args.concurrency),
            "-z", f"{duration}s", "--wait-ongoing-requests-after-deadline"]
     if getattr(args, "rate", None):
@@ -77,6 +78,9 @@ def oha(args, scenario: Scenario, env, duration):
     cmd += scenario.oha_args(env)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
     cpu_after = procs.cpu_seconds(pid) if pid else None
+    threads = ({name: round(t - threads_before.get(name, 0), 2)
+                for name, t in procs.thread_cpu_seconds(pid).items()
+                if t - threads_before.get(name, 0) > 0} if pid else None)
     if out.returncode != 0:
         raise RuntimeError(f"oha failed for {scenario.key}: {out.stderr.strip()[-500:]}")
     data = json.loads(out.stdout)
@@ -93,6 +97,8 @@ def oha(args, scenario: Scenario, env, duration):
         "errors": errors,
         "cpu_user_s": cpu_after[0] - cpu_before[0] if pid else None,
         "cpu_sys_s": cpu_after[1] - cpu_before[1] if pid else None,
+        # CPU seconds per thread of the serving process (how the work was shared out).
+        "cpu_threads_s": threads,
     }
 
 
@@ -137,7 +143,7 @@ def load_runs(args, env, chosen, report):
             "cpu_user_us_per_req": per_request(user_s, answered) if s.cpu_of else None,
             "cpu_sys_us_per_req": per_request(sys_s, answered) if s.cpu_of else None,
             "rounds": [{k: x[k] for k in ("rps", "p50_ms", "p99_ms", "ok", "not_ok", "cpu_user_s",
-                                          "cpu_sys_s")} for x in rs],
+                                          "cpu_sys_s", "cpu_threads_s")} for x in rs],
         }
     for key, row in rows.items():
         base = rows.get(row["baseline"]) if row["baseline"] else None

@@ -37,6 +37,20 @@ def cpu_seconds(pid):
     return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
+def thread_cpu_seconds(pid):
+    """{thread name: user + system CPU seconds} of process `pid` (threads of one name summed)."""
+    used = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        used[name] = used.get(name, 0) + (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return used
+
+
 def run(cmd, **kw):
     out = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if out.returncode:
