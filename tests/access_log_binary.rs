@@ -15,8 +15,9 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Runs signet with `args`, sends one request under a named rule, stops it; its stderr.
-async fn run_once(args: &[&str], rust_log: Option<&str>) -> (String, u16, u16) {
+/// Runs signet with `args`, sends one request under a named rule, stops it (with SIGTERM at
+/// once when `term`, else with SIGKILL once the access line is there); its stderr.
+async fn run_once(args: &[&str], rust_log: Option<&str>, term: bool) -> (String, u16, u16) {
     let origin = Origin::plain().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -54,6 +55,24 @@ async fn run_once(args: &[&str], rust_log: Option<&str>) -> (String, u16, u16) {
     let proxy = format!("127.0.0.1:{port}").parse().unwrap();
     let url = format!("http://127.0.0.1:{}/hello?x=1", origin.port());
     assert_eq!(get(proxy, &url, &[]).await.status, http::StatusCode::OK);
+    if term {
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        for _ in 0..400 {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(child.try_wait().unwrap().is_some(), "signet did not stop");
+        return (read(), port, origin.port());
+    }
     for _ in 0..40 {
         if read().contains("signet::access") {
             break;
@@ -67,7 +86,7 @@ async fn run_once(args: &[&str], rust_log: Option<&str>) -> (String, u16, u16) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_text_log_has_one_access_line_and_a_banner_to_act_on() {
-    let (text, port, origin) = run_once(&[], None).await;
+    let (text, port, origin) = run_once(&[], None, false).await;
     assert!(
         text.contains(&format!(
             "proxy URL: http://127.0.0.1:{port} (export HTTPS_PROXY=http://127.0.0.1:{port}"
@@ -98,7 +117,7 @@ async fn the_text_log_has_one_access_line_and_a_banner_to_act_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_json_log_has_the_same_fields() {
-    let (text, _, origin) = run_once(&["--log-format", "json"], None).await;
+    let (text, _, origin) = run_once(&["--log-format", "json"], None, false).await;
     let line = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -118,7 +137,16 @@ async fn the_json_log_has_the_same_fields() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rust_log_turns_the_access_log_off() {
-    let (text, _, _) = run_once(&[], Some("signet=info,signet::access=off")).await;
+    let (text, _, _) = run_once(&[], Some("signet=info,signet::access=off"), false).await;
     assert!(text.contains("signet is running"), "{text}");
     assert!(!text.contains("signet::access"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_writes_the_access_lines_still_waiting() {
+    let (text, _, origin) = run_once(&[], None, true).await;
+    let access = text.find(&format!("host=127.0.0.1:{origin} path=/hello?x=1"));
+    let stopped = text.find("INFO signet::cli::run: stopped");
+    assert!(access.is_some() && stopped.is_some(), "{text}");
+    assert!(access < stopped, "{text}");
 }

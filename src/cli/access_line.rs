@@ -5,45 +5,151 @@
 //! written here, straight from the record, in the general formatter's layout
 //! (`2026-12-02T02:35:06.973697Z  INFO signet::access: access client=… status=200 …`), with the
 //! date of the current second kept per thread; `RUST_LOG` still decides whether it is written.
+//!
+//! Lines are gathered per thread and written whole, many in one write: when a thread has
+//! [`FULL`] bytes waiting, and by [`Flushing`] every [`FLUSH_INTERVAL`] and when `signet run`
+//! stops, so that no line waits longer than that or is lost on a stop.
 
-use std::cell::RefCell;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::proxy::access::{AccessRecord, TARGET};
+use crate::proxy::access::AccessRecord;
 
-thread_local! {
-    /// The line being written, and the second whose `YYYY-MM-DDTHH:MM:SS.` it starts with.
-    static LINE: RefCell<(Vec<u8>, u64, [u8; 20])> = const { RefCell::new((Vec::new(), u64::MAX, [0; 20])) };
+/// What follows the timestamp: `  INFO {TARGET}: access`.
+const LEVEL_TARGET_MESSAGE: &[u8] = b"  INFO signet::access: access";
+
+/// A thread writes its lines out once this many bytes wait (some 60 lines).
+const FULL: usize = 16 * 1024;
+
+/// The longest a line waits to be written.
+pub(super) const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// One thread's lines not yet written, and the second whose `YYYY-MM-DDTHH:MM:SS.` the
+/// date it keeps is.
+struct Pending {
+    lines: Vec<u8>,
+    second: u64,
+    date: [u8; 20],
+    client: Client,
 }
 
-/// Writes `record` to stderr as one text line.
+/// The client address last written, as text: the requests of a keep-alive connection follow
+/// one another on its thread, and each would format the same address again.
+#[derive(Default)]
+struct Client {
+    addr: Option<SocketAddr>,
+    text: Vec<u8>,
+}
+
+/// Every thread's [`Pending`], for [`flush`].
+static PENDING: Mutex<Vec<Arc<Mutex<Pending>>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static OWN: Arc<Mutex<Pending>> = {
+        let own = Arc::new(Mutex::new(Pending {
+            lines: Vec::with_capacity(FULL + 1024),
+            second: u64::MAX,
+            date: [0; 20],
+            client: Client::default(),
+        }));
+        PENDING
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(own.clone());
+        own
+    };
+}
+
+/// Adds `record` as one text line to the lines waiting to go to stderr.
 pub(super) fn write(record: &AccessRecord) {
-    LINE.with(|cell| {
-        let Ok(mut cell) = cell.try_borrow_mut() else {
-            return;
-        };
-        let (line, second, date) = &mut *cell;
-        line.clear();
-        timestamp(line, second, date);
-        line.extend_from_slice(b"  INFO ");
-        line.extend_from_slice(TARGET.as_bytes());
-        line.extend_from_slice(b": access");
-        fields(line, record);
-        line.push(b'\n');
-        let _ = std::io::stderr().lock().write_all(line);
+    OWN.with(|own| {
+        let mut pending = own.lock().unwrap_or_else(PoisonError::into_inner);
+        let Pending {
+            lines,
+            second,
+            date,
+            client,
+        } = &mut *pending;
+        // When the exchange ended, from the record's own clock readings rather than a third.
+        timestamp(lines, second, date, record.time + record.duration);
+        lines.extend_from_slice(LEVEL_TARGET_MESSAGE);
+        fields(lines, client, record);
+        lines.push(b'\n');
+        if lines.len() >= FULL {
+            write_out(lines);
+        }
     });
 }
 
+/// Writes every thread's waiting lines to stderr.
+pub(super) fn flush() {
+    let all = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
+    for pending in all.iter() {
+        write_out(&mut pending.lock().unwrap_or_else(PoisonError::into_inner).lines);
+    }
+}
+
+/// Whole lines, in one write under stderr's lock (no other log line cuts into them).
+fn write_out(lines: &mut Vec<u8>) {
+    if !lines.is_empty() {
+        let _ = std::io::stderr().lock().write_all(lines);
+        lines.clear();
+    }
+}
+
+/// Flushes the waiting lines every [`FLUSH_INTERVAL`], on a thread of its own, until dropped;
+/// then once more.
+pub(super) struct Flushing {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flushing {
+    pub(super) fn start() -> Flushing {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("signet-log".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(FLUSH_INTERVAL);
+                    flush();
+                }
+            })
+            .ok();
+        Flushing { stop, thread }
+    }
+}
+
+impl Drop for Flushing {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+        flush();
+    }
+}
+
 /// ` name=value` for each field, in the order and with the names of the `tracing` event.
-fn fields(line: &mut Vec<u8>, r: &AccessRecord) {
+fn fields(line: &mut Vec<u8>, last: &mut Client, r: &AccessRecord) {
     if let Some(client) = r.client {
         line.extend_from_slice(b" client=");
-        socket_addr(line, client);
+        if last.addr != Some(client) {
+            last.text.clear();
+            socket_addr(&mut last.text, client);
+            last.addr = Some(client);
+        }
+        line.extend_from_slice(&last.text);
     }
-    text(line, "method", r.method.as_str());
-    text(line, "scheme", r.scheme);
+    // A method is a token (no space, quote or control character), the scheme, auth type and
+    // action are signet's own names: none is ever quoted.
+    plain(line, b" method=", r.method.as_str());
+    plain(line, b" scheme=", r.scheme);
     line.extend_from_slice(b" host=");
     if r.host.contains(':') {
         line.push(b'[');
@@ -58,8 +164,8 @@ fn fields(line: &mut Vec<u8>, r: &AccessRecord) {
     if let Some(rule) = &r.rule {
         text(line, "rule", rule);
     }
-    text(line, "auth", r.auth);
-    text(line, "action", r.action.as_str());
+    plain(line, b" auth=", r.auth);
+    plain(line, b" action=", r.action.as_str());
     if let Some(reason) = &r.reason {
         text(line, "reason", reason);
     }
@@ -83,15 +189,29 @@ fn text(line: &mut Vec<u8>, name: &str, value: &str) {
     line.push(b' ');
     line.extend_from_slice(name.as_bytes());
     line.push(b'=');
-    if value.is_empty()
-        || value
-            .bytes()
-            .any(|b| b == b' ' || b == b'"' || b == b'\\' || b.is_ascii_control())
-    {
+    let quoted = value.bytes().any(|b| QUOTED[usize::from(b)]);
+    if value.is_empty() || quoted {
         let _ = write!(line, "{value:?}");
     } else {
         line.extend_from_slice(value.as_bytes());
     }
+}
+
+/// The bytes that make a value quoted: space, `"`, backslash and the control characters.
+static QUOTED: [bool; 256] = {
+    let mut quoted = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        quoted[b] = b <= 0x20 || b == b'"' as usize || b == b'\\' as usize || b == 0x7f;
+        b += 1;
+    }
+    quoted
+};
+
+/// `name` (` name=`) and a value that needs no quoting.
+fn plain(line: &mut Vec<u8>, name: &[u8], value: &str) {
+    line.extend_from_slice(name);
+    line.extend_from_slice(value.as_bytes());
 }
 
 fn number(line: &mut Vec<u8>, n: u64) {
@@ -131,10 +251,8 @@ fn socket_addr(line: &mut Vec<u8>, addr: SocketAddr) {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, UTC, as the general formatter writes it.
-fn timestamp(line: &mut Vec<u8>, second: &mut u64, date: &mut [u8; 20]) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+fn timestamp(line: &mut Vec<u8>, second: &mut u64, date: &mut [u8; 20], at: SystemTime) {
+    let now = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     if now.as_secs() != *second {
         *second = now.as_secs();
         let at = i64::try_from(*second)
@@ -170,11 +288,12 @@ fn timestamp(line: &mut Vec<u8>, second: &mut u64, date: &mut [u8; 20]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::access::TARGET;
 
     #[test]
     fn a_timestamp_is_the_general_formatters_rfc_3339_in_microseconds() {
         let (mut line, mut second, mut date) = (Vec::new(), u64::MAX, [0; 20]);
-        timestamp(&mut line, &mut second, &mut date);
+        timestamp(&mut line, &mut second, &mut date, SystemTime::now());
         let text = String::from_utf8(line).unwrap();
         let parsed =
             time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
@@ -182,6 +301,46 @@ mod tests {
         let now = time::OffsetDateTime::now_utc();
         assert!((now - parsed).whole_seconds().abs() <= 2, "{text}");
         assert_eq!(text.len(), "2026-12-02T02:35:06.973697Z".len(), "{text}");
+    }
+
+    #[test]
+    fn the_level_target_and_message_are_the_general_formatters() {
+        let expected = format!("  INFO {TARGET}: access");
+        assert_eq!(LEVEL_TARGET_MESSAGE, expected.as_bytes());
+    }
+
+    #[test]
+    fn each_line_names_its_own_client() {
+        let record = |client: &str| AccessRecord {
+            time: SystemTime::now(),
+            client: Some(client.parse().unwrap()),
+            method: http::Method::GET,
+            scheme: "http",
+            host: "::1".into(),
+            port: 8080,
+            path: "/".into(),
+            rule: None,
+            auth: "none",
+            action: crate::proxy::access::Action::Forwarded,
+            reason: None,
+            status: 200,
+            bytes_in: 0,
+            bytes_out: 12,
+            duration: Duration::from_micros(1500),
+        };
+        let (mut line, mut last) = (Vec::new(), Client::default());
+        for client in ["10.0.0.1:1", "10.0.0.1:1", "10.0.0.2:2"] {
+            fields(&mut line, &mut last, &record(client));
+            line.push(b'\n');
+        }
+        let rest = " method=GET scheme=http host=[::1]:8080 path=/ auth=none action=forwarded \
+                    status=200 bytes_in=0 bytes_out=12 duration_us=1500";
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            format!(
+                " client=10.0.0.1:1{rest}\n client=10.0.0.1:1{rest}\n client=10.0.0.2:2{rest}\n"
+            )
+        );
     }
 
     #[test]

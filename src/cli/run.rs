@@ -11,6 +11,7 @@ use super::{Failure, current_thread};
 use crate::admin::Admin;
 use crate::config::{Config, GatewayConfig, LogFormat};
 use crate::proxy::Signet;
+use crate::proxy::access;
 
 /// A gateway and its listening socket.
 type GatewayListener<L> = (Arc<GatewayConfig>, L);
@@ -23,6 +24,8 @@ pub(super) fn run_proxy(
 ) -> Result<(), Failure> {
     let log_format = log_format.unwrap_or(config.log.format);
     init_logging(log_format);
+    // Writes the access lines gathered per thread, also when `run` ends early.
+    let _flushing = (log_format == LogFormat::Text).then(access_line::Flushing::start);
     log_panics();
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -58,9 +61,7 @@ pub(super) fn run_proxy(
         let gateways = bind_gateways(&signet, &config.gateways).await?;
         tracing::info!(listen = %local, config = %config.file.display(), rules = config.hosts.len(), "signet is running");
         banner::proxy(&signet, &config, local);
-        if log_format == LogFormat::Text {
-            signet.access_log().write_with(access_line::write);
-        }
+        write_access_lines(&signet, log_format);
         let signet = Arc::new(signet);
         let admin = match &config.admin {
             None => None,
@@ -111,8 +112,19 @@ pub(super) fn run_proxy(
         )));
     }
     flush_state(&signet);
+    access_line::flush();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// In text, signet writes its access lines itself, where the filter lets them through: fixed
+/// once `signet run` has set it up (RUST_LOG is read at start), so asked once.
+fn write_access_lines(signet: &Signet, log_format: LogFormat) {
+    if log_format == LogFormat::Text
+        && tracing::enabled!(target: access::TARGET, tracing::Level::INFO)
+    {
+        signet.access_log().write_with(access_line::write);
+    }
 }
 
 /// Binds every gateway, in order, and logs where each listens.

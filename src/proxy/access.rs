@@ -16,13 +16,15 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::{Method, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
 
 use super::respond::{self, ProxyError};
 use crate::auth::Scheme;
 use crate::metrics::Metrics;
 use crate::net::body::{BoxError, ProxyBody};
 use crate::rules::{Destination, EgressRefusal};
+
+mod text;
+pub use text::Text;
 
 /// The `tracing` target of access log lines.
 pub const TARGET: &str = "signet::access";
@@ -85,12 +87,12 @@ pub struct AccessRecord {
     /// `http` or `https`.
     pub scheme: &'static str,
     /// The destination host (IPv6 without brackets); empty when the request named none.
-    pub host: String,
+    pub host: Text,
     /// The destination port (0 when the request named none).
     pub port: u16,
     /// Path and query as the client sent them (the query left out where the rule puts a
     /// credential there); empty for tunnels.
-    pub path: String,
+    pub path: Text,
     /// The rule's name; `None` under no rule.
     pub rule: Option<Arc<str>>,
     /// The auth type applied (`none` when nothing was added).
@@ -124,25 +126,27 @@ impl AccessLog {
         self.listener.set(Box::new(listener)).is_ok()
     }
 
-    /// Writes the log's lines with `writer` instead of as `tracing` events (which stay the
-    /// filter: a record is written only when `signet::access` is enabled at INFO); `false` when
-    /// one is already set. `signet run` writes its text lines so, as cheaply as a line can be.
+    /// Writes the log's lines with `writer` instead of as `tracing` events; `false` when one is
+    /// already set. The writer gets every record: set it only where the filter, fixed for the
+    /// process, enables [`TARGET`] at INFO (the answer is then known once, not asked per
+    /// record). `signet run` writes its text lines so, as cheaply as a line can be.
     pub fn write_with(&self, writer: impl Fn(&AccessRecord) + Send + Sync + 'static) -> bool {
         self.writer.set(Box::new(writer)).is_ok()
     }
 
     /// The one place every finished record passes.
     pub fn finish(&self, record: AccessRecord) {
+        self.finish_ref(&record);
+    }
+
+    /// [`AccessLog::finish`] for a record that stays where it is.
+    fn finish_ref(&self, record: &AccessRecord) {
         match self.writer.get() {
-            Some(writer) => {
-                if tracing::enabled!(target: TARGET, tracing::Level::INFO) {
-                    writer(&record);
-                }
-            }
-            None => write_line(&record),
+            Some(writer) => writer(record),
+            None => write_line(record),
         }
         if let Some(listener) = self.listener.get() {
-            listener(&record);
+            listener(record);
         }
     }
 }
@@ -268,6 +272,9 @@ pub struct Entry {
     uri: Uri,
     /// Whether [`Entry::destination`] set the host and port.
     settled: bool,
+    /// The destination's host, once settled (`None`: the URI's, read when the record is
+    /// finished).
+    dest_host: Option<Text>,
     started: Instant,
     /// Body bytes read from the client, counted as they are read.
     read: Option<Arc<AtomicU64>>,
@@ -290,9 +297,9 @@ impl Entry {
                 client,
                 method: req.method().clone(),
                 scheme: if https { "https" } else { "http" },
-                host: String::new(),
+                host: Text::default(),
                 port: 0,
-                path: String::new(),
+                path: Text::default(),
                 rule: None,
                 auth: "none",
                 action: Action::Forwarded,
@@ -304,6 +311,7 @@ impl Entry {
             },
             uri: uri.clone(),
             settled: false,
+            dest_host: None,
             started: Instant::now(),
             read: None,
             redact_query: false,
@@ -314,10 +322,19 @@ impl Entry {
 
     /// The destination signet settled on.
     pub fn destination(&mut self, dest: &Destination) {
+        self.dest_host =
+            Some(Text::host_in(&self.uri, &dest.host).unwrap_or_else(|| dest.host.clone().into()));
+        self.settle(dest);
+    }
+
+    /// The destination signet settled on, shared with the record.
+    pub fn shared_destination(&mut self, dest: &Arc<Destination>) {
+        self.dest_host = Some(Text::dest_host(dest.clone()));
+        self.settle(dest);
+    }
+
+    fn settle(&mut self, dest: &Destination) {
         self.record.scheme = if dest.https { "https" } else { "http" };
-        if self.record.host != dest.host {
-            self.record.host.clone_from(&dest.host);
-        }
         self.record.port = dest.port;
         self.settled = true;
     }
@@ -357,6 +374,12 @@ impl Entry {
 
     /// The record as it stands: `status` sent, `bytes_out` to the client.
     pub fn finished(mut self, status: u16, bytes_in: Option<u64>, bytes_out: u64) -> AccessRecord {
+        self.complete(status, bytes_in, bytes_out);
+        self.record
+    }
+
+    /// Fills in the record's last fields, in place (the record is large: not moved).
+    fn complete(&mut self, status: u16, bytes_in: Option<u64>, bytes_out: u64) -> &AccessRecord {
         self.record.status = status;
         self.record.bytes_in = bytes_in
             .or_else(|| self.read.as_ref().map(|n| n.load(Ordering::Relaxed)))
@@ -365,13 +388,16 @@ impl Entry {
         self.record.duration = self.started.elapsed();
         if !self.settled {
             let https = self.record.scheme == "https";
-            self.record.host = self.uri.host().unwrap_or_default().to_owned();
             self.record.port = self.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         }
+        self.record.host = match self.dest_host.take() {
+            Some(host) => host,
+            None => text::host_of(&self.uri).into(),
+        };
         if !self.deferred_copy {
             self.record.path = path_of(&self.uri, self.redact_query);
         }
-        self.record
+        &self.record
     }
 
     /// The record, to finish when the tunnel the request opened closes: this one is then
@@ -384,6 +410,7 @@ impl Entry {
             record,
             uri: self.uri.clone(),
             settled: self.settled,
+            dest_host: self.dest_host.clone(),
             started: self.started,
             read: None,
             redact_query: false,
@@ -404,43 +431,51 @@ impl Entry {
 
     /// Hands `response` on, its body counted; the record goes to `log` when the body has been
     /// sent or dropped.
-    pub fn respond(
-        self,
-        log: &Arc<AccessLog>,
-        response: Response<ProxyBody>,
-    ) -> Response<ProxyBody> {
+    pub fn respond(self, log: Arc<AccessLog>, response: Response<ProxyBody>) -> Response<Logged> {
         let status = response.status().as_u16();
-        response.map(|body| {
-            Logged {
-                body,
-                entry: Some(self),
-                status,
-                sent: 0,
-                log: log.clone(),
-            }
-            .boxed()
+        response.map(|body| Logged {
+            body,
+            record: Some(Box::new((self, log))),
+            status,
+            sent: 0,
         })
     }
 }
 
 /// The path and query of `uri` (the query as `?[redacted]` when `redact_query`); `/` when it
 /// has none (an authority-form CONNECT has none either: empty).
-fn path_of(uri: &Uri, redact_query: bool) -> String {
+fn path_of(uri: &Uri, redact_query: bool) -> Text {
     match uri.path_and_query() {
-        Some(pq) if redact_query && pq.query().is_some() => format!("{}?[redacted]", pq.path()),
-        Some(pq) => pq.as_str().to_owned(),
-        None if uri.authority().is_some() && uri.scheme().is_none() => String::new(),
-        None => "/".to_owned(),
+        Some(pq) if redact_query && pq.query().is_some() => {
+            format!("{}?[redacted]", pq.path()).into()
+        }
+        Some(pq) => Text::path(pq),
+        None if uri.authority().is_some() && uri.scheme().is_none() => Text::default(),
+        None => Text::fixed("/"),
     }
 }
 
-/// A response body that counts what it sends and finishes the record when dropped.
-struct Logged {
+/// The body of every response to a client: counts what it sends and, for a request that has
+/// a record, finishes the record when dropped. (The one body type the client side serves, so
+/// that counting adds no boxed layer.)
+pub struct Logged {
     body: ProxyBody,
-    entry: Option<Entry>,
+    /// Boxed: the response is moved several times on its way out, and the record is large.
+    record: Option<Box<(Entry, Arc<AccessLog>)>>,
     status: u16,
     sent: u64,
-    log: Arc<AccessLog>,
+}
+
+impl Logged {
+    /// `body`, whose record is written elsewhere (a tunnel's, when it closes).
+    pub fn unrecorded(body: ProxyBody) -> Logged {
+        Logged {
+            body,
+            record: None,
+            status: 0,
+            sent: 0,
+        }
+    }
 }
 
 impl Body for Logged {
@@ -471,9 +506,9 @@ impl Body for Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        if let Some(entry) = self.entry.take() {
-            self.log
-                .finish(entry.finished(self.status, None, self.sent));
+        if let Some(mut record) = self.record.take() {
+            let (entry, log) = &mut *record;
+            log.finish_ref(entry.complete(self.status, None, self.sent));
         }
     }
 }

@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::access::{Entry, refuse, refuse_egress};
+use super::access::{Entry, Logged, refuse, refuse_egress};
 use super::admission::Admitted;
 use super::generation::{ConnCell, RuntimeUpstreams};
 use super::respond::ProxyError;
@@ -147,11 +147,11 @@ impl Signet {
         gateway: &GatewayConfig,
         cell: &ConnCell,
         req: Request<Incoming>,
-    ) -> Response<ProxyBody> {
+    ) -> Response<Logged> {
         let mut entry = Entry::begin(cell.client(), &req);
         entry.destination(&gateway.upstream.dest);
         let response = self.gateway_request(gateway, cell, req, &mut entry).await;
-        entry.respond(&self.access, response)
+        entry.respond(self.access.clone(), response)
     }
 
     async fn gateway_request(

@@ -39,6 +39,8 @@ pub(super) async fn serve(
     let header_read = generation.limits.header_read;
     drop(generation);
     let cell = Arc::new(cell);
+    // Shared by every request in the tunnel and by their records.
+    let dest = Arc::new(dest);
     let drain = signet.drain().clone();
 
     let service = service_fn(move |req: Request<Incoming>| {
@@ -48,10 +50,10 @@ pub(super) async fn serve(
         let cell = cell.clone();
         async move {
             let mut entry = Entry::begin(cell.client(), &req);
-            entry.destination(&dest);
+            entry.shared_destination(&dest);
             let response =
                 intercepted(&generation, &cell, &dest, sni_matches, req, &mut entry).await;
-            Ok::<_, Infallible>(entry.respond(signet.access_log(), response))
+            Ok::<_, Infallible>(entry.respond(signet.access_log().clone(), response))
         }
     });
     let io = TokioIo::new(tls);
@@ -209,6 +211,15 @@ fn rejects_certificate(error: &std::io::Error) -> bool {
 /// Whether the request's authority (`:authority`, absolute URI or Host header) is the tunnel's
 /// destination. Requests without any authority are refused too.
 fn names_destination(req: &Request<Incoming>, dest: &Destination) -> bool {
+    // Clients name it as signet writes it (every request in the tunnel goes through here):
+    // that is known without parsing or normalising anything.
+    let named = match req.uri().authority() {
+        Some(a) => Some(a.as_str()),
+        None => req.headers().get(HOST).and_then(|h| h.to_str().ok()),
+    };
+    if named.is_some_and(|named| is_written_as(named, dest)) {
+        return true;
+    }
     let authority = match req.uri().authority() {
         Some(a) => a.clone(),
         None => match req
@@ -223,4 +234,39 @@ fn names_destination(req: &Request<Incoming>, dest: &Destination) -> bool {
     };
     let port = authority.port_u16().unwrap_or(dest.default_port());
     port == dest.port && normalize_host(authority.host()).is_ok_and(|h| h == dest.host)
+}
+
+/// Whether `named` is `dest`'s normalised host, with `dest`'s port in digits or, for the
+/// default port, without one.
+fn is_written_as(named: &str, dest: &Destination) -> bool {
+    match named.strip_prefix(dest.host.as_str()) {
+        Some("") => dest.port == dest.default_port(),
+        Some(rest) => rest.strip_prefix(':').is_some_and(|port| {
+            !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse() == Ok(dest.port)
+        }),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destination_is_recognised_as_signet_writes_it_and_nothing_else() {
+        let dest = Destination::new(true, "api.test", 8443).unwrap();
+        assert!(is_written_as("api.test:8443", &dest));
+        assert!(!is_written_as("api.test", &dest));
+        assert!(!is_written_as("api.test:443", &dest));
+        assert!(!is_written_as("api.test:", &dest));
+        assert!(!is_written_as("api.test:+8443", &dest));
+        assert!(!is_written_as("api.test.evil:8443", &dest));
+        assert!(!is_written_as("API.test:8443", &dest));
+        let default = Destination::new(true, "api.test", 443).unwrap();
+        assert!(is_written_as("api.test", &default));
+        assert!(is_written_as("api.test:443", &default));
+        assert!(!is_written_as("api.test:4430", &default));
+    }
 }

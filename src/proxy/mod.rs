@@ -42,7 +42,7 @@ use crate::rules::Destination;
 use crate::tls::{LeafCache, TlsError};
 use crate::upstream::pool::IdleConnections;
 use crate::upstream::{IDLE_TIMEOUT, Upstream};
-use access::{AccessLog, Entry};
+use access::{AccessLog, Entry, Logged};
 use admission::{Admission, Admitted};
 pub use connect::tunnel_buffers;
 pub use drain::Drain;
@@ -351,18 +351,14 @@ impl Signet {
     }
 
     /// One request from a client that uses signet as its proxy, under the generation in force.
-    async fn handle(
-        self: Arc<Self>,
-        cell: &ConnCell,
-        req: Request<Incoming>,
-    ) -> Response<ProxyBody> {
+    async fn handle(self: Arc<Self>, cell: &ConnCell, req: Request<Incoming>) -> Response<Logged> {
         let mut entry = Entry::begin(cell.client(), &req);
         let access = self.access.clone();
         let response = self.route(cell, req, &mut entry).await;
         match entry.deferred() {
             // A tunnel's record is written when it closes.
-            true => response,
-            false => entry.respond(&access, response),
+            true => response.map(Logged::unrecorded),
+            false => entry.respond(access, response),
         }
     }
 

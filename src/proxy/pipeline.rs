@@ -508,20 +508,35 @@ pub fn prepare(
 ) -> Result<(), PrepareError> {
     strip_hop_by_hop(&mut parts.headers, upgrade);
     // The URI and the Host header share one copy of the authority; the path is not copied.
-    let authority = Bytes::from(dest.authority());
-    let host = HeaderValue::from_maybe_shared(authority.clone()).map_err(|_| PrepareError::Host)?;
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(if dest.https {
+    let authority = dest.authority();
+    let scheme = if dest.https {
         http::uri::Scheme::HTTPS
     } else {
         http::uri::Scheme::HTTP
-    });
-    uri.authority = Some(http::uri::Authority::from_maybe_shared(authority)?);
-    uri.path_and_query = Some(match parts.uri.path_and_query() {
-        Some(pq) if !pq.as_str().is_empty() => pq.clone(),
-        _ => http::uri::PathAndQuery::from_static("/"),
-    });
-    parts.uri = Uri::from_parts(uri)?;
+    };
+    // A client's absolute-form target is often already what goes upstream: kept, not parsed
+    // again.
+    let written = parts.uri.scheme() == Some(&scheme)
+        && parts.uri.authority().map(|a| a.as_str()) == Some(authority.as_str())
+        && parts
+            .uri
+            .path_and_query()
+            .is_some_and(|pq| !pq.as_str().is_empty());
+    let authority = Bytes::from(authority);
+    let host = HeaderValue::from_maybe_shared(if written {
+        authority
+    } else {
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(scheme);
+        uri.authority = Some(http::uri::Authority::from_maybe_shared(authority.clone())?);
+        uri.path_and_query = Some(match parts.uri.path_and_query() {
+            Some(pq) if !pq.as_str().is_empty() => pq.clone(),
+            _ => http::uri::PathAndQuery::from_static("/"),
+        });
+        parts.uri = Uri::from_parts(uri)?;
+        authority
+    })
+    .map_err(|_| PrepareError::Host)?;
     parts.headers.insert(HOST, host);
     parts.version = Version::HTTP_11;
     Ok(())

@@ -45,11 +45,11 @@ impl Destination {
                 ));
             }
         };
-        let host = uri
-            .host()
+        let authority = uri
+            .authority()
             .ok_or_else(|| RuleError::NotAbsolute("the URI has no host".into()))?;
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        Destination::new(https, host, port)
+        let (host, port) = host_and_port(authority.as_str());
+        Destination::new(https, host, port.unwrap_or(if https { 443 } else { 80 }))
     }
 
     /// The scheme's default port.
@@ -59,18 +59,77 @@ impl Destination {
 
     /// `host[:port]` as it goes in a URI and Host header: the port only when not the default.
     pub fn authority(&self) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::with_capacity(self.host.len() + 8);
-        if self.host.contains(':') {
-            let _ = write!(out, "[{}]", self.host);
+        let v6 = self.host.contains(':');
+        let port = self.port != self.default_port();
+        let digits = match self.port {
+            0..10 => 1,
+            10..100 => 2,
+            100..1000 => 3,
+            1000..10000 => 4,
+            _ => 5,
+        };
+        // Exactly as long as it will be: a `Bytes` made of it then takes the buffer over as it
+        // is, without allocating again.
+        let mut out = String::with_capacity(
+            self.host.len() + 2 * usize::from(v6) + usize::from(port) * (1 + digits),
+        );
+        if v6 {
+            out.push('[');
+            out.push_str(&self.host);
+            out.push(']');
         } else {
             out.push_str(&self.host);
         }
-        if self.port != self.default_port() {
-            let _ = write!(out, ":{}", self.port);
+        if port {
+            // Every forwarded request makes its authority: the digits without `fmt`.
+            out.push(':');
+            let mut digits = [0u8; 5];
+            let mut at = digits.len();
+            let mut port = self.port;
+            while at > 0 {
+                at -= 1;
+                digits[at] = b'0' + (port % 10) as u8;
+                port /= 10;
+                if port == 0 {
+                    break;
+                }
+            }
+            out.extend(digits[at..].iter().map(|&d| char::from(d)));
         }
         out
     }
+}
+
+/// The host and port of a URI authority as `http` reads them (`Authority::host`, `port_u16`),
+/// in one pass over the bytes: every plain request's target goes through here, and the two
+/// calls each search the text again.
+fn host_and_port(authority: &str) -> (&str, Option<u16>) {
+    // After the last '@' (userinfo), the first ':' after it, and the last ':' of all.
+    let (mut host_at, mut first_colon, mut last_colon) = (0, None, None);
+    for (i, b) in authority.bytes().enumerate() {
+        match b {
+            b'@' => (host_at, first_colon) = (i + 1, None),
+            b':' => {
+                first_colon.get_or_insert(i);
+                last_colon = Some(i);
+            }
+            _ => {}
+        }
+    }
+    let host_port = authority.get(host_at..).unwrap_or_default();
+    let host = match host_port.starts_with('[') {
+        true => host_port
+            .find(']')
+            .and_then(|i| host_port.get(..=i))
+            .unwrap_or(host_port),
+        false => first_colon
+            .and_then(|i| authority.get(host_at..i))
+            .unwrap_or(host_port),
+    };
+    let port = last_colon
+        .and_then(|i| authority.get(i + 1..))
+        .and_then(|p| p.parse().ok());
+    (host, port)
 }
 
 impl fmt::Display for Destination {
@@ -247,5 +306,46 @@ impl<A> RuleTable<A> {
             route: None,
             auth: rule.auth.as_ref(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_authority_is_read_as_http_reads_it() {
+        let cases = [
+            ("example.test", "example.test", None),
+            ("example.test:8080", "example.test", Some(8080)),
+            ("127.0.0.1:80", "127.0.0.1", Some(80)),
+            ("[::1]:443", "[::1]", Some(443)),
+            ("[::1]", "[::1]", None),
+            ("user:pw@example.test", "example.test", None),
+            ("user:pw@example.test:81", "example.test", Some(81)),
+            ("a@b@c.test:9", "c.test", Some(9)),
+            ("example.test:", "example.test", None),
+        ];
+        for (authority, host, port) in cases {
+            assert_eq!(host_and_port(authority), (host, port), "{authority}");
+            let uri: Uri = format!("http://{authority}/").parse().unwrap();
+            assert_eq!(
+                (uri.host().unwrap(), uri.port_u16()),
+                (host, port),
+                "{authority}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_authority_names_the_port_only_when_not_the_default() {
+        let at = |https, port| Destination::new(https, "a.test", port).unwrap().authority();
+        assert_eq!(at(false, 80), "a.test");
+        assert_eq!(at(true, 443), "a.test");
+        assert_eq!(at(false, 8080), "a.test:8080");
+        assert_eq!(at(true, 1), "a.test:1");
+        assert_eq!(at(false, 65535), "a.test:65535");
+        let v6 = Destination::new(false, "[::1]", 9).unwrap().authority();
+        assert_eq!(v6, "[::1]:9");
     }
 }
