@@ -89,7 +89,7 @@ async fn the_text_log_has_one_access_line_and_a_banner_to_act_on() {
     let (text, port, origin) = run_once(&[], None, false).await;
     assert!(
         text.contains(&format!(
-            "proxy URL: http://127.0.0.1:{port} (export HTTPS_PROXY=http://127.0.0.1:{port}"
+            "proxy URL: http://127.0.0.1:{port} (export https_proxy=http://127.0.0.1:{port}"
         )),
         "{text}"
     );

@@ -13,7 +13,7 @@ pub(super) fn proxy(signet: &Signet, config: &Config, local: SocketAddr) {
     };
     let url = format!("http://{user}{local}");
     tracing::info!(
-        "proxy URL: {url} (export HTTPS_PROXY={url} HTTP_PROXY={url}; {} rule(s))",
+        "proxy URL: {url} (export https_proxy={url} http_proxy={url}; {} rule(s))",
         config.hosts.len()
     );
     let ca = config.ca.cert.display();
