@@ -7,12 +7,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, free_port, require
+from conftest import free_port, require
+from squid_parent import Squid, start_file_origin
 from kerberos_realm import REALM, Realm
 
 ALICE_PASSWORD = "alice-password"
@@ -26,33 +26,7 @@ def realm(procs, request):
 
 @pytest.fixture
 def origin(procs, tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "hello.txt").write_text("hello through squid\n")
-    port = free_port()
-    procs.start([PYTHON, "-m", "http.server", port, "--bind", "127.0.0.1", "--directory", site],
-                port, "http.server")
-    return port
-
-
-class Squid:
-    def __init__(self, port, workdir):
-        self.port, self.workdir = port, workdir
-
-    def access_log(self):
-        path = self.workdir / "access.log"
-        return path.read_text() if path.exists() else ""
-
-    def authenticated(self, user, needle, count):
-        """Waits for `count` lines let through as `user` with `needle` (a tunnel is logged when
-        it closes); returns them."""
-        deadline = time.monotonic() + 10
-        while True:
-            lines = [l for l in self.access_log().splitlines()
-                     if f" {user} " in l and needle in l and "DENIED" not in l]
-            if len(lines) >= count or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.1)
+    return start_file_origin(procs, tmp_path)
 
 
 def squid(procs, request, realm, origin):

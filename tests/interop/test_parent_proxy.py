@@ -11,12 +11,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, free_port, require
+from conftest import free_port, require
+from squid_parent import Squid, start_file_origin
 
 BASIC_USER, BASIC_PASSWORD = "alice", "S3cret pw"
 # digest_file_auth reads a third field as a realm and HA1: no colon in the password.
@@ -26,22 +26,7 @@ HELPERS = Path("/usr/lib/squid")
 
 @pytest.fixture
 def origin(procs, tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "hello.txt").write_text("hello through squid\n")
-    port = free_port()
-    procs.start([PYTHON, "-m", "http.server", port, "--bind", "127.0.0.1", "--directory", site],
-                port, "http.server")
-    return port
-
-
-class Squid:
-    def __init__(self, port, workdir):
-        self.port, self.workdir = port, workdir
-
-    def access_log(self):
-        path = self.workdir / "access.log"
-        return path.read_text() if path.exists() else ""
+    return start_file_origin(procs, tmp_path)
 
 
 @pytest.fixture
@@ -116,22 +101,6 @@ password = "{password}"
 """
 
 
-def authenticated(squid, user):
-    """Lines of squid's access log for requests it let through as `user`."""
-    return [l for l in squid.access_log().splitlines() if f" {user} " in l and "DENIED" not in l]
-
-
-def logged(squid, user, needle, count):
-    """Waits until squid logged `count` authenticated lines with `needle` (a tunnel is logged when
-    it closes, a moment after curl is done); returns them."""
-    deadline = time.monotonic() + 10
-    while True:
-        lines = [l for l in authenticated(squid, user) if needle in l]
-        if len(lines) >= count or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.1)
-
-
 def test_squid_basic_for_a_plain_request_and_connect(signet, squid, origin):
     proxy = squid("basic")
     signet.start(config(proxy.port, "basic", BASIC_USER, BASIC_PASSWORD))
@@ -140,8 +109,8 @@ def test_squid_basic_for_a_plain_request_and_connect(signet, squid, origin):
     # -p: curl asks signet for a tunnel; with no rule signet tunnels through squid.
     status, body = signet.curl("-p", f"http://127.0.0.1:{origin}/hello.txt")
     assert (status, body) == (200, "hello through squid"), body
-    assert logged(proxy, BASIC_USER, f"GET http://127.0.0.1:{origin}/hello.txt", 1), proxy.access_log()
-    assert logged(proxy, BASIC_USER, f"CONNECT 127.0.0.1:{origin}", 1), proxy.access_log()
+    assert proxy.authenticated(BASIC_USER, f"GET http://127.0.0.1:{origin}/hello.txt", 1), proxy.access_log()
+    assert proxy.authenticated(BASIC_USER, f"CONNECT 127.0.0.1:{origin}", 1), proxy.access_log()
 
 
 def connect_refused(signet, origin):
@@ -162,7 +131,7 @@ def test_squid_refuses_a_wrong_password(signet, squid, origin, kind):
     status, body = signet.curl(f"http://127.0.0.1:{origin}/hello.txt")
     assert status == 407, body
     assert connect_refused(signet, origin) == 502
-    assert not authenticated(proxy, user), proxy.access_log()
+    assert not proxy.authenticated(user, "", 0), proxy.access_log()
 
 
 
@@ -175,9 +144,9 @@ def test_squid_digest_for_plain_requests_and_connect(signet, squid, origin):
     for _ in range(2):
         status, body = signet.curl("-p", f"http://127.0.0.1:{origin}/hello.txt")
         assert (status, body) == (200, "hello through squid"), body
-    assert len(logged(proxy, DIGEST_USER, f"GET http://127.0.0.1:{origin}/hello.txt", 2)) == 2, \
+    assert len(proxy.authenticated(DIGEST_USER, f"GET http://127.0.0.1:{origin}/hello.txt", 2)) == 2, \
         proxy.access_log()
-    assert len(logged(proxy, DIGEST_USER, f"CONNECT 127.0.0.1:{origin}", 2)) == 2, proxy.access_log()
+    assert len(proxy.authenticated(DIGEST_USER, f"CONNECT 127.0.0.1:{origin}", 2)) == 2, proxy.access_log()
     log = proxy.access_log()
     # Only the first request was challenged: after it, signet signs before squid asks, with a
     # nonce count squid accepts as rising (check_nonce_count on).
@@ -189,4 +158,4 @@ def test_squid_digest_for_connect_first(signet, squid, origin):
     signet.start(config(proxy.port, "digest", DIGEST_USER, DIGEST_PASSWORD))
     status, body = signet.curl("-p", f"http://127.0.0.1:{origin}/hello.txt")
     assert (status, body) == (200, "hello through squid"), body
-    assert logged(proxy, DIGEST_USER, f"CONNECT 127.0.0.1:{origin}", 1), proxy.access_log()
+    assert proxy.authenticated(DIGEST_USER, f"CONNECT 127.0.0.1:{origin}", 1), proxy.access_log()
